@@ -1,0 +1,18 @@
+//! The churn predictor's domain: everything that decides *who* is flagged and *what* the owner is
+//! told, with no AWS, Lambda or database dependency. Adapters (local files and SQLite, or AWS)
+//! feed it and carry its results.
+
+pub mod customers;
+pub mod links;
+pub mod message;
+pub mod model;
+pub mod ports;
+pub mod rank;
+pub mod reason;
+pub mod rules;
+pub mod score;
+pub mod state;
+pub mod values;
+pub mod week;
+
+pub use model::{Band, BreakdownEntry, Fact, Facts};
