@@ -1,1 +1,277 @@
-//! (being written)
+//! Scoring (SPEC §3): each signal's measure, its points, the total, the band and the breakdown.
+//!
+//! The hot path (`Scorer::score`) allocates nothing; the breakdown with its words is built only for
+//! the rows that are printed or surfaced.
+
+use std::fmt::Write as _;
+
+use jiff::civil::Date;
+use serde::Serialize;
+
+use crate::customers::{CellValue, CustomerRow};
+use crate::model::{mood_label, Band, BreakdownEntry, Fact, Facts};
+use crate::rules::{Measure, Rules, Test};
+use crate::week::days_between;
+
+/// A signal's measured value for one customer, borrowing text from the row.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Measured<'a> {
+    NoData,
+    Overdue { ratio: f64, days: i64, pace: f64 },
+    DaysSince { days: i64 },
+    Mood { mood: f64 },
+    PAlive { p: f64 },
+    Number { value: f64 },
+    Text { value: &'a str },
+}
+
+/// The measured value as JSON sees it (`value` in a breakdown).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+#[serde(untagged)]
+pub enum ValueRef<'a> {
+    Number(f64),
+    Text(&'a str),
+}
+
+impl<'a> Measured<'a> {
+    /// The breakdown's `value`: the measured number or text, `None` for no data.
+    pub fn value(&self) -> Option<ValueRef<'a>> {
+        match *self {
+            Measured::NoData => None,
+            Measured::Overdue { ratio, .. } => Some(ValueRef::Number(round_to(ratio, 2))),
+            Measured::DaysSince { days } => Some(ValueRef::Number(days as f64)),
+            Measured::Mood { mood } => Some(ValueRef::Number(mood)),
+            Measured::PAlive { p } => Some(ValueRef::Number(round_to(p, 3))),
+            Measured::Number { value } => Some(ValueRef::Number(value)),
+            Measured::Text { value } => Some(ValueRef::Text(value)),
+        }
+    }
+
+    /// Writes the breakdown's `detail`, the facts in words, into `out`.
+    pub fn write_detail(&self, measure_display: &str, out: &mut String) {
+        out.clear();
+        let _ = match *self {
+            Measured::NoData => write!(out, "no data"),
+            Measured::Overdue { ratio, days, pace } => write!(
+                out,
+                "{:.1}× the usual pace: {} days since the last order, usually every {} days",
+                ratio,
+                days,
+                Num(pace)
+            ),
+            Measured::DaysSince { days } => write!(out, "{days} days since the last order"),
+            Measured::Mood { mood } => write!(out, "{} ({:.2})", mood_label(mood), mood),
+            Measured::PAlive { p } => write!(out, "{:.0}% chance they are still buying", p * 100.0),
+            Measured::Number { value } => write!(out, "{measure_display} {}", Num(value)),
+            Measured::Text { value } => write!(out, "{measure_display} {value}"),
+        };
+    }
+
+    /// Owned structured facts for the reason writer.
+    pub fn facts(&self, measure_display: &str) -> Facts {
+        match *self {
+            Measured::NoData => Facts::NoData,
+            Measured::Overdue { ratio, days, pace } => Facts::Overdue { ratio, days, pace },
+            Measured::DaysSince { days } => Facts::DaysSince { days },
+            Measured::Mood { mood } => Facts::Mood { mood, label: mood_label(mood).to_string() },
+            Measured::PAlive { p } => Facts::PAlive { p },
+            Measured::Number { value } => Facts::Number { measure: measure_display.to_string(), value },
+            Measured::Text { value } => Facts::Text { measure: measure_display.to_string(), value: value.to_string() },
+        }
+    }
+}
+
+/// Prints a number without a trailing `.0` when whole, else with up to two decimals.
+pub struct Num(pub f64);
+
+impl std::fmt::Display for Num {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if self.0.fract() == 0.0 && self.0.abs() < 1e15 {
+            write!(f, "{}", self.0 as i64)
+        } else {
+            let s = format!("{:.2}", self.0);
+            f.write_str(s.trim_end_matches('0').trim_end_matches('.'))
+        }
+    }
+}
+
+fn round_to(x: f64, decimals: i32) -> f64 {
+    let m = 10f64.powi(decimals);
+    (x * m).round() / m
+}
+
+/// What prior state changes about scoring: a recorded win-back later than the last order resets
+/// recency (SPEC §5).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Prior {
+    pub won_back_date: Option<Date>,
+}
+
+/// A customer's score and band.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Score {
+    pub score: u32,
+    pub band: Band,
+}
+
+/// Scores rows against one rules doc at one as-of date.
+pub struct Scorer<'r> {
+    rules: &'r Rules,
+    as_of: Date,
+    /// Per signal: the index of its column among `rules.measured_columns()`, for column measures.
+    slots: Vec<Option<usize>>,
+    /// Per signal: the name to use in words ("support_mood", "plan").
+    displays: Vec<String>,
+    mood_slots: Vec<bool>,
+}
+
+impl<'r> Scorer<'r> {
+    pub fn new(rules: &'r Rules, as_of: Date) -> Self {
+        let columns = rules.measured_columns();
+        let mut slots = Vec::with_capacity(rules.signals.len());
+        let mut displays = Vec::with_capacity(rules.signals.len());
+        let mut mood_slots = Vec::with_capacity(rules.signals.len());
+        for s in &rules.signals {
+            match &s.measure {
+                Measure::Column { normalized, display } => {
+                    slots.push(columns.iter().position(|c| &c.column == normalized));
+                    displays.push(display.clone());
+                    mood_slots.push(normalized == "supportmood");
+                }
+                Measure::DaysSinceLastOrder => {
+                    slots.push(None);
+                    displays.push("days_since_last_order".into());
+                    mood_slots.push(false);
+                }
+                Measure::OverdueRatio => {
+                    slots.push(None);
+                    displays.push("overdue_ratio".into());
+                    mood_slots.push(false);
+                }
+                Measure::PAlive => {
+                    slots.push(None);
+                    displays.push("p_alive".into());
+                    mood_slots.push(false);
+                }
+            }
+        }
+        Scorer { rules, as_of, slots, displays, mood_slots }
+    }
+
+    pub fn rules(&self) -> &'r Rules {
+        self.rules
+    }
+
+    pub fn as_of(&self) -> Date {
+        self.as_of
+    }
+
+    /// The date recency counts from: the last order, or a later recorded win-back.
+    pub fn reference_date(row: &CustomerRow<'_>, prior: Prior) -> Option<Date> {
+        match (row.last_order_date, prior.won_back_date) {
+            (Some(a), Some(b)) => Some(a.max(b)),
+            (a, b) => a.or(b),
+        }
+    }
+
+    /// Signal `i`'s measured value for a row.
+    pub fn measure<'a>(&self, i: usize, row: &CustomerRow<'a>, reference: Option<Date>) -> Measured<'a> {
+        let days = || reference.map(|r| days_between(r, self.as_of).max(0));
+        match &self.rules.signals[i].measure {
+            Measure::DaysSinceLastOrder => days().map_or(Measured::NoData, |days| Measured::DaysSince { days }),
+            Measure::OverdueRatio => match (days(), row.order_pace_days) {
+                (Some(days), Some(pace)) if pace > 0.0 => {
+                    Measured::Overdue { ratio: days as f64 / pace, days, pace }
+                }
+                _ => Measured::NoData,
+            },
+            // The BG/NBD measure needs a fitted model from order history (SPEC §12); until one is
+            // available it reports no data rather than a misleading number.
+            Measure::PAlive => Measured::NoData,
+            Measure::Column { .. } => match self.slots[i].map(|s| row.measure(s)) {
+                Some(CellValue::Number(v)) if self.mood_slots[i] => Measured::Mood { mood: v },
+                Some(CellValue::Number(v)) => Measured::Number { value: v },
+                Some(CellValue::Text(t)) => Measured::Text { value: t },
+                Some(CellValue::Missing) | None => Measured::NoData,
+            },
+        }
+    }
+
+    /// Points signal `i` gives for a measured value: the first matching line, else 0.
+    pub fn points(&self, i: usize, m: &Measured<'_>) -> u32 {
+        let number = match *m {
+            Measured::NoData => return 0,
+            Measured::Overdue { ratio, .. } => Some(ratio),
+            Measured::DaysSince { days } => Some(days as f64),
+            Measured::Mood { mood } => Some(mood),
+            Measured::PAlive { p } => Some(p),
+            Measured::Number { value } => Some(value),
+            Measured::Text { .. } => None,
+        };
+        for line in &self.rules.signals[i].lines {
+            let hit = match (&line.test, number, m) {
+                (Test::AtLeast(x), Some(v), _) => v >= *x,
+                (Test::AtMost(x), Some(v), _) => v <= *x,
+                (Test::Is(t), _, Measured::Text { value }) => text_eq(value, t),
+                // A number column compared as text (`is 3`): compare its printed form.
+                (Test::Is(t), Some(v), _) => Num(v).to_string() == *t,
+                _ => false,
+            };
+            if hit {
+                return line.points;
+            }
+        }
+        0
+    }
+
+    /// The score and band of a row; fills `out` with each signal's points and measured value.
+    pub fn score<'a>(&self, row: &CustomerRow<'a>, prior: Prior, out: &mut Vec<(u32, Measured<'a>)>) -> Score {
+        out.clear();
+        let reference = Self::reference_date(row, prior);
+        let mut total = 0u32;
+        for i in 0..self.rules.signals.len() {
+            let m = self.measure(i, row, reference);
+            let p = self.points(i, &m);
+            total += p;
+            out.push((p, m));
+        }
+        Score { score: total, band: self.rules.band_for(total) }
+    }
+
+    /// The owned breakdown for one scored row (for surfaced names and `explain`).
+    pub fn breakdown(&self, results: &[(u32, Measured<'_>)]) -> Vec<BreakdownEntry> {
+        let mut detail = String::new();
+        results
+            .iter()
+            .enumerate()
+            .map(|(i, (points, m))| {
+                m.write_detail(&self.displays[i], &mut detail);
+                BreakdownEntry {
+                    signal: self.rules.signals[i].name.clone(),
+                    points: *points,
+                    value: m.value().map(|v| match v {
+                        ValueRef::Number(n) => Fact::Number(n),
+                        ValueRef::Text(t) => Fact::Text(t.to_string()),
+                    }),
+                    detail: detail.clone(),
+                    facts: m.facts(&self.displays[i]),
+                }
+            })
+            .collect()
+    }
+
+    /// Signal `i`'s name and the measure's display name.
+    pub fn signal_names(&self, i: usize) -> (&str, &str) {
+        (&self.rules.signals[i].name, &self.displays[i])
+    }
+}
+
+/// Case-insensitive comparison of a cell with an `is` test's text (already lower-cased).
+fn text_eq(cell: &str, lowered: &str) -> bool {
+    let cell = cell.trim();
+    if cell.is_ascii() && lowered.is_ascii() {
+        cell.eq_ignore_ascii_case(lowered)
+    } else {
+        cell.to_lowercase() == lowered
+    }
+}

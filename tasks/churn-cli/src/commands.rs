@@ -1,0 +1,445 @@
+//! What each subcommand does: parse flags into domain calls, print the result.
+
+use std::io::{BufWriter, Write};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use churn_core::customers::{BadRow, CustomerReader, ListError, ReadOptions};
+use churn_core::ports::DeterministicReasoner;
+use churn_core::rules::{parse_rules, RuleError};
+use churn_core::score::{Measured, Scorer, ValueRef};
+use churn_core::state::{LostReason, Outcome};
+use churn_core::values::parse_number;
+use churn_core::week::resolve_as_of;
+use churn_local::config::Settings;
+use churn_local::demo_data::{write_demo_data, DemoDataOptions};
+use churn_local::explain::explain;
+use churn_local::outcome::{record_outcome, OutcomeCommand};
+use churn_local::weekly::{open_list, run_weekly, WeeklyError, WeeklyOptions};
+use indicatif::{ProgressBar, ProgressStyle};
+use serde::ser::{SerializeSeq, SerializeStruct};
+use serde::Serialize;
+
+use crate::print;
+use crate::{Command, OutcomeAction};
+
+/// A failure, printed as one line after `churn: `.
+#[derive(Debug)]
+pub struct CliError(pub String);
+
+impl std::fmt::Display for CliError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl<E: std::error::Error> From<E> for CliError {
+    fn from(e: E) -> Self {
+        CliError(e.to_string())
+    }
+}
+
+/// The files bundled as the demo (the repository's `demo/` folder).
+const DEMO_FILES: [(&str, &str); 4] = [
+    ("customers.csv", include_str!("../../../demo/customers.csv")),
+    ("rules.txt", include_str!("../../../demo/rules.txt")),
+    ("voice.txt", include_str!("../../../demo/voice.txt")),
+    ("config.toml", include_str!("../../../demo/config.toml")),
+];
+
+pub fn run(command: Command) -> Result<ExitCode, CliError> {
+    match command {
+        Command::Demo { out, output } => demo(out, output.json),
+        Command::Weekly { data, as_of, dry_run, resend, owners, rules, output } => {
+            let opts = WeeklyOptions { as_of, dry_run, resend, owners, rules_path: rules, by_user: login_name() };
+            weekly(&data.data, &opts, output.json)
+        }
+        Command::Score { customers, rules, as_of, data, output } => score(&customers, &rules, as_of, data, output.json),
+        Command::Explain { customer_id, data, as_of, output } => {
+            let e = explain(&data.data, &customer_id, as_of.as_deref(), None, &DeterministicReasoner)
+                .map_err(weekly_error)?
+                .ok_or_else(|| CliError(format!("no customer with id `{customer_id}` in {}", data.data.join("customers.csv").display())))?;
+            if output.json {
+                print_json(&e)?;
+            } else {
+                print::explanation(&e);
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Check { file, rules, data, output } => check(&file, rules.as_deref(), data.as_deref(), output.json),
+        Command::Outcome { customer_id, action, data, by, date, output } => {
+            let command = match action {
+                OutcomeAction::ReachedOut => OutcomeCommand::Record(Outcome::ReachedOut),
+                OutcomeAction::WonBack { value } => {
+                    let value = match value.as_deref() {
+                        None => None,
+                        Some(v) => match parse_number(v) {
+                            Ok(Some(n)) if n >= 0.0 => Some(n),
+                            Ok(_) => return Err(CliError(format!("--value `{v}` must be an amount of money like 1200 or $1,200.00"))),
+                            Err(e) => return Err(CliError(format!("--value: {e}"))),
+                        },
+                    };
+                    OutcomeCommand::Record(Outcome::WonBack { value })
+                }
+                OutcomeAction::Lost { reason, note } => {
+                    let reason = LostReason::parse(&reason).ok_or_else(|| {
+                        CliError(format!("--reason `{reason}` must be one of: price, service, competitor, closed, other"))
+                    })?;
+                    OutcomeCommand::Record(Outcome::Lost { reason, note })
+                }
+                OutcomeAction::Undo => OutcomeCommand::Undo,
+            };
+            let by = by.unwrap_or_else(login_name);
+            let report = record_outcome(&data.data, &customer_id, &command, &by, date.as_deref())?;
+            if output.json {
+                print_json(&report)?;
+            } else {
+                print::outcome(&report);
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::DemoData { customers, owners, seed, as_of, out, output } => {
+            let as_of = as_of.parse().map_err(|_| CliError(format!("--as-of `{as_of}` is not a date like 2026-11-23")))?;
+            if customers == 0 {
+                return Err(CliError("--customers must be at least 1".into()));
+            }
+            let summary = write_demo_data(&out, &DemoDataOptions { customers, owners, seed, as_of })?;
+            if output.json {
+                print_json(&summary)?;
+            } else {
+                println!(
+                    "Wrote {} customers for {} owners ({} messy rows on purpose) to {}",
+                    summary.customers,
+                    summary.owners.len(),
+                    summary.messy_rows,
+                    out.display()
+                );
+                println!("Try: churn weekly --data {} --as-of {} --dry-run", out.display(), summary.as_of);
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+fn login_name() -> String {
+    std::env::var("USER")
+        .or_else(|_| std::env::var("USERNAME"))
+        .ok()
+        .filter(|s| !s.trim().is_empty())
+        .unwrap_or_else(|| "unknown".into())
+}
+
+fn print_json<T: Serialize>(value: &T) -> Result<(), CliError> {
+    let stdout = std::io::stdout();
+    let mut out = BufWriter::new(stdout.lock());
+    serde_json::to_writer_pretty(&mut out, value).map_err(|e| CliError(e.to_string()))?;
+    writeln!(out)?;
+    out.flush()?;
+    Ok(())
+}
+
+/// Rules errors are printed in full (every line), then the one-line summary.
+fn weekly_error(e: WeeklyError) -> CliError {
+    if let WeeklyError::Rules { errors, .. } = &e {
+        print_rule_errors(errors);
+    }
+    CliError(e.to_string())
+}
+
+fn print_rule_errors(errors: &[RuleError]) {
+    for err in errors {
+        eprintln!("  {err}");
+    }
+}
+
+/// A progress bar on stderr, drawn only when stderr is a terminal.
+fn progress_bar(what: &'static str) -> (ProgressBar, impl FnMut(u64, u64)) {
+    let bar = ProgressBar::with_draw_target(Some(0), indicatif::ProgressDrawTarget::stderr());
+    bar.set_style(
+        ProgressStyle::with_template("{spinner} {msg} {bytes}/{total_bytes} ({eta})")
+            .unwrap_or_else(|_| ProgressStyle::default_bar()),
+    );
+    bar.set_message(what);
+    let b = bar.clone();
+    (bar, move |done: u64, total: u64| {
+        b.set_length(total);
+        b.set_position(done);
+    })
+}
+
+fn weekly(dir: &Path, opts: &WeeklyOptions, json: bool) -> Result<ExitCode, CliError> {
+    let (bar, mut progress) = progress_bar("reading the customer list");
+    let result = run_weekly(dir, opts, &DeterministicReasoner, &mut progress);
+    bar.finish_and_clear();
+    let report = result.map_err(weekly_error)?;
+    if json {
+        print_json(&report)?;
+    } else {
+        print::weekly(&report);
+    }
+    let failed = report.owners.iter().any(|o| o.status == "failed");
+    Ok(if failed { ExitCode::FAILURE } else { ExitCode::SUCCESS })
+}
+
+fn demo(out: Option<PathBuf>, json: bool) -> Result<ExitCode, CliError> {
+    let dir = match out {
+        Some(d) => {
+            if d.join("customers.csv").exists() {
+                return Err(CliError(format!("{} already holds a data folder; give a new or empty --out", d.display())));
+            }
+            std::fs::create_dir_all(&d)?;
+            d
+        }
+        None => tempfile::Builder::new().prefix("churn-demo-").tempdir()?.keep(),
+    };
+    for (name, body) in DEMO_FILES {
+        std::fs::write(dir.join(name), body)?;
+    }
+    let settings = Settings::load(&dir)?;
+    let opts = WeeklyOptions {
+        as_of: settings.raw.demo_as_of.clone(),
+        by_user: "demo".into(),
+        ..WeeklyOptions::default()
+    };
+    let code = weekly(&dir, &opts, json)?;
+    if !json {
+        println!();
+        println!("The demo ran on a copy of the bundled data in {}", dir.display());
+        println!("Messages written to {}", dir.join("outbox").display());
+        println!("Next: churn explain <CUSTOMER_ID> --data {}   |   churn outcome <CUSTOMER_ID> reached-out --data {}", dir.display(), dir.display());
+    }
+    Ok(code)
+}
+
+/// One customer's line in `score --json`, serialised straight from the scorer's borrowed results.
+struct ScoreLine<'a, 'r> {
+    customer_id: &'a str,
+    score: churn_core::score::Score,
+    scorer: &'a Scorer<'r>,
+    results: &'a [(u32, Measured<'a>)],
+}
+
+impl Serialize for ScoreLine<'_, '_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let mut st = s.serialize_struct("Customer", 4)?;
+        st.serialize_field("customer_id", self.customer_id)?;
+        st.serialize_field("score", &self.score.score)?;
+        st.serialize_field("band", &self.score.band)?;
+        st.serialize_field("breakdown", &Breakdown { scorer: self.scorer, results: self.results })?;
+        st.end()
+    }
+}
+
+struct Breakdown<'a, 'r> {
+    scorer: &'a Scorer<'r>,
+    results: &'a [(u32, Measured<'a>)],
+}
+
+impl Serialize for Breakdown<'_, '_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        #[derive(Serialize)]
+        struct Entry<'x> {
+            signal: &'x str,
+            points: u32,
+            value: Option<ValueRef<'x>>,
+            detail: &'x str,
+        }
+        let mut seq = s.serialize_seq(Some(self.results.len()))?;
+        let mut detail = String::new();
+        for (i, (points, m)) in self.results.iter().enumerate() {
+            let (signal, display) = self.scorer.signal_names(i);
+            m.write_detail(display, &mut detail);
+            seq.serialize_element(&Entry { signal, points: *points, value: m.value(), detail: &detail })?;
+        }
+        seq.end()
+    }
+}
+
+fn score(customers: &Path, rules_path: &Path, as_of: Option<String>, data: Option<PathBuf>, json: bool) -> Result<ExitCode, CliError> {
+    let settings = match &data {
+        Some(d) => Settings::load(d)?,
+        None => Settings::from_config(Default::default())?,
+    };
+    let (rules, _) = churn_local::weekly::load_rules(rules_path).map_err(weekly_error)?;
+    let as_of = resolve_as_of(as_of.as_deref(), &settings.tz, jiff::Timestamp::now())?;
+    let (file, total) = open_list(customers).map_err(weekly_error)?;
+    let mut reader = CustomerReader::new(file, settings.read_options(), &rules.measured_columns())?;
+    let scorer = Scorer::new(&rules, as_of);
+    let (bar, mut progress) = progress_bar("scoring");
+    let stdout = std::io::stdout();
+    let mut out = BufWriter::with_capacity(1 << 16, stdout.lock());
+    let mut errors: Vec<BadRow> = Vec::new();
+    let mut first = true;
+    let mut n = 0u64;
+    let io = |e: std::io::Error| CliError(format!("could not write the output: {e}"));
+    if json {
+        out.write_all(b"{\"customers\":[").map_err(io)?;
+    }
+    loop {
+        n += 1;
+        if n % 65_536 == 0 {
+            progress(reader.bytes_read(), total);
+        }
+        let Some(row) = reader.next_row() else { break };
+        let row = match row {
+            Ok(r) => r,
+            Err(bad) => {
+                errors.push(bad);
+                continue;
+            }
+        };
+        let mut results = Vec::with_capacity(rules.signals.len());
+        let s = scorer.score(&row, Default::default(), &mut results);
+        if json {
+            if !first {
+                out.write_all(b",").map_err(io)?;
+            }
+            first = false;
+            let line = ScoreLine { customer_id: row.customer_id, score: s, scorer: &scorer, results: &results };
+            serde_json::to_writer(&mut out, &line).map_err(|e| CliError(e.to_string()))?;
+        } else {
+            print::score_line(&mut out, &row, s, &scorer, &results).map_err(io)?;
+        }
+    }
+    bar.finish_and_clear();
+    let finish = reader.finish();
+    if json {
+        out.write_all(b"],\"errors\":").map_err(io)?;
+        serde_json::to_writer(&mut out, &errors).map_err(|e| CliError(e.to_string()))?;
+        out.write_all(b"}\n").map_err(io)?;
+    } else {
+        for e in &errors {
+            writeln!(out, "bad row, line {}: {}", e.line, e.reason).map_err(io)?;
+        }
+    }
+    out.flush().map_err(io)?;
+    match finish {
+        Ok(_) => Ok(ExitCode::SUCCESS),
+        Err(e) => Err(CliError(e.to_string())),
+    }
+}
+
+/// Whether a file is a customer list rather than a rules doc.
+fn looks_like_csv(path: &Path) -> bool {
+    match path.extension().and_then(|e| e.to_str()).map(str::to_ascii_lowercase).as_deref() {
+        Some("csv") => true,
+        Some("txt") => false,
+        _ => std::fs::read(path)
+            .ok()
+            .map(|b| {
+                let text = String::from_utf8_lossy(&b[..b.len().min(4096)]).to_lowercase();
+                let first = text.lines().find(|l| !l.trim().is_empty() && !l.trim_start().starts_with('#')).unwrap_or("");
+                first.contains(',') && (first.contains("customer") || first.contains("owner"))
+            })
+            .unwrap_or(false),
+    }
+}
+
+#[derive(Serialize)]
+struct RulesCheck<'a> {
+    file: String,
+    kind: &'static str,
+    ok: bool,
+    rules_version: String,
+    errors: &'a [RuleError],
+}
+
+#[derive(Serialize)]
+struct ListCheck {
+    file: String,
+    kind: &'static str,
+    ok: bool,
+    rows: u64,
+    good: u64,
+    bad: u64,
+    blank: u64,
+    errors: Vec<BadRow>,
+    /// A problem that would stop the Monday run.
+    stop: Option<String>,
+}
+
+fn check(file: &Path, rules: Option<&Path>, data: Option<&Path>, json: bool) -> Result<ExitCode, CliError> {
+    let bytes = std::fs::read(file).map_err(|e| CliError(format!("{} could not be read: {e}", file.display())))?;
+    let settings = match data {
+        Some(d) => Settings::load(d)?,
+        None => Settings::from_config(Default::default())?,
+    };
+    if !looks_like_csv(file) {
+        let text = String::from_utf8_lossy(&bytes);
+        let (errors, ok) = match parse_rules(&text) {
+            Ok(_) => (Vec::new(), true),
+            Err(errors) => (errors, false),
+        };
+        let version = churn_core::rules::rules_version(&bytes);
+        if json {
+            print_json(&RulesCheck { file: file.display().to_string(), kind: "rules", ok, rules_version: version, errors: &errors })?;
+        } else if ok {
+            println!("{}: the rules are fine (version {version})", file.display());
+        } else {
+            println!("{}: {} mistake(s):", file.display(), errors.len());
+            for e in &errors {
+                println!("  {e}");
+            }
+        }
+        return Ok(if ok { ExitCode::SUCCESS } else { ExitCode::FAILURE });
+    }
+
+    let measured = match rules {
+        Some(r) => churn_local::weekly::load_rules(r).map_err(weekly_error)?.0.measured_columns(),
+        None => Vec::new(),
+    };
+    let report = check_list(&bytes, settings.read_options(), &measured);
+    let report = ListCheck { file: file.display().to_string(), ..report };
+    if json {
+        print_json(&report)?;
+    } else {
+        print::list_check(&report.file, report.rows, report.good, report.bad, report.blank, &report.errors, report.stop.as_deref());
+    }
+    Ok(if report.ok { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+}
+
+fn check_list(bytes: &[u8], opts: ReadOptions, measured: &[churn_core::customers::MeasuredColumn]) -> ListCheck {
+    let mut report = ListCheck {
+        file: String::new(),
+        kind: "customers",
+        ok: false,
+        rows: 0,
+        good: 0,
+        bad: 0,
+        blank: 0,
+        errors: Vec::new(),
+        stop: None,
+    };
+    let mut reader = match CustomerReader::new(bytes, opts, measured) {
+        Ok(r) => r,
+        Err(e) => {
+            report.stop = Some(e.to_string());
+            return report;
+        }
+    };
+    while let Some(row) = reader.next_row() {
+        if let Err(bad) = row {
+            report.errors.push(bad);
+        }
+    }
+    match reader.finish() {
+        Ok(s) => {
+            report.rows = s.rows;
+            report.good = s.good;
+            report.bad = s.bad;
+            report.blank = s.blank;
+        }
+        Err(e) => {
+            if let ListError::TooManyBadRows { bad, rows, .. } = e {
+                report.rows = rows;
+                report.bad = bad;
+                report.good = rows - bad;
+            } else {
+                report.bad = report.errors.len() as u64;
+            }
+            report.stop = Some(e.to_string());
+        }
+    }
+    report.ok = report.stop.is_none() && report.errors.is_empty();
+    report
+}

@@ -1,0 +1,200 @@
+//! `churn`: every Monday, which customers are slipping away and why — on one laptop.
+
+mod commands;
+mod print;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Args, Parser, Subcommand};
+
+/// Tells you, every Monday, which customers are slipping away and why, and records what you did
+/// about it. It only flags and explains: nothing is ever sent to a customer.
+///
+/// A data folder holds customers.csv (your customer list), rules.txt (how points are given),
+/// and optionally voice.txt (the tone of the reasons) and config.toml (time zone, fallback owner,
+/// date order). Start with `churn demo` to see it work on sample data.
+#[derive(Parser, Debug)]
+#[command(name = "churn", version, max_term_width = 100)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Run the Monday list on a fresh copy of the bundled demo data (changes nothing here).
+    Demo {
+        /// Where to put the copy (default: a new folder in the system's temp folder).
+        #[arg(long, value_name = "DIR")]
+        out: Option<PathBuf>,
+        #[command(flatten)]
+        output: OutputArgs,
+    },
+    /// The whole Monday run: score everyone, pick each owner's list, write it to the outbox.
+    ///
+    /// Running it again in the same week sends nothing twice: owners already sent are reported
+    /// as `already_sent`. Customers surfaced, contacted or won back recently are left out for the
+    /// contact pause (rules.txt).
+    Weekly {
+        #[command(flatten)]
+        data: DataArgs,
+        /// The Monday to run for (2026-11-23, or a time like 2026-11-23T08:00:00Z). Default: today.
+        #[arg(long, value_name = "DATE")]
+        as_of: Option<String>,
+        /// Work everything out and print it, but write and send nothing.
+        #[arg(long)]
+        dry_run: bool,
+        /// Send this week's recorded lists again, unchanged.
+        #[arg(long)]
+        resend: bool,
+        /// Only this owner (repeat for several).
+        #[arg(long = "owner", value_name = "EMAIL")]
+        owners: Vec<String>,
+        /// Use this rules doc instead of the data folder's rules.txt.
+        #[arg(long, value_name = "TXT")]
+        rules: Option<PathBuf>,
+        #[command(flatten)]
+        output: OutputArgs,
+    },
+    /// Every customer's score, band and point breakdown. Writes nothing.
+    Score {
+        /// The customer list (CSV).
+        #[arg(long, value_name = "CSV")]
+        customers: PathBuf,
+        /// The rules doc.
+        #[arg(long, value_name = "TXT")]
+        rules: PathBuf,
+        /// The date to score as of (default: today).
+        #[arg(long, value_name = "DATE")]
+        as_of: Option<String>,
+        /// Take time zone and date order from this data folder's config.toml (default: UTC, day-first).
+        #[arg(long, value_name = "DIR")]
+        data: Option<PathBuf>,
+        #[command(flatten)]
+        output: OutputArgs,
+    },
+    /// One customer's breakdown and reason.
+    Explain {
+        /// The customer's id (the customer_id column).
+        customer_id: String,
+        #[command(flatten)]
+        data: DataArgs,
+        /// The date to explain as of (default: today).
+        #[arg(long, value_name = "DATE")]
+        as_of: Option<String>,
+        #[command(flatten)]
+        output: OutputArgs,
+    },
+    /// Check a rules doc or a customer list and list every problem with its line.
+    Check {
+        /// rules.txt or customers.csv.
+        file: PathBuf,
+        /// With a customer list: also check the columns these rules measure.
+        #[arg(long, value_name = "TXT")]
+        rules: Option<PathBuf>,
+        /// Take date order and time zone from this data folder's config.toml.
+        #[arg(long, value_name = "DIR")]
+        data: Option<PathBuf>,
+        #[command(flatten)]
+        output: OutputArgs,
+    },
+    /// Record what happened with a customer: reached-out, won-back, lost, or undo the latest.
+    Outcome {
+        /// The customer's id.
+        customer_id: String,
+        #[command(subcommand)]
+        action: OutcomeAction,
+        #[command(flatten)]
+        data: DataArgs,
+        /// Who acted (default: your login name).
+        #[arg(long, global = true, value_name = "NAME")]
+        by: Option<String>,
+        /// The day it happened (default: today).
+        #[arg(long, global = true, value_name = "DATE")]
+        date: Option<String>,
+        #[command(flatten)]
+        output: OutputArgs,
+    },
+    /// Make a realistic sample data folder (named customers, several owners, a few messy rows).
+    DemoData {
+        /// How many customers.
+        #[arg(long, default_value_t = 240)]
+        customers: usize,
+        /// How many account owners.
+        #[arg(long, default_value_t = 4)]
+        owners: usize,
+        /// The same seed always gives the same folder.
+        #[arg(long, default_value_t = 7)]
+        seed: u64,
+        /// The Monday the data is as of.
+        #[arg(long, value_name = "DATE", default_value = "2026-11-23")]
+        as_of: String,
+        /// The folder to write (created if needed).
+        #[arg(long, value_name = "DIR")]
+        out: PathBuf,
+        #[command(flatten)]
+        output: OutputArgs,
+    },
+}
+
+#[derive(Subcommand, Debug, Clone)]
+enum OutcomeAction {
+    /// You contacted them (starts the contact pause).
+    ReachedOut,
+    /// They are buying again (recency counts from today; starts the contact pause).
+    WonBack {
+        /// The recovered value, e.g. 1200 or "$1,200.00".
+        #[arg(long, value_name = "MONEY")]
+        value: Option<String>,
+    },
+    /// They are gone; they will not be listed again unless they order.
+    Lost {
+        /// price, service, competitor, closed or other.
+        #[arg(long, value_name = "REASON")]
+        reason: String,
+        /// A note for the record.
+        #[arg(long, value_name = "TEXT")]
+        note: Option<String>,
+    },
+    /// Undo this customer's latest outcome (refused if something changed it since).
+    Undo,
+}
+
+#[derive(Args, Debug, Clone)]
+struct DataArgs {
+    /// The data folder (default: the current folder).
+    #[arg(long, value_name = "DIR", default_value = ".")]
+    data: PathBuf,
+}
+
+#[derive(Args, Debug, Clone, Copy)]
+struct OutputArgs {
+    /// Print machine-readable JSON.
+    #[arg(long)]
+    json: bool,
+}
+
+fn main() -> ExitCode {
+    init_tracing();
+    let cli = Cli::parse();
+    match commands::run(cli.command) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("churn: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// JSON logs, one line per event, on stderr; quiet unless `CHURN_LOG` asks (e.g. `CHURN_LOG=info`).
+fn init_tracing() {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("CHURN_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+    let _ = tracing_subscriber::fmt()
+        .json()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_current_span(true)
+        .try_init();
+}

@@ -1,0 +1,130 @@
+//! Terminal output for people: short, aligned, no jargon.
+
+use std::io::Write;
+
+use churn_core::customers::{BadRow, CustomerRow};
+use churn_core::model::BreakdownEntry;
+use churn_core::score::{Measured, Score, Scorer};
+use churn_local::explain::Explanation;
+use churn_local::outcome::OutcomeReport;
+use churn_local::weekly::WeeklyReport;
+
+/// `overdue 40 (2.1× the usual pace: …) · mood 25 (sour (-0.62))`.
+pub fn breakdown_line(b: &[BreakdownEntry]) -> String {
+    b.iter().map(|e| format!("{} {} ({})", e.signal, e.points, e.detail)).collect::<Vec<_>>().join(" · ")
+}
+
+pub fn weekly(r: &WeeklyReport) {
+    let mode = if r.dry_run { " · DRY RUN: nothing written or sent" } else { "" };
+    println!(
+        "Week {} (as of {}) · rules version {} · {} customers read, {} bad rows{mode}",
+        r.week, r.as_of, r.rules_version, r.rows, r.bad_rows
+    );
+    if r.owners.is_empty() {
+        println!("\nNobody is at risk or churning this week.");
+    }
+    for o in &r.owners {
+        let status = match o.status.as_str() {
+            "sent" => "sent",
+            "already_sent" => "already sent this week (nothing sent again)",
+            "nothing_to_send" => "nothing to send (everyone is inside the contact pause)",
+            "dry_run" => "would be sent",
+            "failed" => "FAILED",
+            other => other,
+        };
+        println!();
+        println!("{} · via {} · {} · {} of {} candidates", o.owner, o.via, status, o.customers.len(), o.candidates.max(o.customers.len()));
+        if let Some(e) = &o.error {
+            println!("   error: {e}");
+        }
+        for (i, c) in o.customers.iter().enumerate() {
+            println!("  {:>2}. {} ({}) · {} · score {}", i + 1, c.name.replace(['\n', '\r'], " "), c.customer_id, c.band, c.score);
+            println!("      {}", c.reason);
+            println!("      {}", breakdown_line(&c.breakdown));
+        }
+    }
+    println!();
+    if r.skipped_paused > 0 {
+        println!("Left out {} customer(s) inside the contact pause.", r.skipped_paused);
+    }
+    if !r.reactivated.is_empty() {
+        println!("Came back on their own (ordered after being marked lost): {}", r.reactivated.join(", "));
+    }
+    if !r.errors.is_empty() {
+        println!("Rows skipped ({}):", r.errors.len());
+        for e in &r.errors {
+            println!("  line {}: {}", e.line, e.reason);
+        }
+    }
+    if !r.dry_run && r.owners.iter().any(|o| !o.files.is_empty()) {
+        println!("Outbox: {}", r.outbox);
+    }
+}
+
+pub fn score_line(
+    out: &mut impl Write,
+    row: &CustomerRow<'_>,
+    s: Score,
+    scorer: &Scorer<'_>,
+    results: &[(u32, Measured<'_>)],
+) -> std::io::Result<()> {
+    write!(out, "{}\t{}\t{}\t{}", row.customer_id, s.score, s.band, row.name.replace(['\n', '\r', '\t'], " "))?;
+    let mut detail = String::new();
+    for (i, (points, m)) in results.iter().enumerate() {
+        let (signal, display) = scorer.signal_names(i);
+        m.write_detail(display, &mut detail);
+        write!(out, "\t{signal} {points} ({detail})")?;
+    }
+    writeln!(out)
+}
+
+pub fn explanation(e: &Explanation) {
+    println!("{} ({}) · line {} of the list · owner {}", e.name, e.customer_id, e.line, e.owner.as_deref().unwrap_or("(none: no fallback owner)"));
+    println!("As of {} ({}): {} · score {}", e.as_of, e.week, e.band, e.score);
+    println!("Reason: {}", e.reason);
+    for b in &e.breakdown {
+        println!("  {:<12} {:>3} points  {}", b.signal, b.points, b.detail);
+    }
+    println!("Status: {}{}", e.status, if e.paused { " · inside the contact pause" } else { "" });
+    for (label, v) in [("surfaced", &e.surfaced_date), ("last contact", &e.last_contact), ("won back", &e.won_back_date)] {
+        if let Some(v) = v {
+            println!("  {label}: {v}");
+        }
+    }
+    println!("Rules version {}", e.rules_version);
+}
+
+pub fn outcome(r: &OutcomeReport) {
+    if r.status == "already_recorded" {
+        println!("{}: {} was already recorded; nothing changed.", r.customer_id, r.action.replace('_', " "));
+        return;
+    }
+    let changes: Vec<String> = r
+        .after
+        .iter()
+        .map(|(k, v)| format!("{k}: {} → {}", r.before.get(k).map_or("–".into(), show), show(v)))
+        .collect();
+    println!("{}: recorded {} by {} on {} ({})", r.customer_id, r.action.replace('_', " "), r.by_user, r.date, changes.join(", "));
+}
+
+fn show(v: &serde_json::Value) -> String {
+    match v {
+        serde_json::Value::Null => "–".into(),
+        serde_json::Value::String(s) => s.clone(),
+        other => other.to_string(),
+    }
+}
+
+pub fn list_check(file: &str, rows: u64, good: u64, bad: u64, blank: u64, errors: &[BadRow], stop: Option<&str>) {
+    if errors.is_empty() && stop.is_none() {
+        println!("{file}: {rows} rows, all good ({blank} blank rows ignored)");
+        return;
+    }
+    println!("{file}: {rows} rows, {good} good, {bad} bad ({blank} blank rows ignored)");
+    for e in errors {
+        println!("  line {}: {}", e.line, e.reason);
+    }
+    if let Some(s) = stop {
+        println!("  This stops the Monday run: {s}");
+    }
+}

@@ -1,0 +1,109 @@
+//! `config.toml` in the data folder: everything optional, every mistake named.
+
+use std::path::Path;
+
+use churn_core::values::DateOrder;
+use jiff::tz::TimeZone;
+use serde::Deserialize;
+
+/// The data folder's settings (SPEC §10).
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// IANA time zone of the business, e.g. `Asia/Singapore`. Default `UTC`.
+    pub timezone: Option<String>,
+    /// Who gets customers whose owner cell is blank or not an email; also the admin.
+    pub fallback_owner: Option<String>,
+    /// `day-first` (23/11/2026, default) or `month-first` (11/23/2026).
+    pub date_order: Option<String>,
+    /// Slack channel for the Friday digest.
+    pub digest_channel: Option<String>,
+    /// Who gets the monthly summary.
+    #[serde(default)]
+    pub summary_recipients: Vec<String>,
+    /// Base URL of the outcome handler, for email action links. Default `http://localhost:8080`.
+    pub outcome_url: Option<String>,
+    /// The as-of date `churn demo` uses (only the bundled demo sets it).
+    pub demo_as_of: Option<String>,
+}
+
+/// A config that could not be used.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("config.toml: {0}")]
+    Parse(String),
+    #[error("config.toml: timezone `{0}` is not a known time zone (expected a name like Asia/Singapore or Europe/London)")]
+    TimeZone(String),
+    #[error("config.toml: date_order `{0}` must be `day-first` or `month-first`")]
+    DateOrder(String),
+    #[error("config.toml: fallback_owner `{0}` is not an email address")]
+    FallbackOwner(String),
+    #[error("config.toml could not be read: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+/// A checked config, ready to use.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub raw: Config,
+    pub tz: TimeZone,
+    pub tz_name: String,
+    pub date_order: DateOrder,
+    /// Lower-cased.
+    pub fallback_owner: Option<String>,
+    pub outcome_url: String,
+}
+
+impl Settings {
+    /// Reads `config.toml` from `dir` if present; defaults otherwise.
+    pub fn load(dir: &Path) -> Result<Settings, ConfigError> {
+        let path = dir.join("config.toml");
+        let raw = match std::fs::read_to_string(&path) {
+            Ok(text) => toml::from_str::<Config>(&text).map_err(|e| ConfigError::Parse(e.to_string()))?,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Config::default(),
+            Err(e) => return Err(e.into()),
+        };
+        Settings::from_config(raw)
+    }
+
+    pub fn from_config(raw: Config) -> Result<Settings, ConfigError> {
+        let tz_name = raw.timezone.clone().unwrap_or_else(|| "UTC".into());
+        let tz = TimeZone::get(&tz_name).map_err(|_| ConfigError::TimeZone(tz_name.clone()))?;
+        let date_order = match raw.date_order.as_deref().map(str::trim) {
+            None | Some("day-first") => DateOrder::DayFirst,
+            Some("month-first") => DateOrder::MonthFirst,
+            Some(other) => return Err(ConfigError::DateOrder(other.into())),
+        };
+        let fallback_owner = match raw.fallback_owner.as_deref() {
+            None => None,
+            Some(f) if churn_core::model::looks_like_email(f) => Some(churn_core::model::normalize_email(f)),
+            Some(f) => return Err(ConfigError::FallbackOwner(f.into())),
+        };
+        let outcome_url = raw.outcome_url.clone().unwrap_or_else(|| "http://localhost:8080".into());
+        Ok(Settings { raw, tz, tz_name, date_order, fallback_owner, outcome_url })
+    }
+
+    pub fn read_options(&self) -> churn_core::customers::ReadOptions {
+        churn_core::customers::ReadOptions { date_order: self.date_order, tz: self.tz.clone() }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_and_errors() {
+        let s = Settings::from_config(Config::default()).unwrap();
+        assert_eq!(s.tz_name, "UTC");
+        assert_eq!(s.date_order, DateOrder::DayFirst);
+        let bad = toml::from_str::<Config>("timezon = \"UTC\"").unwrap_err().to_string();
+        assert!(bad.contains("timezon"), "{bad}");
+        let c = Config { timezone: Some("Mars/Olympus".into()), ..Default::default() };
+        assert!(matches!(Settings::from_config(c), Err(ConfigError::TimeZone(_))));
+        let c = Config { fallback_owner: Some("the boss".into()), ..Default::default() };
+        assert!(matches!(Settings::from_config(c), Err(ConfigError::FallbackOwner(_))));
+        let c = Config { date_order: Some("mdy".into()), ..Default::default() };
+        assert!(matches!(Settings::from_config(c), Err(ConfigError::DateOrder(_))));
+    }
+}

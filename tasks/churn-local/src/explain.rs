@@ -1,0 +1,89 @@
+//! One customer's breakdown and reason (`churn explain`).
+
+use std::path::Path;
+
+use churn_core::customers::CustomerReader;
+use churn_core::model::BreakdownEntry;
+use churn_core::ports::Reasoner;
+use churn_core::score::{Prior, Scorer};
+use churn_core::state::Status;
+use churn_core::week::{iso_week, resolve_as_of};
+use serde::Serialize;
+
+use crate::config::Settings;
+use crate::store::SqliteStore;
+use crate::weekly::{customers_path, load_rules, open_list, resolve_owner, WeeklyError};
+
+/// What `explain` prints.
+#[derive(Debug, Clone, Serialize)]
+pub struct Explanation {
+    pub customer_id: String,
+    pub name: String,
+    pub owner: Option<String>,
+    pub line: u64,
+    pub as_of: String,
+    pub week: String,
+    pub score: u32,
+    pub band: churn_core::Band,
+    pub reason: String,
+    pub breakdown: Vec<BreakdownEntry>,
+    pub status: String,
+    pub paused: bool,
+    pub surfaced_date: Option<String>,
+    pub last_contact: Option<String>,
+    pub won_back_date: Option<String>,
+    pub rules_version: String,
+}
+
+/// Explains one customer, or `Ok(None)` when the id is not in the list (or its row is bad).
+pub fn explain(
+    dir: &Path,
+    customer_id: &str,
+    as_of: Option<&str>,
+    rules_path: Option<&Path>,
+    reasoner: &dyn Reasoner,
+) -> Result<Option<Explanation>, WeeklyError> {
+    let settings = Settings::load(dir)?;
+    let rules_path = rules_path.map(Path::to_path_buf).unwrap_or_else(|| dir.join("rules.txt"));
+    let (rules, _) = load_rules(&rules_path)?;
+    let as_of = resolve_as_of(as_of, &settings.tz, jiff::Timestamp::now())?;
+    let store = SqliteStore::open_read_only(dir)?;
+    let state = store.get_state(customer_id)?;
+    let (file, _) = open_list(&customers_path(dir))?;
+    let mut reader = CustomerReader::new(file, settings.read_options(), &rules.measured_columns())?;
+    let scorer = Scorer::new(&rules, as_of);
+    while let Some(row) = reader.next_row() {
+        let Ok(row) = row else { continue };
+        if row.customer_id != customer_id {
+            continue;
+        }
+        let mut buf = Vec::new();
+        let score = scorer.score(&row, Prior { won_back_date: state.won_back_date }, &mut buf);
+        let breakdown = scorer.breakdown(&buf);
+        let reason = reasoner.reason(&breakdown);
+        let d = |d: Option<jiff::civil::Date>| d.map(|d| d.to_string());
+        return Ok(Some(Explanation {
+            customer_id: customer_id.to_string(),
+            name: row.name.to_string(),
+            owner: resolve_owner(row.owner, settings.fallback_owner.as_deref()),
+            line: row.line,
+            as_of: as_of.to_string(),
+            week: iso_week(as_of),
+            score: score.score,
+            band: score.band,
+            reason,
+            breakdown,
+            status: if state.status == Status::Lost && !state.reactivated_by(row.last_order_date) {
+                "lost".into()
+            } else {
+                "active".into()
+            },
+            paused: state.is_paused(as_of, rules.contact_pause_days),
+            surfaced_date: d(state.surfaced_date),
+            last_contact: d(state.last_contact),
+            won_back_date: d(state.won_back_date),
+            rules_version: rules.version.clone(),
+        }));
+    }
+    Ok(None)
+}

@@ -1,0 +1,11 @@
+//! Local adapters for the churn predictor: the data folder (`customers.csv`, `rules.txt`,
+//! `voice.txt`, `config.toml`), the SQLite state/audit/send ledger, the outbox, and the local
+//! compositions of the domain (the weekly run, outcomes, explain).
+
+pub mod config;
+pub mod files;
+pub mod store;
+pub mod weekly;
+pub mod demo_data;
+pub mod explain;
+pub mod outcome;

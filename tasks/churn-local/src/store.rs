@@ -1,0 +1,540 @@
+//! `SqliteStore`: the local state, audit and send ledger in one SQLite file (`churn.db` in the data
+//! folder). SQLite because it is one file a person can open with any SQLite tool, transactions make
+//! "all or nothing" cheap, and triggers can make the audit table refuse updates and deletes.
+
+use std::path::Path;
+
+use churn_core::model::{Band, ListItem};
+use churn_core::state::{AuditItem, Change, CustomerState, Status};
+use jiff::civil::Date;
+use rusqlite::{params, Connection, OpenFlags, OptionalExtension};
+use rustc_hash::FxHashMap;
+use serde_json::{Map, Value};
+
+/// File name of the database inside the data folder.
+pub const DB_FILE: &str = "churn.db";
+
+const SCHEMA: &str = r#"
+CREATE TABLE IF NOT EXISTS customer_state (
+    customer_id   TEXT PRIMARY KEY,
+    score         INTEGER,
+    band          TEXT,
+    reason        TEXT,
+    surfaced_date TEXT,
+    last_contact  TEXT,
+    status        TEXT NOT NULL DEFAULT 'active' CHECK (status IN ('active', 'lost')),
+    owner         TEXT,
+    won_back_date TEXT,
+    lost_date     TEXT,
+    lost_reason   TEXT,
+    rules_version TEXT
+) WITHOUT ROWID;
+
+CREATE TABLE IF NOT EXISTS audit (
+    seq         INTEGER PRIMARY KEY AUTOINCREMENT,
+    customer_id TEXT NOT NULL,
+    ts          TEXT NOT NULL,
+    action      TEXT NOT NULL,
+    by_user     TEXT NOT NULL,
+    before      TEXT NOT NULL,
+    after       TEXT NOT NULL,
+    notes       TEXT NOT NULL,
+    UNIQUE (customer_id, ts)
+);
+CREATE INDEX IF NOT EXISTS audit_by_ts ON audit (ts);
+
+-- The audit is append-only: the database itself refuses changes.
+CREATE TRIGGER IF NOT EXISTS audit_no_update BEFORE UPDATE ON audit
+BEGIN SELECT RAISE(ABORT, 'the audit is append-only'); END;
+CREATE TRIGGER IF NOT EXISTS audit_no_delete BEFORE DELETE ON audit
+BEGIN SELECT RAISE(ABORT, 'the audit is append-only'); END;
+
+-- The send ledger: one row per (week, owner) once their list is sent.
+CREATE TABLE IF NOT EXISTS send_ledger (
+    week          TEXT NOT NULL,
+    owner         TEXT NOT NULL,
+    status        TEXT NOT NULL CHECK (status IN ('sent', 'recorded')),
+    via           TEXT NOT NULL,
+    list          TEXT NOT NULL,
+    rules_version TEXT NOT NULL,
+    sent_at       TEXT NOT NULL,
+    recorded_at   TEXT,
+    PRIMARY KEY (week, owner)
+) WITHOUT ROWID;
+
+CREATE TABLE IF NOT EXISTS meta (
+    key   TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+) WITHOUT ROWID;
+"#;
+
+/// A database problem, with what was being done.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("the state database ({path}) could not be opened: {source}")]
+    Open { path: String, source: rusqlite::Error },
+    #[error("the state database: {0}")]
+    Sql(#[from] rusqlite::Error),
+    #[error("the state database holds an unreadable value: {0}")]
+    Corrupt(String),
+}
+
+/// The send ledger's state for one (week, owner).
+#[derive(Debug, Clone, PartialEq)]
+pub struct LedgerEntry {
+    pub week: String,
+    pub owner: String,
+    pub recorded: bool,
+    pub via: String,
+    pub list: Vec<ListItem>,
+    pub rules_version: String,
+}
+
+/// The local state store.
+pub struct SqliteStore {
+    conn: Connection,
+    read_only: bool,
+}
+
+impl SqliteStore {
+    /// Opens (creating if needed) the database in `dir`.
+    pub fn open(dir: &Path) -> Result<SqliteStore, StoreError> {
+        let path = dir.join(DB_FILE);
+        let conn = Connection::open(&path)
+            .map_err(|source| StoreError::Open { path: path.display().to_string(), source })?;
+        conn.busy_timeout(std::time::Duration::from_secs(10))?;
+        conn.execute_batch("PRAGMA foreign_keys = ON;")?;
+        conn.execute_batch(SCHEMA)?;
+        Ok(SqliteStore { conn, read_only: false })
+    }
+
+    /// Opens the database for reading only, touching nothing on disk; a missing database reads as
+    /// empty (used by `--dry-run`).
+    pub fn open_read_only(dir: &Path) -> Result<SqliteStore, StoreError> {
+        let path = dir.join(DB_FILE);
+        if !path.exists() {
+            let conn = Connection::open_in_memory()?;
+            conn.execute_batch(SCHEMA)?;
+            return Ok(SqliteStore { conn, read_only: true });
+        }
+        let conn = Connection::open_with_flags(&path, OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX)
+            .map_err(|source| StoreError::Open { path: path.display().to_string(), source })?;
+        conn.busy_timeout(std::time::Duration::from_secs(10))?;
+        Ok(SqliteStore { conn, read_only: true })
+    }
+
+    pub fn is_read_only(&self) -> bool {
+        self.read_only
+    }
+
+    /// The raw connection, for transactions spanning several calls.
+    pub fn conn(&mut self) -> &mut Connection {
+        &mut self.conn
+    }
+
+    /// Every customer whose state matters to scoring or the pause (surfaced, contacted, won back
+    /// or lost). Customers with only a stored score are left out to keep memory small.
+    pub fn load_prior(&self) -> Result<FxHashMap<String, CustomerState>, StoreError> {
+        let mut stmt = self.conn.prepare(
+            "SELECT customer_id, score, band, reason, surfaced_date, last_contact, status, owner,
+                    won_back_date, lost_date, lost_reason, rules_version
+             FROM customer_state
+             WHERE surfaced_date IS NOT NULL OR last_contact IS NOT NULL OR won_back_date IS NOT NULL
+                   OR status = 'lost'",
+        )?;
+        let mut out = FxHashMap::default();
+        let mut rows = stmt.query([])?;
+        while let Some(row) = rows.next()? {
+            let s = state_from_row(row)?;
+            out.insert(s.customer_id.clone(), s);
+        }
+        Ok(out)
+    }
+
+    /// One customer's state (a fresh active state when none is stored).
+    pub fn get_state(&self, customer_id: &str) -> Result<CustomerState, StoreError> {
+        get_state(&self.conn, customer_id)
+    }
+
+    /// A customer's audit items, oldest first.
+    pub fn audit_for(&self, customer_id: &str) -> Result<Vec<AuditItem>, StoreError> {
+        let mut stmt = self.conn.prepare(
+            "SELECT customer_id, ts, action, by_user, before, after, notes FROM audit
+             WHERE customer_id = ?1 ORDER BY seq",
+        )?;
+        let rows = stmt.query_map([customer_id], audit_from_row)?;
+        let mut out = Vec::new();
+        for r in rows {
+            out.push(r??);
+        }
+        Ok(out)
+    }
+
+    /// Every audit item with `from <= ts < to` (RFC 3339 strings compare in time order).
+    pub fn audit_between(&self, from: &str, to: &str) -> Result<Vec<AuditItem>, StoreError> {
+        let mut stmt = self.conn.prepare(
+            "SELECT customer_id, ts, action, by_user, before, after, notes FROM audit
+             WHERE ts >= ?1 AND ts < ?2 ORDER BY seq",
+        )?;
+        let rows = stmt.query_map([from, to], audit_from_row)?;
+        let mut out = Vec::new();
+        for r in rows {
+            out.push(r??);
+        }
+        Ok(out)
+    }
+
+    /// The number of audit rows (for tests and reports).
+    pub fn audit_count(&self) -> Result<u64, StoreError> {
+        Ok(self.conn.query_row("SELECT COUNT(*) FROM audit", [], |r| r.get::<_, i64>(0))? as u64)
+    }
+
+    /// The send ledger for a week, by owner.
+    pub fn ledger(&self, week: &str) -> Result<FxHashMap<String, LedgerEntry>, StoreError> {
+        let mut stmt = self
+            .conn
+            .prepare("SELECT week, owner, status, via, list, rules_version FROM send_ledger WHERE week = ?1")?;
+        let mut rows = stmt.query([week])?;
+        let mut out = FxHashMap::default();
+        while let Some(r) = rows.next()? {
+            let list: String = r.get(4)?;
+            let entry = LedgerEntry {
+                week: r.get(0)?,
+                owner: r.get(1)?,
+                recorded: r.get::<_, String>(2)? == "recorded",
+                via: r.get(3)?,
+                list: serde_json::from_str(&list).map_err(|e| StoreError::Corrupt(format!("send ledger list: {e}")))?,
+                rules_version: r.get(5)?,
+            };
+            out.insert(entry.owner.clone(), entry);
+        }
+        Ok(out)
+    }
+
+    /// Marks (week, owner) `sent` with the list that went out.
+    pub fn mark_sent(&mut self, week: &str, owner: &str, via: &str, list: &[ListItem], rules_version: &str, now: &str) -> Result<(), StoreError> {
+        let list = serde_json::to_string(list).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        self.conn.execute(
+            "INSERT INTO send_ledger (week, owner, status, via, list, rules_version, sent_at)
+             VALUES (?1, ?2, 'sent', ?3, ?4, ?5, ?6)
+             ON CONFLICT (week, owner) DO UPDATE SET via = excluded.via, sent_at = excluded.sent_at
+             WHERE send_ledger.status = 'sent'",
+            params![week, owner, via, list, rules_version, now],
+        )?;
+        Ok(())
+    }
+
+    /// Records the surfaced names of a sent list (SPEC §4 record): their state and one `surfaced`
+    /// audit item each, then marks the ledger `recorded`. Idempotent: a recorded entry changes
+    /// nothing. Returns how many names were recorded.
+    pub fn record(&mut self, week: &str, owner: &str, as_of: Date, by_user: &str, clock: &mut AuditClock) -> Result<usize, StoreError> {
+        let tx = self.conn.transaction()?;
+        let row: Option<(String, String, String)> = tx
+            .query_row(
+                "SELECT status, list, via FROM send_ledger WHERE week = ?1 AND owner = ?2",
+                params![week, owner],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+            )
+            .optional()?;
+        let Some((status, list, via)) = row else { return Ok(0) };
+        if status == "recorded" {
+            return Ok(0);
+        }
+        let list: Vec<ListItem> =
+            serde_json::from_str(&list).map_err(|e| StoreError::Corrupt(format!("send ledger list: {e}")))?;
+        for item in &list {
+            let before = get_state(&tx, &item.customer_id)?;
+            let mut after = before.clone();
+            after.surfaced_date = Some(as_of);
+            after.band = Some(item.band);
+            after.score = Some(item.score);
+            after.reason = Some(item.reason.clone());
+            after.rules_version = Some(item.rules_version.clone());
+            after.owner = Some(owner.to_string());
+            let mut b = Map::new();
+            let mut a = Map::new();
+            for f in ["surfaced_date", "band", "score", "reason", "rules_version"] {
+                b.insert(f.into(), before.field(f));
+                a.insert(f.into(), after.field(f));
+            }
+            let mut notes = Map::new();
+            notes.insert("week".into(), Value::from(week));
+            notes.insert("rules_version".into(), Value::from(item.rules_version.clone()));
+            notes.insert("via".into(), Value::from(via.clone()));
+            let change = Change { action: "surfaced", state: after, before: b, after: a, notes };
+            write_change(&tx, &change, by_user, &clock.next())?;
+        }
+        tx.execute(
+            "UPDATE send_ledger SET status = 'recorded', recorded_at = ?3 WHERE week = ?1 AND owner = ?2",
+            params![week, owner, clock.now_string()],
+        )?;
+        tx.commit()?;
+        Ok(list.len())
+    }
+
+    /// Applies one change (an outcome, undo or reactivation) and writes its audit item, atomically.
+    pub fn apply(&mut self, change: &Change, by_user: &str, ts: &str) -> Result<(), StoreError> {
+        let tx = self.conn.transaction()?;
+        write_change(&tx, change, by_user, ts)?;
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// Appends a run-level audit item (e.g. the weekly score refresh).
+    pub fn audit_run(&mut self, run_id: &str, action: &str, notes: Map<String, Value>, ts: &str) -> Result<(), StoreError> {
+        insert_audit(&self.conn, &format!("run:{run_id}"), ts, action, "churn", &Map::new(), &Map::new(), &notes)
+    }
+
+    /// A value from the `meta` table, creating it with `make` when absent.
+    pub fn meta_or_insert(&mut self, key: &str, make: impl FnOnce() -> String) -> Result<String, StoreError> {
+        if let Some(v) = self
+            .conn
+            .query_row("SELECT value FROM meta WHERE key = ?1", [key], |r| r.get::<_, String>(0))
+            .optional()?
+        {
+            return Ok(v);
+        }
+        let v = make();
+        self.conn.execute("INSERT INTO meta (key, value) VALUES (?1, ?2)", params![key, v])?;
+        Ok(v)
+    }
+}
+
+/// Batched score and band refresh inside one transaction: a row is written only when its score,
+/// band or owner changed. Dropping it without `commit` writes nothing.
+pub struct ScoreRefresh<'c> {
+    tx: rusqlite::Transaction<'c>,
+    changed: u64,
+}
+
+impl<'c> ScoreRefresh<'c> {
+    pub fn begin(store: &'c mut SqliteStore) -> Result<ScoreRefresh<'c>, StoreError> {
+        let tx = store.conn.transaction()?;
+        Ok(ScoreRefresh { tx, changed: 0 })
+    }
+
+    pub fn put(&mut self, customer_id: &str, score: u32, band: Band, owner: &str) -> Result<(), StoreError> {
+        let mut stmt = self.tx.prepare_cached(
+            "INSERT INTO customer_state (customer_id, score, band, owner) VALUES (?1, ?2, ?3, ?4)
+             ON CONFLICT (customer_id) DO UPDATE SET score = excluded.score, band = excluded.band, owner = excluded.owner
+             WHERE score IS NOT excluded.score OR band IS NOT excluded.band OR owner IS NOT excluded.owner",
+        )?;
+        self.changed += stmt.execute(params![customer_id, score, band.as_str(), owner])? as u64;
+        Ok(())
+    }
+
+    /// Applies a change (a reactivation) inside the same transaction.
+    pub fn apply(&mut self, change: &Change, by_user: &str, ts: &str) -> Result<(), StoreError> {
+        write_change(&self.tx, change, by_user, ts)
+    }
+
+    /// Appends the run-level audit item inside the same transaction.
+    pub fn audit_run(&mut self, run_id: &str, action: &str, notes: Map<String, Value>, ts: &str) -> Result<(), StoreError> {
+        insert_audit(&self.tx, &format!("run:{run_id}"), ts, action, "churn", &Map::new(), &Map::new(), &notes)
+    }
+
+    pub fn changed(&self) -> u64 {
+        self.changed
+    }
+
+    pub fn commit(self) -> Result<u64, StoreError> {
+        let n = self.changed;
+        self.tx.commit()?;
+        Ok(n)
+    }
+}
+
+/// Unique, increasing audit timestamps: RFC 3339 UTC with nanoseconds, bumped when the clock
+/// has not moved.
+pub struct AuditClock {
+    last: jiff::Timestamp,
+}
+
+impl Default for AuditClock {
+    fn default() -> Self {
+        AuditClock { last: jiff::Timestamp::UNIX_EPOCH }
+    }
+}
+
+impl AuditClock {
+    pub fn next(&mut self) -> String {
+        let now = jiff::Timestamp::now();
+        self.last = if now > self.last { now } else { self.last + jiff::SignedDuration::from_nanos(1) };
+        format!("{:.9}", self.last)
+    }
+
+    pub fn now_string(&self) -> String {
+        format!("{:.9}", jiff::Timestamp::now())
+    }
+}
+
+fn write_change(conn: &Connection, change: &Change, by_user: &str, ts: &str) -> Result<(), StoreError> {
+    let s = &change.state;
+    conn.execute(
+        "INSERT INTO customer_state (customer_id, score, band, reason, surfaced_date, last_contact, status, owner,
+                                     won_back_date, lost_date, lost_reason, rules_version)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)
+         ON CONFLICT (customer_id) DO UPDATE SET score = excluded.score, band = excluded.band, reason = excluded.reason,
+             surfaced_date = excluded.surfaced_date, last_contact = excluded.last_contact, status = excluded.status,
+             owner = excluded.owner, won_back_date = excluded.won_back_date, lost_date = excluded.lost_date,
+             lost_reason = excluded.lost_reason, rules_version = excluded.rules_version",
+        params![
+            s.customer_id,
+            s.score,
+            s.band.map(Band::as_str),
+            s.reason,
+            s.surfaced_date.map(|d| d.to_string()),
+            s.last_contact.map(|d| d.to_string()),
+            s.status.as_str(),
+            s.owner,
+            s.won_back_date.map(|d| d.to_string()),
+            s.lost_date.map(|d| d.to_string()),
+            s.lost_reason,
+            s.rules_version,
+        ],
+    )?;
+    insert_audit(conn, &s.customer_id, ts, change.action, by_user, &change.before, &change.after, &change.notes)
+}
+
+#[allow(clippy::too_many_arguments)]
+fn insert_audit(
+    conn: &Connection,
+    customer_id: &str,
+    ts: &str,
+    action: &str,
+    by_user: &str,
+    before: &Map<String, Value>,
+    after: &Map<String, Value>,
+    notes: &Map<String, Value>,
+) -> Result<(), StoreError> {
+    let mut stmt = conn.prepare_cached(
+        "INSERT INTO audit (customer_id, ts, action, by_user, before, after, notes) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+    )?;
+    stmt.execute(params![
+        customer_id,
+        ts,
+        action,
+        by_user,
+        Value::Object(before.clone()).to_string(),
+        Value::Object(after.clone()).to_string(),
+        Value::Object(notes.clone()).to_string(),
+    ])?;
+    Ok(())
+}
+
+fn get_state(conn: &Connection, customer_id: &str) -> Result<CustomerState, StoreError> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT customer_id, score, band, reason, surfaced_date, last_contact, status, owner,
+                won_back_date, lost_date, lost_reason, rules_version
+         FROM customer_state WHERE customer_id = ?1",
+    )?;
+    let mut rows = stmt.query([customer_id])?;
+    match rows.next()? {
+        Some(row) => state_from_row(row),
+        None => Ok(CustomerState::new(customer_id)),
+    }
+}
+
+fn state_from_row(row: &rusqlite::Row<'_>) -> Result<CustomerState, StoreError> {
+    let date = |i: usize| -> Result<Option<Date>, StoreError> {
+        match row.get::<_, Option<String>>(i)? {
+            None => Ok(None),
+            Some(s) => s.parse().map(Some).map_err(|_| StoreError::Corrupt(format!("date `{s}`"))),
+        }
+    };
+    let band: Option<String> = row.get(2)?;
+    Ok(CustomerState {
+        customer_id: row.get(0)?,
+        score: row.get::<_, Option<i64>>(1)?.map(|s| s as u32),
+        band: band.as_deref().and_then(Band::parse),
+        reason: row.get(3)?,
+        surfaced_date: date(4)?,
+        last_contact: date(5)?,
+        status: if row.get::<_, String>(6)? == "lost" { Status::Lost } else { Status::Active },
+        owner: row.get(7)?,
+        won_back_date: date(8)?,
+        lost_date: date(9)?,
+        lost_reason: row.get(10)?,
+        rules_version: row.get(11)?,
+    })
+}
+
+fn audit_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<Result<AuditItem, StoreError>> {
+    let obj = |s: String| -> Result<Map<String, Value>, StoreError> {
+        match serde_json::from_str::<Value>(&s) {
+            Ok(Value::Object(m)) => Ok(m),
+            _ => Err(StoreError::Corrupt(format!("audit JSON `{s}`"))),
+        }
+    };
+    let (before, after, notes): (String, String, String) = (row.get(4)?, row.get(5)?, row.get(6)?);
+    Ok((|| {
+        Ok(AuditItem {
+            customer_id: row.get(0)?,
+            ts: row.get(1)?,
+            action: row.get(2)?,
+            by_user: row.get(3)?,
+            before: obj(before)?,
+            after: obj(after)?,
+            notes: obj(notes)?,
+        })
+    })())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use churn_core::state::{apply_outcome, Outcome};
+    use jiff::civil::date;
+
+    #[test]
+    fn audit_refuses_update_and_delete() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut store = SqliteStore::open(dir.path()).unwrap();
+        let c = apply_outcome(&CustomerState::new("C1"), &Outcome::ReachedOut, date(2026, 11, 23));
+        store.apply(&c, "sam", "2026-11-23T10:00:00.000000000Z").unwrap();
+        assert_eq!(store.audit_count().unwrap(), 1);
+        let e = store.conn().execute("UPDATE audit SET action = 'lost'", []).unwrap_err();
+        assert!(e.to_string().contains("append-only"), "{e}");
+        let e = store.conn().execute("DELETE FROM audit", []).unwrap_err();
+        assert!(e.to_string().contains("append-only"), "{e}");
+        assert_eq!(store.get_state("C1").unwrap().last_contact, Some(date(2026, 11, 23)));
+        // The same customer and ts twice is refused: ts is unique per customer.
+        assert!(store.apply(&c, "sam", "2026-11-23T10:00:00.000000000Z").is_err());
+        assert_eq!(store.audit_count().unwrap(), 1);
+    }
+
+    #[test]
+    fn read_only_open_of_a_missing_db_creates_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::open_read_only(dir.path()).unwrap();
+        assert!(store.load_prior().unwrap().is_empty());
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
+    }
+
+    #[test]
+    fn score_refresh_writes_only_changes_and_rolls_back_when_dropped() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut store = SqliteStore::open(dir.path()).unwrap();
+        let mut r = ScoreRefresh::begin(&mut store).unwrap();
+        r.put("C1", 50, Band::AtRisk, "a@x.com").unwrap();
+        r.put("C2", 10, Band::Steady, "a@x.com").unwrap();
+        assert_eq!(r.commit().unwrap(), 2);
+        let mut r = ScoreRefresh::begin(&mut store).unwrap();
+        r.put("C1", 50, Band::AtRisk, "a@x.com").unwrap();
+        r.put("C2", 30, Band::Watch, "a@x.com").unwrap();
+        assert_eq!(r.changed(), 1);
+        drop(r);
+        assert_eq!(store.get_state("C2").unwrap().score, Some(10));
+    }
+
+    #[test]
+    fn audit_clock_is_strictly_increasing() {
+        let mut c = AuditClock::default();
+        let mut prev = c.next();
+        for _ in 0..1000 {
+            let n = c.next();
+            assert!(n > prev, "{n} <= {prev}");
+            prev = n;
+        }
+    }
+}

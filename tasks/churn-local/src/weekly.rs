@@ -1,0 +1,575 @@
+//! The Monday run on one laptop (SPEC §4, §10): score → pause → rank and cap → reasons → send
+//! (outbox) → ledger `sent` → record → ledger `recorded`, with the same rerun rules as on AWS.
+
+use std::fs::File;
+use std::hash::{BuildHasher, Hash, Hasher};
+use std::io::BufReader;
+use std::path::{Path, PathBuf};
+
+use churn_core::customers::{BadRow, CustomerReader, ListError};
+use churn_core::links::LinkSigner;
+use churn_core::message::{email, slack_messages, OwnerList};
+use churn_core::model::{looks_like_email, normalize_email, ListItem};
+use churn_core::ports::Reasoner;
+use churn_core::rank::{RankKey, Shortlist};
+use churn_core::rules::{parse_rules, Channel, RuleError, Rules};
+use churn_core::score::{Prior, Scorer};
+use churn_core::state::{reactivate, Status};
+use churn_core::week::{iso_week, resolve_as_of, AsOfError};
+use jiff::civil::Date;
+use rustc_hash::{FxBuildHasher, FxHashMap, FxHashSet};
+use serde::Serialize;
+use serde_json::{Map, Value};
+
+use crate::config::{ConfigError, Settings};
+use crate::files::{file_safe, write_atomic};
+use crate::store::{AuditClock, LedgerEntry, ScoreRefresh, SqliteStore, StoreError};
+
+/// What the caller asked for.
+#[derive(Debug, Clone, Default)]
+pub struct WeeklyOptions {
+    pub as_of: Option<String>,
+    pub dry_run: bool,
+    pub resend: bool,
+    /// Limit the run to these owners (emails, any case).
+    pub owners: Vec<String>,
+    /// Use this rules doc instead of the folder's `rules.txt`.
+    pub rules_path: Option<PathBuf>,
+    /// Who the run acts as in the audit.
+    pub by_user: String,
+}
+
+/// An owner's result, as in SPEC §10's `weekly --json`.
+#[derive(Debug, Clone, Serialize)]
+pub struct OwnerReport {
+    pub owner: String,
+    pub via: String,
+    pub status: String,
+    pub customers: Vec<CustomerOut>,
+    /// Candidates this owner had before the cap (after the pause).
+    pub candidates: usize,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    /// Files written to the outbox.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub files: Vec<String>,
+}
+
+/// One surfaced customer in the report.
+#[derive(Debug, Clone, Serialize)]
+pub struct CustomerOut {
+    pub customer_id: String,
+    pub name: String,
+    pub band: churn_core::Band,
+    pub score: u32,
+    pub reason: String,
+    pub breakdown: Vec<churn_core::BreakdownEntry>,
+}
+
+impl From<&ListItem> for CustomerOut {
+    fn from(i: &ListItem) -> Self {
+        CustomerOut {
+            customer_id: i.customer_id.clone(),
+            name: i.name.clone(),
+            band: i.band,
+            score: i.score,
+            reason: i.reason.clone(),
+            breakdown: i.breakdown.clone(),
+        }
+    }
+}
+
+/// The run report (SPEC §10's `weekly --json`, plus a few additive keys).
+#[derive(Debug, Clone, Serialize)]
+pub struct WeeklyReport {
+    pub week: String,
+    pub as_of: String,
+    pub dry_run: bool,
+    pub rules_version: String,
+    pub owners: Vec<OwnerReport>,
+    pub skipped_paused: u64,
+    pub errors: Vec<BadRow>,
+    pub run_id: String,
+    pub rows: u64,
+    pub bad_rows: u64,
+    pub scores_changed: u64,
+    pub reactivated: Vec<String>,
+    pub outbox: String,
+}
+
+/// Why the run stopped. Nothing was written or sent.
+#[derive(Debug, thiserror::Error)]
+pub enum WeeklyError {
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    #[error("the rules doc {path} has {} mistake(s); nothing was written or sent", errors.len())]
+    Rules { path: String, errors: Vec<RuleError> },
+    #[error("{0}: nothing was written or sent")]
+    List(#[from] ListError),
+    #[error(transparent)]
+    AsOf(#[from] AsOfError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("{what} ({path}): {source}")]
+    Io { what: &'static str, path: String, source: std::io::Error },
+}
+
+/// The data folder's files.
+pub fn customers_path(dir: &Path) -> PathBuf {
+    dir.join("customers.csv")
+}
+
+/// Reads and parses a rules doc.
+pub fn load_rules(path: &Path) -> Result<(Rules, String), WeeklyError> {
+    let bytes = std::fs::read(path).map_err(|source| WeeklyError::Io {
+        what: "the rules doc could not be read",
+        path: path.display().to_string(),
+        source,
+    })?;
+    let text = String::from_utf8_lossy(&bytes).into_owned();
+    let rules = parse_rules(&text).map_err(|errors| WeeklyError::Rules { path: path.display().to_string(), errors })?;
+    Ok((rules, text))
+}
+
+/// Reads the optional `voice.txt`.
+pub fn load_voice(dir: &Path) -> Option<String> {
+    std::fs::read_to_string(dir.join("voice.txt")).ok().map(|s| s.trim().to_string()).filter(|s| !s.is_empty())
+}
+
+/// Opens the customer list.
+pub fn open_list(path: &Path) -> Result<(BufReader<File>, u64), WeeklyError> {
+    let file = File::open(path).map_err(|source| WeeklyError::Io {
+        what: "the customer list could not be opened",
+        path: path.display().to_string(),
+        source,
+    })?;
+    let len = file.metadata().map(|m| m.len()).unwrap_or(0);
+    Ok((BufReader::with_capacity(1 << 16, file), len))
+}
+
+/// Resolves an owner cell: an email → that owner (lower-cased); otherwise the fallback owner.
+pub fn resolve_owner(cell: &str, fallback: Option<&str>) -> Option<String> {
+    if looks_like_email(cell) {
+        Some(normalize_email(cell))
+    } else {
+        fallback.map(str::to_string)
+    }
+}
+
+/// Hashes of the customers' email addresses, lower-cased: no message may go to one of them.
+#[derive(Default)]
+pub struct CustomerEmails(FxHashSet<u64>);
+
+impl CustomerEmails {
+    fn hash(addr: &str) -> u64 {
+        let mut h = FxBuildHasher.build_hasher();
+        addr.trim().to_lowercase().hash(&mut h);
+        h.finish()
+    }
+
+    pub fn insert(&mut self, addr: &str) {
+        if !addr.trim().is_empty() {
+            self.0.insert(Self::hash(addr));
+        }
+    }
+
+    /// Whether `addr` appears in the list's `email` column (a hash collision errs on refusing).
+    pub fn contains(&self, addr: &str) -> bool {
+        self.0.contains(&Self::hash(addr))
+    }
+}
+
+/// Runs the week. `progress` is called with bytes read so far.
+pub fn run_weekly(
+    dir: &Path,
+    opts: &WeeklyOptions,
+    reasoner: &dyn Reasoner,
+    progress: &mut dyn FnMut(u64, u64),
+) -> Result<WeeklyReport, WeeklyError> {
+    let settings = Settings::load(dir)?;
+    let rules_path = opts.rules_path.clone().unwrap_or_else(|| dir.join("rules.txt"));
+    let (rules, _) = load_rules(&rules_path)?;
+    let as_of = resolve_as_of(opts.as_of.as_deref(), &settings.tz, jiff::Timestamp::now())?;
+    let week = iso_week(as_of);
+    let run_id = format!("{week}-{}", jiff::Timestamp::now().as_millisecond());
+    let span = tracing::info_span!("weekly", run_id = %run_id, week = %week, dry_run = opts.dry_run);
+    let _g = span.enter();
+    tracing::info!(rules_version = %rules.version, as_of = %as_of, "run started");
+
+    let mut store = if opts.dry_run { SqliteStore::open_read_only(dir)? } else { SqliteStore::open(dir)? };
+    let prior = store.load_prior()?;
+    let ledger = store.ledger(&week)?;
+    let only: FxHashSet<String> = opts.owners.iter().map(|o| normalize_email(o)).collect();
+
+    let scan = scan_list(dir, &settings, &rules, as_of, &prior, &only, &mut store, opts.dry_run, progress)?;
+
+    let mut clock = AuditClock::default();
+    let outbox_dir = dir.join("outbox").join(&week);
+    let mut owners: Vec<String> = scan.lists.keys().cloned().collect();
+    for o in ledger.keys() {
+        if (only.is_empty() || only.contains(o)) && !scan.lists.contains_key(o) {
+            owners.push(o.clone());
+        }
+    }
+    owners.sort();
+
+    let link_secret = if opts.dry_run {
+        Vec::new()
+    } else {
+        link_secret(&mut store)?
+    };
+    let signer = LinkSigner::new(&link_secret);
+    let now_unix = jiff::Timestamp::now().as_second();
+
+    let mut reports = Vec::new();
+    for owner in owners {
+        let channel = rules.channel_for(&owner);
+        let via = match channel {
+            Channel::Slack { .. } => "slack",
+            Channel::Email => "email",
+        };
+        let shortlist = scan.lists.get(&owner);
+        let candidates = shortlist.map_or(0, |s| s.candidates);
+        let mut report = OwnerReport {
+            owner: owner.clone(),
+            via: via.into(),
+            status: String::new(),
+            customers: Vec::new(),
+            candidates,
+            error: None,
+            files: Vec::new(),
+        };
+        let entry = ledger.get(&owner);
+        let list: Vec<ListItem> = match (entry, opts.resend) {
+            (Some(e), false) if e.recorded => {
+                report.status = "already_sent".into();
+                report.via = e.via.clone();
+                reports.push(report);
+                continue;
+            }
+            (Some(e), false) => {
+                // Sent but not recorded: record from the ledger's list, never send again.
+                report.via = e.via.clone();
+                report.customers = e.list.iter().map(CustomerOut::from).collect();
+                if opts.dry_run {
+                    report.status = "already_sent".into();
+                    report.customers.clear();
+                } else {
+                    store.record(&week, &owner, as_of, &opts.by_user, &mut clock)?;
+                    report.status = "sent".into();
+                }
+                reports.push(report);
+                continue;
+            }
+            (Some(e), true) => e.list.clone(),
+            (None, _) => {
+                let items = shortlist.map(|s| s.items.clone()).unwrap_or_default();
+                items
+                    .into_iter()
+                    .map(|mut i| {
+                        i.reason = reasoner.reason(&i.breakdown);
+                        i
+                    })
+                    .collect()
+            }
+        };
+        report.customers = list.iter().map(CustomerOut::from).collect();
+        if list.is_empty() {
+            report.status = "nothing_to_send".into();
+            reports.push(report);
+            continue;
+        }
+        if opts.dry_run {
+            report.status = "dry_run".into();
+            reports.push(report);
+            continue;
+        }
+        // Nothing is ever sent to a customer.
+        if scan.customer_emails.contains(&owner) {
+            report.status = "failed".into();
+            report.error = Some(format!(
+                "refused: the owner address {owner} is also a customer's email in the list; nothing was sent"
+            ));
+            tracing::warn!(owner_ref = %owner_ref(&owner), "owner address is a customer email; refused");
+            reports.push(report);
+            continue;
+        }
+        let owner_list = OwnerList { week: &week, as_of: &as_of.to_string(), owner: &owner, items: &list };
+        match write_outbox(&outbox_dir, &owner_list, &channel, &signer, &settings.outcome_url, now_unix) {
+            Ok(files) => report.files = files,
+            Err(e) => {
+                report.status = "failed".into();
+                report.error = Some(e.to_string());
+                reports.push(report);
+                continue;
+            }
+        }
+        let rules_version = list.first().map_or(rules.version.clone(), |i| i.rules_version.clone());
+        if !opts.resend {
+            store.mark_sent(&week, &owner, via, &list, &rules_version, &clock.now_string())?;
+            store.record(&week, &owner, as_of, &opts.by_user, &mut clock)?;
+        }
+        tracing::info!(owner_ref = %owner_ref(&owner), names = list.len(), via, resend = opts.resend, "list sent");
+        report.status = "sent".into();
+        reports.push(report);
+    }
+
+    tracing::info!(owners = reports.len(), skipped_paused = scan.skipped_paused, bad_rows = scan.errors.len(), "run finished");
+    Ok(WeeklyReport {
+        week,
+        as_of: as_of.to_string(),
+        dry_run: opts.dry_run,
+        rules_version: rules.version.clone(),
+        owners: reports,
+        skipped_paused: scan.skipped_paused,
+        errors: scan.errors,
+        run_id,
+        rows: scan.rows,
+        bad_rows: scan.bad_rows,
+        scores_changed: scan.scores_changed,
+        reactivated: scan.reactivated,
+        outbox: outbox_dir.display().to_string(),
+    })
+}
+
+/// A short, non-reversible reference to an owner for logs (no personal data in logs).
+pub fn owner_ref(owner: &str) -> String {
+    use sha2::Digest;
+    let d = sha2::Sha256::digest(owner.as_bytes());
+    d.iter().take(4).map(|b| format!("{b:02x}")).collect()
+}
+
+/// An owner's shortlist after the scan.
+pub struct OwnerShortlist {
+    /// Best first, reasons not yet written.
+    pub items: Vec<ListItem>,
+    pub candidates: usize,
+}
+
+/// What one pass over the list found.
+pub struct Scan {
+    pub lists: FxHashMap<String, OwnerShortlist>,
+    pub errors: Vec<BadRow>,
+    pub skipped_paused: u64,
+    pub rows: u64,
+    pub bad_rows: u64,
+    pub scores_changed: u64,
+    pub reactivated: Vec<String>,
+    pub customer_emails: CustomerEmails,
+}
+
+/// One pass over the customer list: score everyone, apply lost/reactivation and the pause, keep
+/// each owner's best `weekly cap`, and (unless `dry_run`) refresh stored scores — all inside one
+/// transaction that is only committed when the list passes the stop rules.
+#[allow(clippy::too_many_arguments)]
+pub fn scan_list(
+    dir: &Path,
+    settings: &Settings,
+    rules: &Rules,
+    as_of: Date,
+    prior: &FxHashMap<String, churn_core::state::CustomerState>,
+    only: &FxHashSet<String>,
+    store: &mut SqliteStore,
+    dry_run: bool,
+    progress: &mut dyn FnMut(u64, u64),
+) -> Result<Scan, WeeklyError> {
+    let path = customers_path(dir);
+    let (file, total) = open_list(&path)?;
+    let measured = rules.measured_columns();
+    let mut reader = CustomerReader::new(file, settings.read_options(), &measured)?;
+    let scorer = Scorer::new(rules, as_of);
+    let cap = rules.weekly_cap;
+    let mut shortlists: FxHashMap<String, (Shortlist<ListItem>, usize)> = FxHashMap::default();
+    let mut errors = Vec::new();
+    let mut skipped_paused = 0u64;
+    let mut customer_emails = CustomerEmails::default();
+    let mut reactivations = Vec::new();
+    let mut refresh = if dry_run { None } else { Some(ScoreRefresh::begin(store)?) };
+    let fallback = settings.fallback_owner.as_deref();
+    let mut n = 0u64;
+    let mut owner_cache: FxHashMap<String, Option<String>> = FxHashMap::default();
+
+    let mut spare: Vec<(u32, churn_core::score::Measured<'static>)> = Vec::new();
+    loop {
+        n += 1;
+        if n % 65_536 == 0 {
+            progress(reader.bytes_read(), total);
+        }
+        let Some(row) = reader.next_row() else { break };
+        let mut buf = recycle(std::mem::take(&mut spare));
+        let row = match row {
+            Ok(r) => r,
+            Err(bad) => {
+                errors.push(bad);
+                continue;
+            }
+        };
+        customer_emails.insert(row.email);
+        let owner = match owner_cache.get(row.owner) {
+            Some(o) => o.clone(),
+            None => {
+                let o = resolve_owner(row.owner, fallback);
+                owner_cache.insert(row.owner.to_string(), o.clone());
+                o
+            }
+        };
+        let state = prior.get(row.customer_id);
+        let p = Prior { won_back_date: state.and_then(|s| s.won_back_date) };
+        let score = scorer.score(&row, p, &mut buf);
+        if let Some(r) = refresh.as_mut() {
+            r.put(row.customer_id, score.score, score.band, owner.as_deref().unwrap_or(""))?;
+        }
+        let mut lost = state.is_some_and(|s| s.status == Status::Lost);
+        if let (Some(s), true) = (state, lost) {
+            if s.reactivated_by(row.last_order_date) {
+                lost = false;
+                reactivations.push((reactivate(s, row.last_order_date.unwrap_or(as_of)), row.customer_id.to_string()));
+            }
+        }
+        if lost || !score.band.is_candidate() {
+            continue;
+        }
+        let Some(owner) = owner else {
+            errors.push(BadRow {
+                line: row.line,
+                reason: format!(
+                    "customer {} is {} but has no owner, and config.toml names no fallback_owner",
+                    row.customer_id, score.band
+                ),
+            });
+            continue;
+        };
+        if !only.is_empty() && !only.contains(&owner) {
+            continue;
+        }
+        if state.is_some_and(|s| s.is_paused(as_of, rules.contact_pause_days)) {
+            skipped_paused += 1;
+            continue;
+        }
+        let key = RankKey {
+            band: score.band,
+            score: score.score,
+            lifetime_value: row.lifetime_value,
+            customer_id: row.customer_id.to_string(),
+        };
+        let entry = shortlists.entry(owner).or_insert_with(|| (Shortlist::new(cap), 0));
+        entry.1 += 1;
+        if entry.0.would_keep(&key) {
+            let item = ListItem {
+                customer_id: row.customer_id.to_string(),
+                name: row.name.to_string(),
+                band: score.band,
+                score: score.score,
+                reason: String::new(),
+                breakdown: scorer.breakdown(&buf),
+                lifetime_value: row.lifetime_value,
+                rules_version: rules.version.clone(),
+            };
+            entry.0.push(key, item);
+        }
+        spare = recycle(buf);
+    }
+    let summary = reader.finish()?;
+    progress(total, total);
+
+    let mut reactivated = Vec::new();
+    let mut scores_changed = 0;
+    if let Some(mut r) = refresh {
+        let mut clock = AuditClock::default();
+        for (change, id) in &reactivations {
+            r.apply(change, "churn", &clock.next())?;
+            reactivated.push(id.clone());
+        }
+        scores_changed = r.changed();
+        let run_note = {
+            let mut m = Map::new();
+            m.insert("as_of".into(), Value::from(as_of.to_string()));
+            m.insert("scores_changed".into(), Value::from(scores_changed));
+            m.insert("rules_version".into(), Value::from(rules.version.clone()));
+            m.insert("rows".into(), Value::from(summary.rows));
+            m.insert("bad_rows".into(), Value::from(summary.bad));
+            m
+        };
+        r.audit_run(&iso_week(as_of), "scores_refreshed", run_note, &clock.next())?;
+        r.commit()?;
+    } else {
+        reactivated = reactivations.into_iter().map(|(_, id)| id).collect();
+    }
+
+    let lists = shortlists
+        .into_iter()
+        .map(|(owner, (s, candidates))| {
+            (owner, OwnerShortlist { items: s.into_sorted().into_iter().map(|(_, i)| i).collect(), candidates })
+        })
+        .collect();
+    Ok(Scan {
+        lists,
+        errors,
+        skipped_paused,
+        rows: summary.rows,
+        bad_rows: summary.bad,
+        scores_changed,
+        reactivated,
+        customer_emails,
+    })
+}
+
+/// Reuses a scoring buffer's allocation across rows whose borrows differ (in-place collect).
+fn recycle<'a, 'b>(mut v: Vec<(u32, churn_core::score::Measured<'a>)>) -> Vec<(u32, churn_core::score::Measured<'b>)> {
+    v.clear();
+    v.into_iter().map(|_| unreachable!("the vector is empty")).collect()
+}
+
+/// Writes an owner's Block Kit messages (the exact `chat.postMessage` bodies) and email to the
+/// outbox. Returns the file names.
+pub fn write_outbox(
+    outbox: &Path,
+    list: &OwnerList<'_>,
+    channel: &Channel,
+    signer: &LinkSigner,
+    base_url: &str,
+    now_unix: i64,
+) -> std::io::Result<Vec<String>> {
+    let stem = file_safe(list.owner);
+    let slack_channel = match channel {
+        Channel::Slack { user_id: Some(id) } => id.clone(),
+        // Found with users.lookupByEmail when posting for real.
+        _ => format!("lookup:{}", list.owner),
+    };
+    let mut files = Vec::new();
+    let messages = slack_messages(list, &slack_channel);
+    for (i, m) in messages.iter().enumerate() {
+        let name = format!("{stem}.slack.{}.json", i + 1);
+        let mut body = serde_json::to_vec_pretty(m).map_err(std::io::Error::other)?;
+        body.push(b'\n');
+        write_atomic(&outbox.join(&name), &body)?;
+        files.push(name);
+    }
+    let mail = email(list, signer, base_url, now_unix);
+    let eml = format!("To: {}\nSubject: {}\n\n{}", list.owner, mail.subject, mail.text);
+    for (ext, body) in [("email.txt", eml), ("email.html", mail.html)] {
+        let name = format!("{stem}.{ext}");
+        write_atomic(&outbox.join(&name), body.as_bytes())?;
+        files.push(name);
+    }
+    Ok(files)
+}
+
+/// The email-link secret: `CHURN_LINK_SECRET` if set, else a random one kept in the database.
+fn link_secret(store: &mut SqliteStore) -> Result<Vec<u8>, StoreError> {
+    if let Ok(s) = std::env::var("CHURN_LINK_SECRET") {
+        if !s.is_empty() {
+            return Ok(s.into_bytes());
+        }
+    }
+    let hex = store.meta_or_insert("link_secret", || {
+        let mut b = [0u8; 32];
+        // A failure here leaves no usable secret; an all-zero key would be guessable.
+        getrandom::fill(&mut b).expect("the operating system's random source failed");
+        b.iter().map(|x| format!("{x:02x}")).collect()
+    })?;
+    Ok(hex.into_bytes())
+}
+
+/// Used by `LedgerEntry` consumers outside this module.
+pub type Ledger = FxHashMap<String, LedgerEntry>;
