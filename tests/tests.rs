@@ -1,1 +1,9 @@
-//! tests
+//! End-to-end tests of the `churn` command: one test binary, a module per topic.
+
+mod util;
+
+mod check;
+mod demo;
+mod outcome;
+mod score;
+mod weekly;

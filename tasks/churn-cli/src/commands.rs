@@ -6,19 +6,19 @@ use std::process::ExitCode;
 
 use churn_core::customers::{BadRow, CustomerReader, ListError, ReadOptions};
 use churn_core::ports::DeterministicReasoner;
-use churn_core::rules::{parse_rules, RuleError};
+use churn_core::rules::{RuleError, parse_rules};
 use churn_core::score::{Measured, Scorer, ValueRef};
 use churn_core::state::{LostReason, Outcome};
 use churn_core::values::parse_number;
 use churn_core::week::resolve_as_of;
 use churn_local::config::Settings;
-use churn_local::demo_data::{write_demo_data, DemoDataOptions};
+use churn_local::demo_data::{DemoDataOptions, write_demo_data};
 use churn_local::explain::explain;
-use churn_local::outcome::{record_outcome, OutcomeCommand};
-use churn_local::weekly::{open_list, run_weekly, WeeklyError, WeeklyOptions};
+use churn_local::outcome::{OutcomeCommand, record_outcome};
+use churn_local::weekly::{WeeklyError, WeeklyOptions, open_list, run_weekly};
 use indicatif::{ProgressBar, ProgressStyle};
-use serde::ser::{SerializeSeq, SerializeStruct};
 use serde::Serialize;
+use serde::ser::{SerializeSeq, SerializeStruct};
 
 use crate::print;
 use crate::{Command, OutcomeAction};
@@ -50,15 +50,52 @@ const DEMO_FILES: [(&str, &str); 4] = [
 pub fn run(command: Command) -> Result<ExitCode, CliError> {
     match command {
         Command::Demo { out, output } => demo(out, output.json),
-        Command::Weekly { data, as_of, dry_run, resend, owners, rules, output } => {
-            let opts = WeeklyOptions { as_of, dry_run, resend, owners, rules_path: rules, by_user: login_name() };
+        Command::Weekly {
+            data,
+            as_of,
+            dry_run,
+            resend,
+            owners,
+            rules,
+            output,
+        } => {
+            let opts = WeeklyOptions {
+                as_of,
+                dry_run,
+                resend,
+                owners,
+                rules_path: rules,
+                by_user: login_name(),
+            };
             weekly(&data.data, &opts, output.json)
         }
-        Command::Score { customers, rules, as_of, data, output } => score(&customers, &rules, as_of, data, output.json),
-        Command::Explain { customer_id, data, as_of, output } => {
-            let e = explain(&data.data, &customer_id, as_of.as_deref(), None, &DeterministicReasoner)
-                .map_err(weekly_error)?
-                .ok_or_else(|| CliError(format!("no customer with id `{customer_id}` in {}", data.data.join("customers.csv").display())))?;
+        Command::Score {
+            customers,
+            rules,
+            as_of,
+            data,
+            output,
+        } => score(&customers, &rules, as_of, data, output.json),
+        Command::Explain {
+            customer_id,
+            data,
+            as_of,
+            output,
+        } => {
+            let e = explain(
+                &data.data,
+                &customer_id,
+                as_of.as_deref(),
+                None,
+                &DeterministicReasoner,
+            )
+            .map_err(weekly_error)?
+            .ok_or_else(|| {
+                CliError(format!(
+                    "no customer with id `{customer_id}` in {}",
+                    data.data.join("customers.csv").display()
+                ))
+            })?;
             if output.json {
                 print_json(&e)?;
             } else {
@@ -66,8 +103,20 @@ pub fn run(command: Command) -> Result<ExitCode, CliError> {
             }
             Ok(ExitCode::SUCCESS)
         }
-        Command::Check { file, rules, data, output } => check(&file, rules.as_deref(), data.as_deref(), output.json),
-        Command::Outcome { customer_id, action, data, by, date, output } => {
+        Command::Check {
+            file,
+            rules,
+            data,
+            output,
+        } => check(&file, rules.as_deref(), data.as_deref(), output.json),
+        Command::Outcome {
+            customer_id,
+            action,
+            data,
+            by,
+            date,
+            json,
+        } => {
             let command = match action {
                 OutcomeAction::ReachedOut => OutcomeCommand::Record(Outcome::ReachedOut),
                 OutcomeAction::WonBack { value } => {
@@ -75,7 +124,11 @@ pub fn run(command: Command) -> Result<ExitCode, CliError> {
                         None => None,
                         Some(v) => match parse_number(v) {
                             Ok(Some(n)) if n >= 0.0 => Some(n),
-                            Ok(_) => return Err(CliError(format!("--value `{v}` must be an amount of money like 1200 or $1,200.00"))),
+                            Ok(_) => {
+                                return Err(CliError(format!(
+                                    "--value `{v}` must be an amount of money like 1200 or $1,200.00"
+                                )));
+                            }
                             Err(e) => return Err(CliError(format!("--value: {e}"))),
                         },
                     };
@@ -90,20 +143,37 @@ pub fn run(command: Command) -> Result<ExitCode, CliError> {
                 OutcomeAction::Undo => OutcomeCommand::Undo,
             };
             let by = by.unwrap_or_else(login_name);
-            let report = record_outcome(&data.data, &customer_id, &command, &by, date.as_deref())?;
-            if output.json {
+            let report = record_outcome(&data, &customer_id, &command, &by, date.as_deref())?;
+            if json {
                 print_json(&report)?;
             } else {
                 print::outcome(&report);
             }
             Ok(ExitCode::SUCCESS)
         }
-        Command::DemoData { customers, owners, seed, as_of, out, output } => {
-            let as_of = as_of.parse().map_err(|_| CliError(format!("--as-of `{as_of}` is not a date like 2026-11-23")))?;
+        Command::DemoData {
+            customers,
+            owners,
+            seed,
+            as_of,
+            out,
+            output,
+        } => {
+            let as_of = as_of.parse().map_err(|_| {
+                CliError(format!("--as-of `{as_of}` is not a date like 2026-11-23"))
+            })?;
             if customers == 0 {
                 return Err(CliError("--customers must be at least 1".into()));
             }
-            let summary = write_demo_data(&out, &DemoDataOptions { customers, owners, seed, as_of })?;
+            let summary = write_demo_data(
+                &out,
+                &DemoDataOptions {
+                    customers,
+                    owners,
+                    seed,
+                    as_of,
+                },
+            )?;
             if output.json {
                 print_json(&summary)?;
             } else {
@@ -114,7 +184,11 @@ pub fn run(command: Command) -> Result<ExitCode, CliError> {
                     summary.messy_rows,
                     out.display()
                 );
-                println!("Try: churn weekly --data {} --as-of {} --dry-run", out.display(), summary.as_of);
+                println!(
+                    "Try: churn weekly --data {} --as-of {} --dry-run",
+                    out.display(),
+                    summary.as_of
+                );
             }
             Ok(ExitCode::SUCCESS)
         }
@@ -178,19 +252,29 @@ fn weekly(dir: &Path, opts: &WeeklyOptions, json: bool) -> Result<ExitCode, CliE
         print::weekly(&report);
     }
     let failed = report.owners.iter().any(|o| o.status == "failed");
-    Ok(if failed { ExitCode::FAILURE } else { ExitCode::SUCCESS })
+    Ok(if failed {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    })
 }
 
 fn demo(out: Option<PathBuf>, json: bool) -> Result<ExitCode, CliError> {
     let dir = match out {
         Some(d) => {
             if d.join("customers.csv").exists() {
-                return Err(CliError(format!("{} already holds a data folder; give a new or empty --out", d.display())));
+                return Err(CliError(format!(
+                    "{} already holds a data folder; give a new or empty --out",
+                    d.display()
+                )));
             }
             std::fs::create_dir_all(&d)?;
             d
         }
-        None => tempfile::Builder::new().prefix("churn-demo-").tempdir()?.keep(),
+        None => tempfile::Builder::new()
+            .prefix("churn-demo-")
+            .tempdir()?
+            .keep(),
     };
     for (name, body) in DEMO_FILES {
         std::fs::write(dir.join(name), body)?;
@@ -204,9 +288,16 @@ fn demo(out: Option<PathBuf>, json: bool) -> Result<ExitCode, CliError> {
     let code = weekly(&dir, &opts, json)?;
     if !json {
         println!();
-        println!("The demo ran on a copy of the bundled data in {}", dir.display());
+        println!(
+            "The demo ran on a copy of the bundled data in {}",
+            dir.display()
+        );
         println!("Messages written to {}", dir.join("outbox").display());
-        println!("Next: churn explain <CUSTOMER_ID> --data {}   |   churn outcome <CUSTOMER_ID> reached-out --data {}", dir.display(), dir.display());
+        println!(
+            "Next: churn explain <CUSTOMER_ID> --data {}   |   churn outcome <CUSTOMER_ID> reached-out --data {}",
+            dir.display(),
+            dir.display()
+        );
     }
     Ok(code)
 }
@@ -225,7 +316,13 @@ impl Serialize for ScoreLine<'_, '_> {
         st.serialize_field("customer_id", self.customer_id)?;
         st.serialize_field("score", &self.score.score)?;
         st.serialize_field("band", &self.score.band)?;
-        st.serialize_field("breakdown", &Breakdown { scorer: self.scorer, results: self.results })?;
+        st.serialize_field(
+            "breakdown",
+            &Breakdown {
+                scorer: self.scorer,
+                results: self.results,
+            },
+        )?;
         st.end()
     }
 }
@@ -249,13 +346,24 @@ impl Serialize for Breakdown<'_, '_> {
         for (i, (points, m)) in self.results.iter().enumerate() {
             let (signal, display) = self.scorer.signal_names(i);
             m.write_detail(display, &mut detail);
-            seq.serialize_element(&Entry { signal, points: *points, value: m.value(), detail: &detail })?;
+            seq.serialize_element(&Entry {
+                signal,
+                points: *points,
+                value: m.value(),
+                detail: &detail,
+            })?;
         }
         seq.end()
     }
 }
 
-fn score(customers: &Path, rules_path: &Path, as_of: Option<String>, data: Option<PathBuf>, json: bool) -> Result<ExitCode, CliError> {
+fn score(
+    customers: &Path,
+    rules_path: &Path,
+    as_of: Option<String>,
+    data: Option<PathBuf>,
+    json: bool,
+) -> Result<ExitCode, CliError> {
     let settings = match &data {
         Some(d) => Settings::load(d)?,
         None => Settings::from_config(Default::default())?,
@@ -277,7 +385,7 @@ fn score(customers: &Path, rules_path: &Path, as_of: Option<String>, data: Optio
     }
     loop {
         n += 1;
-        if n % 65_536 == 0 {
+        if n.is_multiple_of(65_536) {
             progress(reader.bytes_read(), total);
         }
         let Some(row) = reader.next_row() else { break };
@@ -295,7 +403,12 @@ fn score(customers: &Path, rules_path: &Path, as_of: Option<String>, data: Optio
                 out.write_all(b",").map_err(io)?;
             }
             first = false;
-            let line = ScoreLine { customer_id: row.customer_id, score: s, scorer: &scorer, results: &results };
+            let line = ScoreLine {
+                customer_id: row.customer_id,
+                score: s,
+                scorer: &scorer,
+                results: &results,
+            };
             serde_json::to_writer(&mut out, &line).map_err(|e| CliError(e.to_string()))?;
         } else {
             print::score_line(&mut out, &row, s, &scorer, &results).map_err(io)?;
@@ -321,14 +434,22 @@ fn score(customers: &Path, rules_path: &Path, as_of: Option<String>, data: Optio
 
 /// Whether a file is a customer list rather than a rules doc.
 fn looks_like_csv(path: &Path) -> bool {
-    match path.extension().and_then(|e| e.to_str()).map(str::to_ascii_lowercase).as_deref() {
+    match path
+        .extension()
+        .and_then(|e| e.to_str())
+        .map(str::to_ascii_lowercase)
+        .as_deref()
+    {
         Some("csv") => true,
         Some("txt") => false,
         _ => std::fs::read(path)
             .ok()
             .map(|b| {
                 let text = String::from_utf8_lossy(&b[..b.len().min(4096)]).to_lowercase();
-                let first = text.lines().find(|l| !l.trim().is_empty() && !l.trim_start().starts_with('#')).unwrap_or("");
+                let first = text
+                    .lines()
+                    .find(|l| !l.trim().is_empty() && !l.trim_start().starts_with('#'))
+                    .unwrap_or("");
                 first.contains(',') && (first.contains("customer") || first.contains("owner"))
             })
             .unwrap_or(false),
@@ -358,8 +479,14 @@ struct ListCheck {
     stop: Option<String>,
 }
 
-fn check(file: &Path, rules: Option<&Path>, data: Option<&Path>, json: bool) -> Result<ExitCode, CliError> {
-    let bytes = std::fs::read(file).map_err(|e| CliError(format!("{} could not be read: {e}", file.display())))?;
+fn check(
+    file: &Path,
+    rules: Option<&Path>,
+    data: Option<&Path>,
+    json: bool,
+) -> Result<ExitCode, CliError> {
+    let bytes = std::fs::read(file)
+        .map_err(|e| CliError(format!("{} could not be read: {e}", file.display())))?;
     let settings = match data {
         Some(d) => Settings::load(d)?,
         None => Settings::from_config(Default::default())?,
@@ -372,7 +499,13 @@ fn check(file: &Path, rules: Option<&Path>, data: Option<&Path>, json: bool) -> 
         };
         let version = churn_core::rules::rules_version(&bytes);
         if json {
-            print_json(&RulesCheck { file: file.display().to_string(), kind: "rules", ok, rules_version: version, errors: &errors })?;
+            print_json(&RulesCheck {
+                file: file.display().to_string(),
+                kind: "rules",
+                ok,
+                rules_version: version,
+                errors: &errors,
+            })?;
         } else if ok {
             println!("{}: the rules are fine (version {version})", file.display());
         } else {
@@ -381,24 +514,50 @@ fn check(file: &Path, rules: Option<&Path>, data: Option<&Path>, json: bool) -> 
                 println!("  {e}");
             }
         }
-        return Ok(if ok { ExitCode::SUCCESS } else { ExitCode::FAILURE });
+        return Ok(if ok {
+            ExitCode::SUCCESS
+        } else {
+            ExitCode::FAILURE
+        });
     }
 
     let measured = match rules {
-        Some(r) => churn_local::weekly::load_rules(r).map_err(weekly_error)?.0.measured_columns(),
+        Some(r) => churn_local::weekly::load_rules(r)
+            .map_err(weekly_error)?
+            .0
+            .measured_columns(),
         None => Vec::new(),
     };
     let report = check_list(&bytes, settings.read_options(), &measured);
-    let report = ListCheck { file: file.display().to_string(), ..report };
+    let report = ListCheck {
+        file: file.display().to_string(),
+        ..report
+    };
     if json {
         print_json(&report)?;
     } else {
-        print::list_check(&report.file, report.rows, report.good, report.bad, report.blank, &report.errors, report.stop.as_deref());
+        print::list_check(
+            &report.file,
+            report.rows,
+            report.good,
+            report.bad,
+            report.blank,
+            &report.errors,
+            report.stop.as_deref(),
+        );
     }
-    Ok(if report.ok { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+    Ok(if report.ok {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
 }
 
-fn check_list(bytes: &[u8], opts: ReadOptions, measured: &[churn_core::customers::MeasuredColumn]) -> ListCheck {
+fn check_list(
+    bytes: &[u8],
+    opts: ReadOptions,
+    measured: &[churn_core::customers::MeasuredColumn],
+) -> ListCheck {
     let mut report = ListCheck {
         file: String::new(),
         kind: "customers",

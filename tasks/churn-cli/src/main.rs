@@ -105,16 +105,18 @@ enum Command {
         customer_id: String,
         #[command(subcommand)]
         action: OutcomeAction,
-        #[command(flatten)]
-        data: DataArgs,
+        /// The data folder (default: the current folder).
+        #[arg(long, global = true, value_name = "DIR", default_value = ".")]
+        data: PathBuf,
         /// Who acted (default: your login name).
         #[arg(long, global = true, value_name = "NAME")]
         by: Option<String>,
         /// The day it happened (default: today).
         #[arg(long, global = true, value_name = "DATE")]
         date: Option<String>,
-        #[command(flatten)]
-        output: OutputArgs,
+        /// Print machine-readable JSON.
+        #[arg(long, global = true)]
+        json: bool,
     },
     /// Make a realistic sample data folder (named customers, several owners, a few messy rows).
     DemoData {

@@ -11,11 +11,18 @@ use churn_local::weekly::WeeklyReport;
 
 /// `overdue 40 (2.1× the usual pace: …) · mood 25 (sour (-0.62))`.
 pub fn breakdown_line(b: &[BreakdownEntry]) -> String {
-    b.iter().map(|e| format!("{} {} ({})", e.signal, e.points, e.detail)).collect::<Vec<_>>().join(" · ")
+    b.iter()
+        .map(|e| format!("{} {}: {}", e.signal, e.points, e.detail))
+        .collect::<Vec<_>>()
+        .join(" · ")
 }
 
 pub fn weekly(r: &WeeklyReport) {
-    let mode = if r.dry_run { " · DRY RUN: nothing written or sent" } else { "" };
+    let mode = if r.dry_run {
+        " · DRY RUN: nothing written or sent"
+    } else {
+        ""
+    };
     println!(
         "Week {} (as of {}) · rules version {} · {} customers read, {} bad rows{mode}",
         r.week, r.as_of, r.rules_version, r.rows, r.bad_rows
@@ -33,22 +40,42 @@ pub fn weekly(r: &WeeklyReport) {
             other => other,
         };
         println!();
-        println!("{} · via {} · {} · {} of {} candidates", o.owner, o.via, status, o.customers.len(), o.candidates.max(o.customers.len()));
+        println!(
+            "{} · via {} · {} · {} of {} candidates",
+            o.owner,
+            o.via,
+            status,
+            o.customers.len(),
+            o.candidates.max(o.customers.len())
+        );
         if let Some(e) = &o.error {
             println!("   error: {e}");
         }
         for (i, c) in o.customers.iter().enumerate() {
-            println!("  {:>2}. {} ({}) · {} · score {}", i + 1, c.name.replace(['\n', '\r'], " "), c.customer_id, c.band, c.score);
+            println!(
+                "  {:>2}. {} ({}) · {} · score {}",
+                i + 1,
+                c.name.replace(['\n', '\r'], " "),
+                c.customer_id,
+                c.band,
+                c.score
+            );
             println!("      {}", c.reason);
             println!("      {}", breakdown_line(&c.breakdown));
         }
     }
     println!();
     if r.skipped_paused > 0 {
-        println!("Left out {} customer(s) inside the contact pause.", r.skipped_paused);
+        println!(
+            "Left out {} customer(s) inside the contact pause.",
+            r.skipped_paused
+        );
     }
     if !r.reactivated.is_empty() {
-        println!("Came back on their own (ordered after being marked lost): {}", r.reactivated.join(", "));
+        println!(
+            "Came back on their own (ordered after being marked lost): {}",
+            r.reactivated.join(", ")
+        );
     }
     if !r.errors.is_empty() {
         println!("Rows skipped ({}):", r.errors.len());
@@ -68,7 +95,14 @@ pub fn score_line(
     scorer: &Scorer<'_>,
     results: &[(u32, Measured<'_>)],
 ) -> std::io::Result<()> {
-    write!(out, "{}\t{}\t{}\t{}", row.customer_id, s.score, s.band, row.name.replace(['\n', '\r', '\t'], " "))?;
+    write!(
+        out,
+        "{}\t{}\t{}\t{}",
+        row.customer_id,
+        s.score,
+        s.band,
+        row.name.replace(['\n', '\r', '\t'], " ")
+    )?;
     let mut detail = String::new();
     for (i, (points, m)) in results.iter().enumerate() {
         let (signal, display) = scorer.signal_names(i);
@@ -79,14 +113,35 @@ pub fn score_line(
 }
 
 pub fn explanation(e: &Explanation) {
-    println!("{} ({}) · line {} of the list · owner {}", e.name, e.customer_id, e.line, e.owner.as_deref().unwrap_or("(none: no fallback owner)"));
-    println!("As of {} ({}): {} · score {}", e.as_of, e.week, e.band, e.score);
+    println!(
+        "{} ({}) · line {} of the list · owner {}",
+        e.name,
+        e.customer_id,
+        e.line,
+        e.owner.as_deref().unwrap_or("(none: no fallback owner)")
+    );
+    println!(
+        "As of {} ({}): {} · score {}",
+        e.as_of, e.week, e.band, e.score
+    );
     println!("Reason: {}", e.reason);
     for b in &e.breakdown {
         println!("  {:<12} {:>3} points  {}", b.signal, b.points, b.detail);
     }
-    println!("Status: {}{}", e.status, if e.paused { " · inside the contact pause" } else { "" });
-    for (label, v) in [("surfaced", &e.surfaced_date), ("last contact", &e.last_contact), ("won back", &e.won_back_date)] {
+    println!(
+        "Status: {}{}",
+        e.status,
+        if e.paused {
+            " · inside the contact pause"
+        } else {
+            ""
+        }
+    );
+    for (label, v) in [
+        ("surfaced", &e.surfaced_date),
+        ("last contact", &e.last_contact),
+        ("won back", &e.won_back_date),
+    ] {
         if let Some(v) = v {
             println!("  {label}: {v}");
         }
@@ -96,15 +151,32 @@ pub fn explanation(e: &Explanation) {
 
 pub fn outcome(r: &OutcomeReport) {
     if r.status == "already_recorded" {
-        println!("{}: {} was already recorded; nothing changed.", r.customer_id, r.action.replace('_', " "));
+        println!(
+            "{}: {} was already recorded; nothing changed.",
+            r.customer_id,
+            r.action.replace('_', " ")
+        );
         return;
     }
     let changes: Vec<String> = r
         .after
         .iter()
-        .map(|(k, v)| format!("{k}: {} → {}", r.before.get(k).map_or("–".into(), show), show(v)))
+        .map(|(k, v)| {
+            format!(
+                "{k}: {} → {}",
+                r.before.get(k).map_or("–".into(), show),
+                show(v)
+            )
+        })
         .collect();
-    println!("{}: recorded {} by {} on {} ({})", r.customer_id, r.action.replace('_', " "), r.by_user, r.date, changes.join(", "));
+    println!(
+        "{}: recorded {} by {} on {} ({})",
+        r.customer_id,
+        r.action.replace('_', " "),
+        r.by_user,
+        r.date,
+        changes.join(", ")
+    );
 }
 
 fn show(v: &serde_json::Value) -> String {
@@ -115,7 +187,15 @@ fn show(v: &serde_json::Value) -> String {
     }
 }
 
-pub fn list_check(file: &str, rows: u64, good: u64, bad: u64, blank: u64, errors: &[BadRow], stop: Option<&str>) {
+pub fn list_check(
+    file: &str,
+    rows: u64,
+    good: u64,
+    bad: u64,
+    blank: u64,
+    errors: &[BadRow],
+    stop: Option<&str>,
+) {
     if errors.is_empty() && stop.is_none() {
         println!("{file}: {rows} rows, all good ({blank} blank rows ignored)");
         return;

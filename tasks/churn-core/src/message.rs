@@ -130,10 +130,7 @@ pub fn slack_messages(list: &OwnerList<'_>, channel: &str) -> Vec<Value> {
 /// The section, context and actions blocks of one customer.
 fn customer_blocks(item: &ListItem, week: &str, block_ids: &mut HashSet<String>) -> [Value; 3] {
     let head_tail = format!(" — {} · score {}\n", item.band, item.score);
-    let reason = escape_within(
-        &one_line(&item.reason),
-        REASON_BUDGET_CHARS,
-    );
+    let reason = escape_within(&one_line(&item.reason), REASON_BUDGET_CHARS);
     // "*" + name + "*" + head_tail + reason ≤ 3000.
     let name_budget =
         MAX_TEXT_CHARS.saturating_sub(2 + head_tail.chars().count() + reason.chars().count());

@@ -124,7 +124,9 @@ pub fn looks_like_email(s: &str) -> bool {
         && domain.contains('.')
         && !domain.starts_with('.')
         && !domain.ends_with('.')
-        && !s.chars().any(|c| c.is_whitespace() || c == ',' || c == ';' || c == '<' || c == '>')
+        && !s
+            .chars()
+            .any(|c| c.is_whitespace() || c == ',' || c == ';' || c == '<' || c == '>')
 }
 
 /// One customer on an owner's Monday list, with everything the messages show.

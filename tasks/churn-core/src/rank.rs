@@ -21,7 +21,11 @@ pub fn compare(a: &RankKey, b: &RankKey) -> Ordering {
     churning(b)
         .cmp(&churning(a))
         .then(b.score.cmp(&a.score))
-        .then(b.lifetime_value.unwrap_or(0.0).total_cmp(&a.lifetime_value.unwrap_or(0.0)))
+        .then(
+            b.lifetime_value
+                .unwrap_or(0.0)
+                .total_cmp(&a.lifetime_value.unwrap_or(0.0)),
+        )
         .then_with(|| a.customer_id.cmp(&b.customer_id))
 }
 
@@ -64,13 +68,20 @@ pub struct Shortlist<T> {
 
 impl<T> Shortlist<T> {
     pub fn new(cap: usize) -> Self {
-        Shortlist { cap, heap: BinaryHeap::with_capacity(cap + 1) }
+        Shortlist {
+            cap,
+            heap: BinaryHeap::with_capacity(cap + 1),
+        }
     }
 
     /// Whether an item with this key would be kept (check before building an expensive item).
     pub fn would_keep(&self, key: &RankKey) -> bool {
         self.cap > 0
-            && (self.heap.len() < self.cap || self.heap.peek().is_some_and(|worst| compare(key, &worst.key) == Ordering::Less))
+            && (self.heap.len() < self.cap
+                || self
+                    .heap
+                    .peek()
+                    .is_some_and(|worst| compare(key, &worst.key) == Ordering::Less))
     }
 
     pub fn push(&mut self, key: RankKey, item: T) {
@@ -93,7 +104,12 @@ impl<T> Shortlist<T> {
 
     /// The kept items, best first.
     pub fn into_sorted(self) -> Vec<(RankKey, T)> {
-        let mut v: Vec<_> = self.heap.into_vec().into_iter().map(|e| (e.key, e.item)).collect();
+        let mut v: Vec<_> = self
+            .heap
+            .into_vec()
+            .into_iter()
+            .map(|e| (e.key, e.item))
+            .collect();
         v.sort_by(|a, b| compare(&a.0, &b.0));
         v
     }
@@ -105,7 +121,12 @@ mod tests {
     use proptest::prelude::*;
 
     fn key(band: Band, score: u32, ltv: Option<f64>, id: &str) -> RankKey {
-        RankKey { band, score, lifetime_value: ltv, customer_id: id.into() }
+        RankKey {
+            band,
+            score,
+            lifetime_value: ltv,
+            customer_id: id.into(),
+        }
     }
 
     #[test]
@@ -131,7 +152,12 @@ mod tests {
     }
 
     fn arb_key() -> impl Strategy<Value = RankKey> {
-        (prop_oneof![Just(Band::AtRisk), Just(Band::Churning)], 0u32..=100, proptest::option::of(0u32..5000), "[A-E][0-9]{0,2}")
+        (
+            prop_oneof![Just(Band::AtRisk), Just(Band::Churning)],
+            0u32..=100,
+            proptest::option::of(0u32..5000),
+            "[A-E][0-9]{0,2}",
+        )
             .prop_map(|(band, score, ltv, id)| key(band, score, ltv.map(f64::from), &id))
     }
 

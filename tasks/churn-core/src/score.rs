@@ -9,7 +9,7 @@ use jiff::civil::Date;
 use serde::Serialize;
 
 use crate::customers::{CellValue, CustomerRow};
-use crate::model::{mood_label, Band, BreakdownEntry, Fact, Facts};
+use crate::model::{Band, BreakdownEntry, Fact, Facts, mood_label};
 use crate::rules::{Measure, Rules, Test};
 use crate::week::days_between;
 
@@ -73,10 +73,19 @@ impl<'a> Measured<'a> {
             Measured::NoData => Facts::NoData,
             Measured::Overdue { ratio, days, pace } => Facts::Overdue { ratio, days, pace },
             Measured::DaysSince { days } => Facts::DaysSince { days },
-            Measured::Mood { mood } => Facts::Mood { mood, label: mood_label(mood).to_string() },
+            Measured::Mood { mood } => Facts::Mood {
+                mood,
+                label: mood_label(mood).to_string(),
+            },
             Measured::PAlive { p } => Facts::PAlive { p },
-            Measured::Number { value } => Facts::Number { measure: measure_display.to_string(), value },
-            Measured::Text { value } => Facts::Text { measure: measure_display.to_string(), value: value.to_string() },
+            Measured::Number { value } => Facts::Number {
+                measure: measure_display.to_string(),
+                value,
+            },
+            Measured::Text { value } => Facts::Text {
+                measure: measure_display.to_string(),
+                value: value.to_string(),
+            },
         }
     }
 }
@@ -133,7 +142,10 @@ impl<'r> Scorer<'r> {
         let mut mood_slots = Vec::with_capacity(rules.signals.len());
         for s in &rules.signals {
             match &s.measure {
-                Measure::Column { normalized, display } => {
+                Measure::Column {
+                    normalized,
+                    display,
+                } => {
                     slots.push(columns.iter().position(|c| &c.column == normalized));
                     displays.push(display.clone());
                     mood_slots.push(normalized == "supportmood");
@@ -155,7 +167,13 @@ impl<'r> Scorer<'r> {
                 }
             }
         }
-        Scorer { rules, as_of, slots, displays, mood_slots }
+        Scorer {
+            rules,
+            as_of,
+            slots,
+            displays,
+            mood_slots,
+        }
     }
 
     pub fn rules(&self) -> &'r Rules {
@@ -175,14 +193,23 @@ impl<'r> Scorer<'r> {
     }
 
     /// Signal `i`'s measured value for a row.
-    pub fn measure<'a>(&self, i: usize, row: &CustomerRow<'a>, reference: Option<Date>) -> Measured<'a> {
+    pub fn measure<'a>(
+        &self,
+        i: usize,
+        row: &CustomerRow<'a>,
+        reference: Option<Date>,
+    ) -> Measured<'a> {
         let days = || reference.map(|r| days_between(r, self.as_of).max(0));
         match &self.rules.signals[i].measure {
-            Measure::DaysSinceLastOrder => days().map_or(Measured::NoData, |days| Measured::DaysSince { days }),
+            Measure::DaysSinceLastOrder => {
+                days().map_or(Measured::NoData, |days| Measured::DaysSince { days })
+            }
             Measure::OverdueRatio => match (days(), row.order_pace_days) {
-                (Some(days), Some(pace)) if pace > 0.0 => {
-                    Measured::Overdue { ratio: days as f64 / pace, days, pace }
-                }
+                (Some(days), Some(pace)) if pace > 0.0 => Measured::Overdue {
+                    ratio: days as f64 / pace,
+                    days,
+                    pace,
+                },
                 _ => Measured::NoData,
             },
             // The BG/NBD measure needs a fitted model from order history (SPEC §12); until one is
@@ -225,7 +252,12 @@ impl<'r> Scorer<'r> {
     }
 
     /// The score and band of a row; fills `out` with each signal's points and measured value.
-    pub fn score<'a>(&self, row: &CustomerRow<'a>, prior: Prior, out: &mut Vec<(u32, Measured<'a>)>) -> Score {
+    pub fn score<'a>(
+        &self,
+        row: &CustomerRow<'a>,
+        prior: Prior,
+        out: &mut Vec<(u32, Measured<'a>)>,
+    ) -> Score {
         out.clear();
         let reference = Self::reference_date(row, prior);
         let mut total = 0u32;
@@ -235,7 +267,10 @@ impl<'r> Scorer<'r> {
             total += p;
             out.push((p, m));
         }
-        Score { score: total, band: self.rules.band_for(total) }
+        Score {
+            score: total,
+            band: self.rules.band_for(total),
+        }
     }
 
     /// The owned breakdown for one scored row (for surfaced names and `explain`).
@@ -273,5 +308,162 @@ fn text_eq(cell: &str, lowered: &str) -> bool {
         cell.eq_ignore_ascii_case(lowered)
     } else {
         cell.to_lowercase() == lowered
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::customers::{CustomerReader, ReadOptions};
+    use crate::rules::parse_rules;
+    use jiff::civil::date;
+    use proptest::prelude::*;
+
+    const RULES: &str = "signal overdue\n measure: overdue_ratio\n at least 2.0: 40 points\n at least 1.5: 25 points\n\
+        signal mood\n measure: support_mood\n at most -0.5: 25 points\n at most 0: 10 points\n\
+        signal silent\n measure: days_since_last_order\n at least 180: 15 points\n at least 90: 5 points\n\
+        signal plan\n measure: plan\n is paused: 20 points\n\
+        band churning: at least 75\nband at-risk: at least 50\nband watch: at least 25\n";
+
+    fn score_csv(
+        rules: &Rules,
+        csv: &str,
+        as_of: Date,
+        prior: Prior,
+    ) -> Vec<(Score, Vec<BreakdownEntry>)> {
+        let mut r = CustomerReader::new(
+            csv.as_bytes(),
+            ReadOptions::default(),
+            &rules.measured_columns(),
+        )
+        .unwrap();
+        let scorer = Scorer::new(rules, as_of);
+        let mut out = Vec::new();
+        while let Some(row) = r.next_row() {
+            let Ok(row) = row else { continue };
+            let mut buf = Vec::new();
+            let s = scorer.score(&row, prior, &mut buf);
+            out.push((s, scorer.breakdown(&buf)));
+        }
+        out
+    }
+
+    #[test]
+    fn spec_example_scores_and_explains() {
+        let rules = parse_rules(RULES).unwrap();
+        let csv = "customer_id,name,owner,last_order_date,order_pace_days,support_mood,plan\n\
+                   C1,A,a@x.example,2026-09-20,30,-0.62,Paused\n\
+                   C2,B,a@x.example,,30,,active\n\
+                   C3,C,a@x.example,2026-05-01,0,0.5,\n";
+        let got = score_csv(&rules, csv, date(2026, 11, 23), Prior::default());
+        let (s, b) = &got[0];
+        assert_eq!((s.score, s.band), (40 + 25 + 20, Band::Churning));
+        assert_eq!(
+            b[0].detail,
+            "2.1× the usual pace: 64 days since the last order, usually every 30 days"
+        );
+        assert_eq!(b[1].detail, "sour (-0.62)");
+        assert_eq!(b[2].points, 0);
+        assert_eq!(b[3].value, Some(Fact::Text("Paused".into())));
+        let (s, b) = &got[1];
+        assert_eq!((s.score, s.band), (0, Band::Steady));
+        assert!(
+            b.iter()
+                .take(3)
+                .all(|e| e.detail == "no data" && e.value.is_none())
+        );
+        // A pace of 0 gives no overdue ratio, but days since the last order still count.
+        let (s, b) = &got[2];
+        assert_eq!(b[0].value, None);
+        assert_eq!(b[2].points, 15);
+        assert_eq!(s.score, 15);
+    }
+
+    #[test]
+    fn a_win_back_resets_recency_until_a_newer_order() {
+        let rules = parse_rules(RULES).unwrap();
+        let csv = "customer_id,name,owner,last_order_date,order_pace_days,support_mood,plan\nC1,A,a@x.example,2026-05-01,30,,\n";
+        let won = Prior {
+            won_back_date: Some(date(2026, 11, 16)),
+        };
+        let (s, b) = &score_csv(&rules, csv, date(2026, 11, 23), won)[0];
+        assert_eq!(b[2].value, Some(Fact::Number(7.0)));
+        assert_eq!(s.score, 0);
+        let old = Prior {
+            won_back_date: Some(date(2026, 1, 1)),
+        };
+        let (_, b) = &score_csv(&rules, csv, date(2026, 11, 23), old)[0];
+        assert_eq!(b[2].value, Some(Fact::Number(206.0)));
+    }
+
+    fn arb_doc() -> impl Strategy<Value = String> {
+        // Three signals with descending thresholds and points that add up to at most 100.
+        (1u32..=40, 1u32..=30, 1u32..=30, 1u32..=98, 0.5f64..3.0, -1.0f64..0.0, 1u32..400).prop_map(
+            |(a, b, c, w, r, m, d)| {
+                let watch = w.max(1);
+                let at_risk = (watch + 1).min(99);
+                let churning = (at_risk + 1).min(100);
+                format!(
+                    "signal overdue\nmeasure: overdue_ratio\nat least {r:.2}: {a} points\nat least {:.2}: {} points\n\
+                     signal mood\nmeasure: support_mood\nat most {m:.2}: {b} points\n\
+                     signal silent\nmeasure: days_since_last_order\nat least {d}: {c} points\n\
+                     band watch: at least {watch}\nband at-risk: at least {at_risk}\nband churning: at least {churning}\n",
+                    r / 2.0,
+                    a / 2
+                )
+            },
+        )
+    }
+
+    fn arb_rows() -> impl Strategy<Value = String> {
+        proptest::collection::vec(
+            (
+                proptest::option::of(0i64..800),
+                proptest::option::of(0u32..120),
+                proptest::option::of(-100i32..=100),
+            ),
+            1..30,
+        )
+        .prop_map(|rows| {
+            let mut csv = String::from(
+                "customer_id,name,owner,last_order_date,order_pace_days,support_mood\n",
+            );
+            for (i, (days, pace, mood)) in rows.into_iter().enumerate() {
+                let last = days
+                    .map(|d| {
+                        date(2026, 11, 23)
+                            .checked_sub(jiff::Span::new().days(d))
+                            .unwrap()
+                            .to_string()
+                    })
+                    .unwrap_or_default();
+                let pace = pace.map(|p| p.to_string()).unwrap_or_default();
+                let mood = mood
+                    .map(|m| format!("{:.2}", f64::from(m) / 100.0))
+                    .unwrap_or_default();
+                csv.push_str(&format!("C{i},N{i},o@x.example,{last},{pace},{mood}\n"));
+            }
+            csv
+        })
+    }
+
+    proptest! {
+        #[test]
+        fn score_is_the_sum_of_the_breakdown_within_0_to_100(doc in arb_doc(), csv in arb_rows()) {
+            let rules = parse_rules(&doc).unwrap();
+            for (s, b) in score_csv(&rules, &csv, date(2026, 11, 23), Prior::default()) {
+                prop_assert_eq!(s.score, b.iter().map(|e| e.points).sum::<u32>());
+                prop_assert!(s.score <= 100);
+                prop_assert_eq!(s.band, rules.band_for(s.score));
+                prop_assert!(b.iter().all(|e| e.points == 0 || e.value.is_some()));
+            }
+        }
+
+        #[test]
+        fn band_is_monotone_in_score(doc in arb_doc(), a in 0u32..=100, b in 0u32..=100) {
+            let rules = parse_rules(&doc).unwrap();
+            let (lo, hi) = (a.min(b), a.max(b));
+            prop_assert!(rules.band_for(lo) <= rules.band_for(hi));
+        }
     }
 }

@@ -44,17 +44,29 @@ pub struct CustomerState {
 }
 
 /// The fields an outcome or undo may change, by their stored names.
-pub const OUTCOME_FIELDS: [&str; 5] = ["last_contact", "won_back_date", "status", "lost_date", "lost_reason"];
+pub const OUTCOME_FIELDS: [&str; 5] = [
+    "last_contact",
+    "won_back_date",
+    "status",
+    "lost_date",
+    "lost_reason",
+];
 
 impl CustomerState {
     pub fn new(customer_id: &str) -> Self {
-        CustomerState { customer_id: customer_id.to_string(), ..Default::default() }
+        CustomerState {
+            customer_id: customer_id.to_string(),
+            ..Default::default()
+        }
     }
 
     /// Whether the customer is inside the contact pause on `as_of`: the as-of date minus the latest
     /// of `surfaced_date`, `last_contact` and `won_back_date` is less than `pause_days`.
     pub fn is_paused(&self, as_of: Date, pause_days: u32) -> bool {
-        let latest = [self.surfaced_date, self.last_contact, self.won_back_date].into_iter().flatten().max();
+        let latest = [self.surfaced_date, self.last_contact, self.won_back_date]
+            .into_iter()
+            .flatten()
+            .max();
         latest.is_some_and(|d| days_between(d, as_of) < i64::from(pause_days))
     }
 
@@ -82,7 +94,9 @@ impl CustomerState {
             "rules_version" => text(&self.rules_version),
             "owner" => text(&self.owner),
             "score" => self.score.map_or(Value::Null, Value::from),
-            "band" => self.band.map_or(Value::Null, |b| Value::String(b.as_str().into())),
+            "band" => self
+                .band
+                .map_or(Value::Null, |b| Value::String(b.as_str().into())),
             _ => Value::Null,
         }
     }
@@ -93,7 +107,10 @@ impl CustomerState {
         let date = |v: &Value| -> Result<Option<Date>, String> {
             match v {
                 Value::Null => Ok(None),
-                Value::String(s) => s.parse().map(Some).map_err(|_| format!("bad date `{s}` for {name}")),
+                Value::String(s) => s
+                    .parse()
+                    .map(Some)
+                    .map_err(|_| format!("bad date `{s}` for {name}")),
                 _ => Err(format!("bad value for {name}")),
             }
         };
@@ -140,8 +157,13 @@ pub enum LostReason {
 }
 
 impl LostReason {
-    pub const ALL: [LostReason; 5] =
-        [LostReason::Price, LostReason::Service, LostReason::Competitor, LostReason::Closed, LostReason::Other];
+    pub const ALL: [LostReason; 5] = [
+        LostReason::Price,
+        LostReason::Service,
+        LostReason::Competitor,
+        LostReason::Closed,
+        LostReason::Other,
+    ];
 
     pub fn as_str(self) -> &'static str {
         match self {
@@ -165,7 +187,9 @@ impl LostReason {
     }
 
     pub fn parse(s: &str) -> Option<LostReason> {
-        LostReason::ALL.into_iter().find(|r| r.as_str().eq_ignore_ascii_case(s.trim()))
+        LostReason::ALL
+            .into_iter()
+            .find(|r| r.as_str().eq_ignore_ascii_case(s.trim()))
     }
 }
 
@@ -173,8 +197,13 @@ impl LostReason {
 #[derive(Debug, Clone, PartialEq)]
 pub enum Outcome {
     ReachedOut,
-    WonBack { value: Option<f64> },
-    Lost { reason: LostReason, note: Option<String> },
+    WonBack {
+        value: Option<f64>,
+    },
+    Lost {
+        reason: LostReason,
+        note: Option<String>,
+    },
 }
 
 impl Outcome {
@@ -209,7 +238,12 @@ impl Change {
     }
 }
 
-fn diff(before: &CustomerState, after: CustomerState, action: &'static str, notes: Map<String, Value>) -> Change {
+fn diff(
+    before: &CustomerState,
+    after: CustomerState,
+    action: &'static str,
+    notes: Map<String, Value>,
+) -> Change {
     let mut b = Map::new();
     let mut a = Map::new();
     for f in OUTCOME_FIELDS {
@@ -219,7 +253,13 @@ fn diff(before: &CustomerState, after: CustomerState, action: &'static str, note
             a.insert(f.to_string(), y);
         }
     }
-    Change { action, state: after, before: b, after: a, notes }
+    Change {
+        action,
+        state: after,
+        before: b,
+        after: a,
+        notes,
+    }
 }
 
 /// Applies an outcome recorded on `today` (SPEC §5).
@@ -253,7 +293,10 @@ pub fn reactivate(state: &CustomerState, last_order: Date) -> Change {
     let mut next = state.clone();
     next.status = Status::Active;
     let mut notes = Map::new();
-    notes.insert("last_order_date".into(), Value::from(last_order.to_string()));
+    notes.insert(
+        "last_order_date".into(),
+        Value::from(last_order.to_string()),
+    );
     diff(state, next, "reactivated", notes)
 }
 
@@ -275,20 +318,29 @@ pub struct AuditItem {
 pub enum UndoRefused {
     #[error("there is no outcome to undo for customer {0}")]
     NothingToUndo(String),
-    #[error("cannot undo the {action} of {ts}: {field} was changed afterwards ({by}); record the right outcome instead")]
-    ChangedSince { action: String, ts: String, field: String, by: String },
+    #[error(
+        "cannot undo the {action} of {ts}: {field} was changed afterwards ({by}); record the right outcome instead"
+    )]
+    ChangedSince {
+        action: String,
+        ts: String,
+        field: String,
+        by: String,
+    },
 }
 
 /// Plans an undo of the customer's latest outcome action (SPEC §5). `history` is the customer's
 /// audit items in `ts` order. An outcome already undone is skipped (undo of undo is not a redo).
 /// Refuses when a later item, or the current state, changed a field the outcome set.
 pub fn plan_undo(state: &CustomerState, history: &[AuditItem]) -> Result<Change, UndoRefused> {
-    let undone: Vec<&str> =
-        history.iter().filter(|i| i.action == "undo").filter_map(|i| i.notes.get("undoes")?.as_str()).collect();
-    let Some(pos) = history
+    let undone: Vec<&str> = history
         .iter()
-        .rposition(|i| UNDOABLE_ACTIONS.contains(&i.action.as_str()) && !undone.contains(&i.ts.as_str()))
-    else {
+        .filter(|i| i.action == "undo")
+        .filter_map(|i| i.notes.get("undoes")?.as_str())
+        .collect();
+    let Some(pos) = history.iter().rposition(|i| {
+        UNDOABLE_ACTIONS.contains(&i.action.as_str()) && !undone.contains(&i.ts.as_str())
+    }) else {
         return Err(UndoRefused::NothingToUndo(state.customer_id.clone()));
     };
     let target = &history[pos];
@@ -364,7 +416,10 @@ mod tests {
         s.surfaced_date = Some(date(2026, 11, 16));
         assert!(s.is_paused(monday, 21));
         s.surfaced_date = Some(date(2026, 11, 2));
-        assert!(!s.is_paused(monday, 21), "exactly 21 days later is outside the pause");
+        assert!(
+            !s.is_paused(monday, 21),
+            "exactly 21 days later is outside the pause"
+        );
         s.last_contact = Some(date(2026, 11, 3));
         assert!(s.is_paused(monday, 21));
         s.won_back_date = Some(date(2026, 11, 22));
@@ -375,7 +430,14 @@ mod tests {
     #[test]
     fn lost_then_later_order_reactivates() {
         let s = CustomerState::new("C1");
-        let lost = apply_outcome(&s, &Outcome::Lost { reason: LostReason::Price, note: Some(" too dear ".into()) }, date(2026, 11, 20));
+        let lost = apply_outcome(
+            &s,
+            &Outcome::Lost {
+                reason: LostReason::Price,
+                note: Some(" too dear ".into()),
+            },
+            date(2026, 11, 20),
+        );
         assert_eq!(lost.state.status, Status::Lost);
         assert_eq!(lost.after.get("status"), Some(&Value::from("lost")));
         assert_eq!(lost.notes.get("note"), Some(&Value::from("too dear")));
@@ -396,17 +458,30 @@ mod tests {
         assert_eq!(undo.notes.get("undoes"), Some(&Value::from("t1")));
         // After the undo, the same outcome is no longer undoable.
         let history2 = vec![item("t1", &reached), item("t2", &undo)];
-        assert!(matches!(plan_undo(&undo.state, &history2), Err(UndoRefused::NothingToUndo(_))));
+        assert!(matches!(
+            plan_undo(&undo.state, &history2),
+            Err(UndoRefused::NothingToUndo(_))
+        ));
     }
 
     #[test]
     fn undo_refuses_when_a_later_write_changed_the_field() {
         let s = CustomerState::new("C1");
-        let lost = apply_outcome(&s, &Outcome::Lost { reason: LostReason::Closed, note: None }, date(2026, 11, 20));
+        let lost = apply_outcome(
+            &s,
+            &Outcome::Lost {
+                reason: LostReason::Closed,
+                note: None,
+            },
+            date(2026, 11, 20),
+        );
         let back = reactivate(&lost.state, date(2026, 11, 22));
         let history = vec![item("t1", &lost), item("t2", &back)];
         let err = plan_undo(&back.state, &history).unwrap_err();
-        assert!(err.to_string().contains("status was changed afterwards"), "{err}");
+        assert!(
+            err.to_string().contains("status was changed afterwards"),
+            "{err}"
+        );
         // The latest undoable outcome is the lost one; a reached-out after it on other fields is fine.
         let reached = apply_outcome(&lost.state, &Outcome::ReachedOut, date(2026, 11, 21));
         let history = vec![item("t1", &lost), item("t2", &reached)];
@@ -419,10 +494,19 @@ mod tests {
     fn won_back_sets_date_value_and_active() {
         let mut s = CustomerState::new("C1");
         s.status = Status::Lost;
-        let c = apply_outcome(&s, &Outcome::WonBack { value: Some(1200.0) }, date(2026, 11, 23));
+        let c = apply_outcome(
+            &s,
+            &Outcome::WonBack {
+                value: Some(1200.0),
+            },
+            date(2026, 11, 23),
+        );
         assert_eq!(c.state.status, Status::Active);
         assert_eq!(c.state.won_back_date, Some(date(2026, 11, 23)));
         assert_eq!(c.notes.get("recovered_value"), Some(&Value::from(1200.0)));
-        assert_eq!(c.after.keys().collect::<Vec<_>>(), vec!["status", "won_back_date"]);
+        assert_eq!(
+            c.after.keys().collect::<Vec<_>>(),
+            vec!["status", "won_back_date"]
+        );
     }
 }

@@ -1,8 +1,8 @@
 //! The run's date and week: one local date fixed once per run (SPEC §4).
 
+use jiff::Timestamp;
 use jiff::civil::Date;
 use jiff::tz::TimeZone;
-use jiff::Timestamp;
 
 /// Why an `as_of` could not be read.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -17,14 +17,16 @@ pub fn iso_week(date: Date) -> String {
 
 /// Turns an `as_of` (a date, or an instant such as the Scheduler's `2026-11-23T00:00:00Z`) into the
 /// run's local date in `tz`. A bare date is taken as already local. `None` means now.
-pub fn resolve_as_of(as_of: Option<&str>, tz: &TimeZone, now: Timestamp) -> Result<Date, AsOfError> {
+pub fn resolve_as_of(
+    as_of: Option<&str>,
+    tz: &TimeZone,
+    now: Timestamp,
+) -> Result<Date, AsOfError> {
     let Some(raw) = as_of.map(str::trim).filter(|s| !s.is_empty()) else {
         return Ok(now.to_zoned_datetime(tz.clone()).date());
     };
-    if let Ok(d) = raw.parse::<Date>() {
-        if raw.len() == 10 {
-            return Ok(d);
-        }
+    if let (10, Ok(d)) = (raw.len(), raw.parse::<Date>()) {
+        return Ok(d);
     }
     if let Ok(ts) = raw.parse::<Timestamp>() {
         return Ok(ts.to_zoned_datetime(tz.clone()).date());
@@ -43,7 +45,11 @@ pub fn days_between(from: Date, to: Date) -> i64 {
 
 /// Days since 1970-01-01 of a civil date (Hinnant's algorithm: exact, and cheap in the hot loop).
 pub fn day_number(d: Date) -> i64 {
-    let (y, m, day) = (i64::from(d.year()), i64::from(d.month()), i64::from(d.day()));
+    let (y, m, day) = (
+        i64::from(d.year()),
+        i64::from(d.month()),
+        i64::from(d.day()),
+    );
     let y = if m <= 2 { y - 1 } else { y };
     let era = y.div_euclid(400);
     let yoe = y - era * 400;
@@ -70,10 +76,22 @@ mod tests {
         let sg = TimeZone::get("Asia/Singapore").unwrap();
         let now = Timestamp::UNIX_EPOCH;
         // 23:30 UTC on Sunday is Monday 07:30 in Singapore.
-        assert_eq!(resolve_as_of(Some("2026-11-22T23:30:00Z"), &sg, now).unwrap(), date(2026, 11, 23));
-        assert_eq!(resolve_as_of(Some("2026-11-22T23:30:00Z"), &TimeZone::UTC, now).unwrap(), date(2026, 11, 22));
-        assert_eq!(resolve_as_of(Some("2026-11-23"), &sg, now).unwrap(), date(2026, 11, 23));
-        assert_eq!(resolve_as_of(Some("2026-11-23T07:00:00"), &sg, now).unwrap(), date(2026, 11, 23));
+        assert_eq!(
+            resolve_as_of(Some("2026-11-22T23:30:00Z"), &sg, now).unwrap(),
+            date(2026, 11, 23)
+        );
+        assert_eq!(
+            resolve_as_of(Some("2026-11-22T23:30:00Z"), &TimeZone::UTC, now).unwrap(),
+            date(2026, 11, 22)
+        );
+        assert_eq!(
+            resolve_as_of(Some("2026-11-23"), &sg, now).unwrap(),
+            date(2026, 11, 23)
+        );
+        assert_eq!(
+            resolve_as_of(Some("2026-11-23T07:00:00"), &sg, now).unwrap(),
+            date(2026, 11, 23)
+        );
         assert!(resolve_as_of(Some("next monday"), &sg, now).is_err());
     }
 
@@ -83,7 +101,10 @@ mod tests {
         assert_eq!(days_between(date(2026, 11, 23), date(2026, 11, 22)), -1);
         assert_eq!(days_between(date(2024, 2, 28), date(2024, 3, 1)), 2);
         assert_eq!(day_number(date(1970, 1, 1)), 0);
-        for (a, b) in [(date(1999, 12, 31), date(2026, 3, 1)), (date(2026, 11, 23), date(1900, 2, 28))] {
+        for (a, b) in [
+            (date(1999, 12, 31), date(2026, 3, 1)),
+            (date(2026, 11, 23), date(1900, 2, 28)),
+        ] {
             assert_eq!(days_between(a, b), i64::from((b - a).get_days()));
         }
     }

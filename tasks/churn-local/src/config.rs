@@ -32,7 +32,9 @@ pub struct Config {
 pub enum ConfigError {
     #[error("config.toml: {0}")]
     Parse(String),
-    #[error("config.toml: timezone `{0}` is not a known time zone (expected a name like Asia/Singapore or Europe/London)")]
+    #[error(
+        "config.toml: timezone `{0}` is not a known time zone (expected a name like Asia/Singapore or Europe/London)"
+    )]
     TimeZone(String),
     #[error("config.toml: date_order `{0}` must be `day-first` or `month-first`")]
     DateOrder(String),
@@ -59,7 +61,9 @@ impl Settings {
     pub fn load(dir: &Path) -> Result<Settings, ConfigError> {
         let path = dir.join("config.toml");
         let raw = match std::fs::read_to_string(&path) {
-            Ok(text) => toml::from_str::<Config>(&text).map_err(|e| ConfigError::Parse(e.to_string()))?,
+            Ok(text) => {
+                toml::from_str::<Config>(&text).map_err(|e| ConfigError::Parse(e.to_string()))?
+            }
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Config::default(),
             Err(e) => return Err(e.into()),
         };
@@ -76,15 +80,30 @@ impl Settings {
         };
         let fallback_owner = match raw.fallback_owner.as_deref() {
             None => None,
-            Some(f) if churn_core::model::looks_like_email(f) => Some(churn_core::model::normalize_email(f)),
+            Some(f) if churn_core::model::looks_like_email(f) => {
+                Some(churn_core::model::normalize_email(f))
+            }
             Some(f) => return Err(ConfigError::FallbackOwner(f.into())),
         };
-        let outcome_url = raw.outcome_url.clone().unwrap_or_else(|| "http://localhost:8080".into());
-        Ok(Settings { raw, tz, tz_name, date_order, fallback_owner, outcome_url })
+        let outcome_url = raw
+            .outcome_url
+            .clone()
+            .unwrap_or_else(|| "http://localhost:8080".into());
+        Ok(Settings {
+            raw,
+            tz,
+            tz_name,
+            date_order,
+            fallback_owner,
+            outcome_url,
+        })
     }
 
     pub fn read_options(&self) -> churn_core::customers::ReadOptions {
-        churn_core::customers::ReadOptions { date_order: self.date_order, tz: self.tz.clone() }
+        churn_core::customers::ReadOptions {
+            date_order: self.date_order,
+            tz: self.tz.clone(),
+        }
     }
 }
 
@@ -97,13 +116,33 @@ mod tests {
         let s = Settings::from_config(Config::default()).unwrap();
         assert_eq!(s.tz_name, "UTC");
         assert_eq!(s.date_order, DateOrder::DayFirst);
-        let bad = toml::from_str::<Config>("timezon = \"UTC\"").unwrap_err().to_string();
+        let bad = toml::from_str::<Config>("timezon = \"UTC\"")
+            .unwrap_err()
+            .to_string();
         assert!(bad.contains("timezon"), "{bad}");
-        let c = Config { timezone: Some("Mars/Olympus".into()), ..Default::default() };
-        assert!(matches!(Settings::from_config(c), Err(ConfigError::TimeZone(_))));
-        let c = Config { fallback_owner: Some("the boss".into()), ..Default::default() };
-        assert!(matches!(Settings::from_config(c), Err(ConfigError::FallbackOwner(_))));
-        let c = Config { date_order: Some("mdy".into()), ..Default::default() };
-        assert!(matches!(Settings::from_config(c), Err(ConfigError::DateOrder(_))));
+        let c = Config {
+            timezone: Some("Mars/Olympus".into()),
+            ..Default::default()
+        };
+        assert!(matches!(
+            Settings::from_config(c),
+            Err(ConfigError::TimeZone(_))
+        ));
+        let c = Config {
+            fallback_owner: Some("the boss".into()),
+            ..Default::default()
+        };
+        assert!(matches!(
+            Settings::from_config(c),
+            Err(ConfigError::FallbackOwner(_))
+        ));
+        let c = Config {
+            date_order: Some("mdy".into()),
+            ..Default::default()
+        };
+        assert!(matches!(
+            Settings::from_config(c),
+            Err(ConfigError::DateOrder(_))
+        ));
     }
 }

@@ -53,20 +53,66 @@ impl Rng {
     }
 }
 
-const OWNER_NAMES: &[&str] = &["alex", "sam", "jo", "priya", "mei", "tomas", "lena", "omar", "kofi", "ines", "yuki", "dara"];
+const OWNER_NAMES: &[&str] = &[
+    "alex", "sam", "jo", "priya", "mei", "tomas", "lena", "omar", "kofi", "ines", "yuki", "dara",
+];
 const SHOP_DOMAIN: &str = "northwind-supply.example";
 const ADMIN: &str = "ops@northwind-supply.example";
 
 const FIRST: &[&str] = &[
-    "Harbor", "Maple", "Blue Door", "Copper", "Golden", "Little", "Old Town", "Riverside", "Sunny", "Green Leaf", "Corner",
-    "Silver", "Hilltop", "Lantern", "Juniper", "Saffron", "Cedar", "Bright", "North Star", "Willow", "Kettle", "Orchard",
+    "Harbor",
+    "Maple",
+    "Blue Door",
+    "Copper",
+    "Golden",
+    "Little",
+    "Old Town",
+    "Riverside",
+    "Sunny",
+    "Green Leaf",
+    "Corner",
+    "Silver",
+    "Hilltop",
+    "Lantern",
+    "Juniper",
+    "Saffron",
+    "Cedar",
+    "Bright",
+    "North Star",
+    "Willow",
+    "Kettle",
+    "Orchard",
 ];
 const SECOND: &[&str] = &[
-    "Bakery", "Cafe", "Deli", "Florist", "Books", "Pharmacy", "Grocer", "Bistro", "Studio", "Salon", "Hardware", "Tea House",
-    "Kitchen", "Market", "Dental", "Gym", "Print Shop", "Pet Supplies", "Yoga", "Bike Shop", "Noodle Bar", "Wine Cellar",
+    "Bakery",
+    "Cafe",
+    "Deli",
+    "Florist",
+    "Books",
+    "Pharmacy",
+    "Grocer",
+    "Bistro",
+    "Studio",
+    "Salon",
+    "Hardware",
+    "Tea House",
+    "Kitchen",
+    "Market",
+    "Dental",
+    "Gym",
+    "Print Shop",
+    "Pet Supplies",
+    "Yoga",
+    "Bike Shop",
+    "Noodle Bar",
+    "Wine Cellar",
 ];
-const SUFFIX: &[&str] = &["", "", "", " & Co", " Ltd", " Pte Ltd", " LLC", " (East)", " (West)"];
-const MONTHS: &[&str] = &["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
+const SUFFIX: &[&str] = &[
+    "", "", "", " & Co", " Ltd", " Pte Ltd", " LLC", " (East)", " (West)",
+];
+const MONTHS: &[&str] = &[
+    "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+];
 
 /// The demo rules doc: SPEC §3's example with this folder's owners.
 pub fn demo_rules(owners: &[String]) -> String {
@@ -97,7 +143,12 @@ pub fn demo_rules(owners: &[String]) -> String {
 
 fn fmt_date(rng: &mut Rng, d: Date) -> String {
     match rng.below(20) {
-        0 => format!("{} {} {}", d.day(), MONTHS[d.month() as usize - 1], d.year()),
+        0 => format!(
+            "{} {} {}",
+            d.day(),
+            MONTHS[d.month() as usize - 1],
+            d.year()
+        ),
         1 => format!("{:02}/{:02}/{}", d.day(), d.month(), d.year()),
         2 => format!("{}T09:30:00+08:00", d),
         _ => d.to_string(),
@@ -111,7 +162,7 @@ fn fmt_money(rng: &mut Rng, v: f64) -> String {
         let s = whole.to_string();
         let mut out = String::new();
         for (i, c) in s.chars().enumerate() {
-            if i > 0 && (s.len() - i) % 3 == 0 {
+            if i > 0 && (s.len() - i).is_multiple_of(3) {
                 out.push(sep);
             }
             out.push(c);
@@ -137,7 +188,11 @@ pub fn write_demo_data(out: &Path, opts: &DemoDataOptions) -> std::io::Result<De
     let owners: Vec<String> = (0..opts.owners.max(1))
         .map(|i| {
             let base = OWNER_NAMES[i % OWNER_NAMES.len()];
-            if i < OWNER_NAMES.len() { format!("{base}@{SHOP_DOMAIN}") } else { format!("{base}{}@{SHOP_DOMAIN}", i / OWNER_NAMES.len() + 1) }
+            if i < OWNER_NAMES.len() {
+                format!("{base}@{SHOP_DOMAIN}")
+            } else {
+                format!("{base}{}@{SHOP_DOMAIN}", i / OWNER_NAMES.len() + 1)
+            }
         })
         .collect();
 
@@ -152,21 +207,55 @@ pub fn write_demo_data(out: &Path, opts: &DemoDataOptions) -> std::io::Result<De
     let _ = day_number(opts.as_of);
     for i in 1..=opts.customers {
         let id = format!("C{i:07}");
-        let name = format!("{} {}{}", rng.pick(FIRST), rng.pick(SECOND), rng.pick(SUFFIX));
+        let name = format!(
+            "{} {}{}",
+            rng.pick(FIRST),
+            rng.pick(SECOND),
+            rng.pick(SUFFIX)
+        );
         let owner = &owners[rng.below(owners.len())];
-        let slug: String = name.to_lowercase().chars().filter(|c| c.is_ascii_alphanumeric()).take(18).collect();
+        let slug: String = name
+            .to_lowercase()
+            .chars()
+            .filter(|c| c.is_ascii_alphanumeric())
+            .take(18)
+            .collect();
         let email = format!("orders@{slug}{i}.example.net");
         let pace = *rng.pick(&[7.0, 14.0, 14.0, 21.0, 30.0, 30.0, 30.0, 45.0, 60.0, 90.0]);
         // Planted profile: how overdue, how unhappy.
         let roll = rng.unit();
         let (ratio, mood, paused) = if roll < 0.58 {
-            (rng.range(0.1, 1.15), if rng.unit() < 0.5 { None } else { Some(rng.range(-0.2, 0.9)) }, rng.unit() < 0.02)
+            (
+                rng.range(0.1, 1.15),
+                if rng.unit() < 0.5 {
+                    None
+                } else {
+                    Some(rng.range(-0.2, 0.9))
+                },
+                rng.unit() < 0.02,
+            )
         } else if roll < 0.76 {
-            (rng.range(1.2, 1.9), if rng.unit() < 0.4 { None } else { Some(rng.range(-0.3, 0.4)) }, rng.unit() < 0.05)
+            (
+                rng.range(1.2, 1.9),
+                if rng.unit() < 0.4 {
+                    None
+                } else {
+                    Some(rng.range(-0.3, 0.4))
+                },
+                rng.unit() < 0.05,
+            )
         } else if roll < 0.90 {
-            (rng.range(1.6, 2.6), Some(rng.range(-0.8, 0.0)), rng.unit() < 0.15)
+            (
+                rng.range(1.6, 2.6),
+                Some(rng.range(-0.8, 0.0)),
+                rng.unit() < 0.15,
+            )
         } else if roll < 0.97 {
-            (rng.range(2.0, 4.5), Some(rng.range(-1.0, -0.5)), rng.unit() < 0.6)
+            (
+                rng.range(2.0, 4.5),
+                Some(rng.range(-1.0, -0.5)),
+                rng.unit() < 0.6,
+            )
         } else {
             (rng.range(4.0, 12.0), None, rng.unit() < 0.3)
         };
@@ -175,15 +264,21 @@ pub fn write_demo_data(out: &Path, opts: &DemoDataOptions) -> std::io::Result<De
         let count = 2 + rng.below(40) as i64;
         let first = add_days(last, -((count - 1) as f64 * pace) as i64);
         let ltv = (count as f64) * rng.range(20.0, 600.0);
-        let plan = if paused { "paused" } else if rng.unit() < 0.05 { "" } else { "active" };
+        let plan = if paused {
+            "paused"
+        } else if rng.unit() < 0.05 {
+            ""
+        } else {
+            "active"
+        };
         let mut owner_cell = owner.clone();
         let mut last_cell = fmt_date(&mut rng, last);
         let mut ltv_cell = fmt_money(&mut rng, ltv);
         let mut id_cell = id.clone();
         let mut name_cell = name.clone();
-        if messy && i % 97 == 13 {
+        if messy && i % 31 == 13 {
             messy_rows += 1;
-            match (i / 97) % 7 {
+            match (i / 31) % 7 {
                 0 => owner_cell = String::new(),
                 1 => owner_cell = "Sales team".into(),
                 2 => last_cell = "31/02/2026".into(),
@@ -218,7 +313,8 @@ pub fn write_demo_data(out: &Path, opts: &DemoDataOptions) -> std::io::Result<De
     w.flush()?;
     drop(w);
     tmp.as_file().sync_all()?;
-    tmp.persist(out.join("customers.csv")).map_err(|e| e.error)?;
+    tmp.persist(out.join("customers.csv"))
+        .map_err(|e| e.error)?;
 
     write_atomic(&out.join("rules.txt"), demo_rules(&owners).as_bytes())?;
     write_atomic(
@@ -231,7 +327,12 @@ pub fn write_demo_data(out: &Path, opts: &DemoDataOptions) -> std::io::Result<De
         opts.as_of
     );
     write_atomic(&out.join("config.toml"), config.as_bytes())?;
-    Ok(DemoDataSummary { customers: opts.customers, owners, messy_rows, as_of: opts.as_of.to_string() })
+    Ok(DemoDataSummary {
+        customers: opts.customers,
+        owners,
+        messy_rows,
+        as_of: opts.as_of.to_string(),
+    })
 }
 
 fn write_csv_row(w: &mut impl Write, cells: &[&str]) -> std::io::Result<()> {

@@ -12,7 +12,7 @@ use serde::Serialize;
 
 use crate::config::Settings;
 use crate::store::SqliteStore;
-use crate::weekly::{customers_path, load_rules, open_list, resolve_owner, WeeklyError};
+use crate::weekly::{WeeklyError, customers_path, load_rules, open_list, resolve_owner};
 
 /// What `explain` prints.
 #[derive(Debug, Clone, Serialize)]
@@ -44,7 +44,9 @@ pub fn explain(
     reasoner: &dyn Reasoner,
 ) -> Result<Option<Explanation>, WeeklyError> {
     let settings = Settings::load(dir)?;
-    let rules_path = rules_path.map(Path::to_path_buf).unwrap_or_else(|| dir.join("rules.txt"));
+    let rules_path = rules_path
+        .map(Path::to_path_buf)
+        .unwrap_or_else(|| dir.join("rules.txt"));
     let (rules, _) = load_rules(&rules_path)?;
     let as_of = resolve_as_of(as_of, &settings.tz, jiff::Timestamp::now())?;
     let store = SqliteStore::open_read_only(dir)?;
@@ -58,7 +60,13 @@ pub fn explain(
             continue;
         }
         let mut buf = Vec::new();
-        let score = scorer.score(&row, Prior { won_back_date: state.won_back_date }, &mut buf);
+        let score = scorer.score(
+            &row,
+            Prior {
+                won_back_date: state.won_back_date,
+            },
+            &mut buf,
+        );
         let breakdown = scorer.breakdown(&buf);
         let reason = reasoner.reason(&breakdown);
         let d = |d: Option<jiff::civil::Date>| d.map(|d| d.to_string());

@@ -3,9 +3,9 @@
 //! compositions of the domain (the weekly run, outcomes, explain).
 
 pub mod config;
-pub mod files;
-pub mod store;
-pub mod weekly;
 pub mod demo_data;
 pub mod explain;
+pub mod files;
 pub mod outcome;
+pub mod store;
+pub mod weekly;

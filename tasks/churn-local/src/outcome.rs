@@ -3,14 +3,14 @@
 use std::path::Path;
 
 use churn_core::customers::CustomerReader;
-use churn_core::state::{apply_outcome, plan_undo, Outcome, UndoRefused};
+use churn_core::state::{Outcome, UndoRefused, apply_outcome, plan_undo};
 use churn_core::week::resolve_as_of;
 use serde::Serialize;
 use serde_json::{Map, Value};
 
 use crate::config::{ConfigError, Settings};
 use crate::store::{AuditClock, SqliteStore, StoreError};
-use crate::weekly::{customers_path, open_list, WeeklyError};
+use crate::weekly::{WeeklyError, customers_path, open_list};
 
 /// An outcome or an undo.
 #[derive(Debug, Clone, PartialEq)]
@@ -50,7 +50,11 @@ pub enum OutcomeError {
 }
 
 /// Whether `customer_id` is in the folder's customer list.
-pub fn list_has_customer(dir: &Path, settings: &Settings, customer_id: &str) -> Result<bool, WeeklyError> {
+pub fn list_has_customer(
+    dir: &Path,
+    settings: &Settings,
+    customer_id: &str,
+) -> Result<bool, WeeklyError> {
     let path = customers_path(dir);
     if !path.exists() {
         return Ok(false);
@@ -75,7 +79,8 @@ pub fn record_outcome(
     date: Option<&str>,
 ) -> Result<OutcomeReport, OutcomeError> {
     let settings = Settings::load(dir)?;
-    let today = resolve_as_of(date, &settings.tz, jiff::Timestamp::now()).map_err(|e| OutcomeError::BadInput(e.to_string()))?;
+    let today = resolve_as_of(date, &settings.tz, jiff::Timestamp::now())
+        .map_err(|e| OutcomeError::BadInput(e.to_string()))?;
     let mut store = SqliteStore::open(dir)?;
     let state = store.get_state(customer_id)?;
     let known = store.audit_for(customer_id).map(|h| !h.is_empty())? || state.score.is_some();
@@ -101,7 +106,7 @@ pub fn record_outcome(
         return Ok(report);
     }
     let mut clock = AuditClock::default();
-    store.apply(&change, by_user, &clock.next())?;
+    store.apply(&change, by_user, &clock.tick())?;
     tracing::info!(customer_id, action = change.action, "outcome recorded");
     Ok(report)
 }

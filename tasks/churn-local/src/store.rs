@@ -7,7 +7,7 @@ use std::path::Path;
 use churn_core::model::{Band, ListItem};
 use churn_core::state::{AuditItem, Change, CustomerState, Status};
 use jiff::civil::Date;
-use rusqlite::{params, Connection, OpenFlags, OptionalExtension};
+use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
 use rustc_hash::FxHashMap;
 use serde_json::{Map, Value};
 
@@ -72,7 +72,10 @@ CREATE TABLE IF NOT EXISTS meta (
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     #[error("the state database ({path}) could not be opened: {source}")]
-    Open { path: String, source: rusqlite::Error },
+    Open {
+        path: String,
+        source: rusqlite::Error,
+    },
     #[error("the state database: {0}")]
     Sql(#[from] rusqlite::Error),
     #[error("the state database holds an unreadable value: {0}")]
@@ -100,12 +103,17 @@ impl SqliteStore {
     /// Opens (creating if needed) the database in `dir`.
     pub fn open(dir: &Path) -> Result<SqliteStore, StoreError> {
         let path = dir.join(DB_FILE);
-        let conn = Connection::open(&path)
-            .map_err(|source| StoreError::Open { path: path.display().to_string(), source })?;
+        let conn = Connection::open(&path).map_err(|source| StoreError::Open {
+            path: path.display().to_string(),
+            source,
+        })?;
         conn.busy_timeout(std::time::Duration::from_secs(10))?;
         conn.execute_batch("PRAGMA foreign_keys = ON;")?;
         conn.execute_batch(SCHEMA)?;
-        Ok(SqliteStore { conn, read_only: false })
+        Ok(SqliteStore {
+            conn,
+            read_only: false,
+        })
     }
 
     /// Opens the database for reading only, touching nothing on disk; a missing database reads as
@@ -115,12 +123,24 @@ impl SqliteStore {
         if !path.exists() {
             let conn = Connection::open_in_memory()?;
             conn.execute_batch(SCHEMA)?;
-            return Ok(SqliteStore { conn, read_only: true });
+            return Ok(SqliteStore {
+                conn,
+                read_only: true,
+            });
         }
-        let conn = Connection::open_with_flags(&path, OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX)
-            .map_err(|source| StoreError::Open { path: path.display().to_string(), source })?;
+        let conn = Connection::open_with_flags(
+            &path,
+            OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )
+        .map_err(|source| StoreError::Open {
+            path: path.display().to_string(),
+            source,
+        })?;
         conn.busy_timeout(std::time::Duration::from_secs(10))?;
-        Ok(SqliteStore { conn, read_only: true })
+        Ok(SqliteStore {
+            conn,
+            read_only: true,
+        })
     }
 
     pub fn is_read_only(&self) -> bool {
@@ -186,14 +206,16 @@ impl SqliteStore {
 
     /// The number of audit rows (for tests and reports).
     pub fn audit_count(&self) -> Result<u64, StoreError> {
-        Ok(self.conn.query_row("SELECT COUNT(*) FROM audit", [], |r| r.get::<_, i64>(0))? as u64)
+        Ok(self
+            .conn
+            .query_row("SELECT COUNT(*) FROM audit", [], |r| r.get::<_, i64>(0))? as u64)
     }
 
     /// The send ledger for a week, by owner.
     pub fn ledger(&self, week: &str) -> Result<FxHashMap<String, LedgerEntry>, StoreError> {
-        let mut stmt = self
-            .conn
-            .prepare("SELECT week, owner, status, via, list, rules_version FROM send_ledger WHERE week = ?1")?;
+        let mut stmt = self.conn.prepare(
+            "SELECT week, owner, status, via, list, rules_version FROM send_ledger WHERE week = ?1",
+        )?;
         let mut rows = stmt.query([week])?;
         let mut out = FxHashMap::default();
         while let Some(r) = rows.next()? {
@@ -203,7 +225,8 @@ impl SqliteStore {
                 owner: r.get(1)?,
                 recorded: r.get::<_, String>(2)? == "recorded",
                 via: r.get(3)?,
-                list: serde_json::from_str(&list).map_err(|e| StoreError::Corrupt(format!("send ledger list: {e}")))?,
+                list: serde_json::from_str(&list)
+                    .map_err(|e| StoreError::Corrupt(format!("send ledger list: {e}")))?,
                 rules_version: r.get(5)?,
             };
             out.insert(entry.owner.clone(), entry);
@@ -212,7 +235,15 @@ impl SqliteStore {
     }
 
     /// Marks (week, owner) `sent` with the list that went out.
-    pub fn mark_sent(&mut self, week: &str, owner: &str, via: &str, list: &[ListItem], rules_version: &str, now: &str) -> Result<(), StoreError> {
+    pub fn mark_sent(
+        &mut self,
+        week: &str,
+        owner: &str,
+        via: &str,
+        list: &[ListItem],
+        rules_version: &str,
+        now: &str,
+    ) -> Result<(), StoreError> {
         let list = serde_json::to_string(list).map_err(|e| StoreError::Corrupt(e.to_string()))?;
         self.conn.execute(
             "INSERT INTO send_ledger (week, owner, status, via, list, rules_version, sent_at)
@@ -227,7 +258,14 @@ impl SqliteStore {
     /// Records the surfaced names of a sent list (SPEC §4 record): their state and one `surfaced`
     /// audit item each, then marks the ledger `recorded`. Idempotent: a recorded entry changes
     /// nothing. Returns how many names were recorded.
-    pub fn record(&mut self, week: &str, owner: &str, as_of: Date, by_user: &str, clock: &mut AuditClock) -> Result<usize, StoreError> {
+    pub fn record(
+        &mut self,
+        week: &str,
+        owner: &str,
+        as_of: Date,
+        by_user: &str,
+        clock: &mut AuditClock,
+    ) -> Result<usize, StoreError> {
         let tx = self.conn.transaction()?;
         let row: Option<(String, String, String)> = tx
             .query_row(
@@ -236,12 +274,14 @@ impl SqliteStore {
                 |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
             )
             .optional()?;
-        let Some((status, list, via)) = row else { return Ok(0) };
+        let Some((status, list, via)) = row else {
+            return Ok(0);
+        };
         if status == "recorded" {
             return Ok(0);
         }
-        let list: Vec<ListItem> =
-            serde_json::from_str(&list).map_err(|e| StoreError::Corrupt(format!("send ledger list: {e}")))?;
+        let list: Vec<ListItem> = serde_json::from_str(&list)
+            .map_err(|e| StoreError::Corrupt(format!("send ledger list: {e}")))?;
         for item in &list {
             let before = get_state(&tx, &item.customer_id)?;
             let mut after = before.clone();
@@ -259,10 +299,19 @@ impl SqliteStore {
             }
             let mut notes = Map::new();
             notes.insert("week".into(), Value::from(week));
-            notes.insert("rules_version".into(), Value::from(item.rules_version.clone()));
+            notes.insert(
+                "rules_version".into(),
+                Value::from(item.rules_version.clone()),
+            );
             notes.insert("via".into(), Value::from(via.clone()));
-            let change = Change { action: "surfaced", state: after, before: b, after: a, notes };
-            write_change(&tx, &change, by_user, &clock.next())?;
+            let change = Change {
+                action: "surfaced",
+                state: after,
+                before: b,
+                after: a,
+                notes,
+            };
+            write_change(&tx, &change, by_user, &clock.tick())?;
         }
         tx.execute(
             "UPDATE send_ledger SET status = 'recorded', recorded_at = ?3 WHERE week = ?1 AND owner = ?2",
@@ -281,21 +330,45 @@ impl SqliteStore {
     }
 
     /// Appends a run-level audit item (e.g. the weekly score refresh).
-    pub fn audit_run(&mut self, run_id: &str, action: &str, notes: Map<String, Value>, ts: &str) -> Result<(), StoreError> {
-        insert_audit(&self.conn, &format!("run:{run_id}"), ts, action, "churn", &Map::new(), &Map::new(), &notes)
+    pub fn audit_run(
+        &mut self,
+        run_id: &str,
+        action: &str,
+        notes: Map<String, Value>,
+        ts: &str,
+    ) -> Result<(), StoreError> {
+        insert_audit(
+            &self.conn,
+            &format!("run:{run_id}"),
+            ts,
+            action,
+            "churn",
+            &Map::new(),
+            &Map::new(),
+            &notes,
+        )
     }
 
     /// A value from the `meta` table, creating it with `make` when absent.
-    pub fn meta_or_insert(&mut self, key: &str, make: impl FnOnce() -> String) -> Result<String, StoreError> {
+    pub fn meta_or_insert(
+        &mut self,
+        key: &str,
+        make: impl FnOnce() -> String,
+    ) -> Result<String, StoreError> {
         if let Some(v) = self
             .conn
-            .query_row("SELECT value FROM meta WHERE key = ?1", [key], |r| r.get::<_, String>(0))
+            .query_row("SELECT value FROM meta WHERE key = ?1", [key], |r| {
+                r.get::<_, String>(0)
+            })
             .optional()?
         {
             return Ok(v);
         }
         let v = make();
-        self.conn.execute("INSERT INTO meta (key, value) VALUES (?1, ?2)", params![key, v])?;
+        self.conn.execute(
+            "INSERT INTO meta (key, value) VALUES (?1, ?2)",
+            params![key, v],
+        )?;
         Ok(v)
     }
 }
@@ -313,7 +386,13 @@ impl<'c> ScoreRefresh<'c> {
         Ok(ScoreRefresh { tx, changed: 0 })
     }
 
-    pub fn put(&mut self, customer_id: &str, score: u32, band: Band, owner: &str) -> Result<(), StoreError> {
+    pub fn put(
+        &mut self,
+        customer_id: &str,
+        score: u32,
+        band: Band,
+        owner: &str,
+    ) -> Result<(), StoreError> {
         let mut stmt = self.tx.prepare_cached(
             "INSERT INTO customer_state (customer_id, score, band, owner) VALUES (?1, ?2, ?3, ?4)
              ON CONFLICT (customer_id) DO UPDATE SET score = excluded.score, band = excluded.band, owner = excluded.owner
@@ -329,8 +408,23 @@ impl<'c> ScoreRefresh<'c> {
     }
 
     /// Appends the run-level audit item inside the same transaction.
-    pub fn audit_run(&mut self, run_id: &str, action: &str, notes: Map<String, Value>, ts: &str) -> Result<(), StoreError> {
-        insert_audit(&self.tx, &format!("run:{run_id}"), ts, action, "churn", &Map::new(), &Map::new(), &notes)
+    pub fn audit_run(
+        &mut self,
+        run_id: &str,
+        action: &str,
+        notes: Map<String, Value>,
+        ts: &str,
+    ) -> Result<(), StoreError> {
+        insert_audit(
+            &self.tx,
+            &format!("run:{run_id}"),
+            ts,
+            action,
+            "churn",
+            &Map::new(),
+            &Map::new(),
+            &notes,
+        )
     }
 
     pub fn changed(&self) -> u64 {
@@ -352,14 +446,21 @@ pub struct AuditClock {
 
 impl Default for AuditClock {
     fn default() -> Self {
-        AuditClock { last: jiff::Timestamp::UNIX_EPOCH }
+        AuditClock {
+            last: jiff::Timestamp::UNIX_EPOCH,
+        }
     }
 }
 
 impl AuditClock {
-    pub fn next(&mut self) -> String {
+    /// The next unique timestamp.
+    pub fn tick(&mut self) -> String {
         let now = jiff::Timestamp::now();
-        self.last = if now > self.last { now } else { self.last + jiff::SignedDuration::from_nanos(1) };
+        self.last = if now > self.last {
+            now
+        } else {
+            self.last + jiff::SignedDuration::from_nanos(1)
+        };
         format!("{:.9}", self.last)
     }
 
@@ -368,7 +469,12 @@ impl AuditClock {
     }
 }
 
-fn write_change(conn: &Connection, change: &Change, by_user: &str, ts: &str) -> Result<(), StoreError> {
+fn write_change(
+    conn: &Connection,
+    change: &Change,
+    by_user: &str,
+    ts: &str,
+) -> Result<(), StoreError> {
     let s = &change.state;
     conn.execute(
         "INSERT INTO customer_state (customer_id, score, band, reason, surfaced_date, last_contact, status, owner,
@@ -393,7 +499,16 @@ fn write_change(conn: &Connection, change: &Change, by_user: &str, ts: &str) -> 
             s.rules_version,
         ],
     )?;
-    insert_audit(conn, &s.customer_id, ts, change.action, by_user, &change.before, &change.after, &change.notes)
+    insert_audit(
+        conn,
+        &s.customer_id,
+        ts,
+        change.action,
+        by_user,
+        &change.before,
+        &change.after,
+        &change.notes,
+    )
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -439,7 +554,10 @@ fn state_from_row(row: &rusqlite::Row<'_>) -> Result<CustomerState, StoreError> 
     let date = |i: usize| -> Result<Option<Date>, StoreError> {
         match row.get::<_, Option<String>>(i)? {
             None => Ok(None),
-            Some(s) => s.parse().map(Some).map_err(|_| StoreError::Corrupt(format!("date `{s}`"))),
+            Some(s) => s
+                .parse()
+                .map(Some)
+                .map_err(|_| StoreError::Corrupt(format!("date `{s}`"))),
         }
     };
     let band: Option<String> = row.get(2)?;
@@ -450,7 +568,11 @@ fn state_from_row(row: &rusqlite::Row<'_>) -> Result<CustomerState, StoreError> 
         reason: row.get(3)?,
         surfaced_date: date(4)?,
         last_contact: date(5)?,
-        status: if row.get::<_, String>(6)? == "lost" { Status::Lost } else { Status::Active },
+        status: if row.get::<_, String>(6)? == "lost" {
+            Status::Lost
+        } else {
+            Status::Active
+        },
         owner: row.get(7)?,
         won_back_date: date(8)?,
         lost_date: date(9)?,
@@ -483,23 +605,39 @@ fn audit_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<Result<AuditItem,
 #[cfg(test)]
 mod tests {
     use super::*;
-    use churn_core::state::{apply_outcome, Outcome};
+    use churn_core::state::{Outcome, apply_outcome};
     use jiff::civil::date;
 
     #[test]
     fn audit_refuses_update_and_delete() {
         let dir = tempfile::tempdir().unwrap();
         let mut store = SqliteStore::open(dir.path()).unwrap();
-        let c = apply_outcome(&CustomerState::new("C1"), &Outcome::ReachedOut, date(2026, 11, 23));
-        store.apply(&c, "sam", "2026-11-23T10:00:00.000000000Z").unwrap();
+        let c = apply_outcome(
+            &CustomerState::new("C1"),
+            &Outcome::ReachedOut,
+            date(2026, 11, 23),
+        );
+        store
+            .apply(&c, "sam", "2026-11-23T10:00:00.000000000Z")
+            .unwrap();
         assert_eq!(store.audit_count().unwrap(), 1);
-        let e = store.conn().execute("UPDATE audit SET action = 'lost'", []).unwrap_err();
+        let e = store
+            .conn()
+            .execute("UPDATE audit SET action = 'lost'", [])
+            .unwrap_err();
         assert!(e.to_string().contains("append-only"), "{e}");
         let e = store.conn().execute("DELETE FROM audit", []).unwrap_err();
         assert!(e.to_string().contains("append-only"), "{e}");
-        assert_eq!(store.get_state("C1").unwrap().last_contact, Some(date(2026, 11, 23)));
+        assert_eq!(
+            store.get_state("C1").unwrap().last_contact,
+            Some(date(2026, 11, 23))
+        );
         // The same customer and ts twice is refused: ts is unique per customer.
-        assert!(store.apply(&c, "sam", "2026-11-23T10:00:00.000000000Z").is_err());
+        assert!(
+            store
+                .apply(&c, "sam", "2026-11-23T10:00:00.000000000Z")
+                .is_err()
+        );
         assert_eq!(store.audit_count().unwrap(), 1);
     }
 
@@ -530,9 +668,9 @@ mod tests {
     #[test]
     fn audit_clock_is_strictly_increasing() {
         let mut c = AuditClock::default();
-        let mut prev = c.next();
+        let mut prev = c.tick();
         for _ in 0..1000 {
-            let n = c.next();
+            let n = c.tick();
             assert!(n > prev, "{n} <= {prev}");
             prev = n;
         }

@@ -2,20 +2,20 @@
 //! (outbox) → ledger `sent` → record → ledger `recorded`, with the same rerun rules as on AWS.
 
 use std::fs::File;
-use std::hash::{BuildHasher, Hash, Hasher};
+use std::hash::BuildHasher;
 use std::io::BufReader;
 use std::path::{Path, PathBuf};
 
 use churn_core::customers::{BadRow, CustomerReader, ListError};
 use churn_core::links::LinkSigner;
-use churn_core::message::{email, slack_messages, OwnerList};
-use churn_core::model::{looks_like_email, normalize_email, ListItem};
+use churn_core::message::{OwnerList, email, slack_messages};
+use churn_core::model::{ListItem, looks_like_email, normalize_email};
 use churn_core::ports::Reasoner;
 use churn_core::rank::{RankKey, Shortlist};
-use churn_core::rules::{parse_rules, Channel, RuleError, Rules};
+use churn_core::rules::{Channel, RuleError, Rules, parse_rules};
 use churn_core::score::{Prior, Scorer};
-use churn_core::state::{reactivate, Status};
-use churn_core::week::{iso_week, resolve_as_of, AsOfError};
+use churn_core::state::{Status, reactivate};
+use churn_core::week::{AsOfError, iso_week, resolve_as_of};
 use jiff::civil::Date;
 use rustc_hash::{FxBuildHasher, FxHashMap, FxHashSet};
 use serde::Serialize;
@@ -103,7 +103,10 @@ pub enum WeeklyError {
     #[error(transparent)]
     Config(#[from] ConfigError),
     #[error("the rules doc {path} has {} mistake(s); nothing was written or sent", errors.len())]
-    Rules { path: String, errors: Vec<RuleError> },
+    Rules {
+        path: String,
+        errors: Vec<RuleError>,
+    },
     #[error("{0}: nothing was written or sent")]
     List(#[from] ListError),
     #[error(transparent)]
@@ -111,7 +114,11 @@ pub enum WeeklyError {
     #[error(transparent)]
     Store(#[from] StoreError),
     #[error("{what} ({path}): {source}")]
-    Io { what: &'static str, path: String, source: std::io::Error },
+    Io {
+        what: &'static str,
+        path: String,
+        source: std::io::Error,
+    },
 }
 
 /// The data folder's files.
@@ -127,13 +134,19 @@ pub fn load_rules(path: &Path) -> Result<(Rules, String), WeeklyError> {
         source,
     })?;
     let text = String::from_utf8_lossy(&bytes).into_owned();
-    let rules = parse_rules(&text).map_err(|errors| WeeklyError::Rules { path: path.display().to_string(), errors })?;
+    let rules = parse_rules(&text).map_err(|errors| WeeklyError::Rules {
+        path: path.display().to_string(),
+        errors,
+    })?;
     Ok((rules, text))
 }
 
 /// Reads the optional `voice.txt`.
 pub fn load_voice(dir: &Path) -> Option<String> {
-    std::fs::read_to_string(dir.join("voice.txt")).ok().map(|s| s.trim().to_string()).filter(|s| !s.is_empty())
+    std::fs::read_to_string(dir.join("voice.txt"))
+        .ok()
+        .map(|s| s.trim().to_string())
+        .filter(|s| !s.is_empty())
 }
 
 /// Opens the customer list.
@@ -162,9 +175,7 @@ pub struct CustomerEmails(FxHashSet<u64>);
 
 impl CustomerEmails {
     fn hash(addr: &str) -> u64 {
-        let mut h = FxBuildHasher.build_hasher();
-        addr.trim().to_lowercase().hash(&mut h);
-        h.finish()
+        FxBuildHasher.hash_one(addr.trim().to_lowercase())
     }
 
     pub fn insert(&mut self, addr: &str) {
@@ -187,21 +198,55 @@ pub fn run_weekly(
     progress: &mut dyn FnMut(u64, u64),
 ) -> Result<WeeklyReport, WeeklyError> {
     let settings = Settings::load(dir)?;
-    let rules_path = opts.rules_path.clone().unwrap_or_else(|| dir.join("rules.txt"));
+    let rules_path = opts
+        .rules_path
+        .clone()
+        .unwrap_or_else(|| dir.join("rules.txt"));
     let (rules, _) = load_rules(&rules_path)?;
     let as_of = resolve_as_of(opts.as_of.as_deref(), &settings.tz, jiff::Timestamp::now())?;
     let week = iso_week(as_of);
     let run_id = format!("{week}-{}", jiff::Timestamp::now().as_millisecond());
-    let span = tracing::info_span!("weekly", run_id = %run_id, week = %week, dry_run = opts.dry_run);
+    let span =
+        tracing::info_span!("weekly", run_id = %run_id, week = %week, dry_run = opts.dry_run);
     let _g = span.enter();
     tracing::info!(rules_version = %rules.version, as_of = %as_of, "run started");
 
-    let mut store = if opts.dry_run { SqliteStore::open_read_only(dir)? } else { SqliteStore::open(dir)? };
+    // A list that cannot be read stops the run before the database is even created.
+    {
+        let (file, _) = open_list(&customers_path(dir))?;
+        CustomerReader::new(file, settings.read_options(), &rules.measured_columns())?;
+    }
+    let db_existed = dir.join(crate::store::DB_FILE).exists();
+    let mut store = if opts.dry_run {
+        SqliteStore::open_read_only(dir)?
+    } else {
+        SqliteStore::open(dir)?
+    };
     let prior = store.load_prior()?;
     let ledger = store.ledger(&week)?;
     let only: FxHashSet<String> = opts.owners.iter().map(|o| normalize_email(o)).collect();
 
-    let scan = scan_list(dir, &settings, &rules, as_of, &prior, &only, &mut store, opts.dry_run, progress)?;
+    let scan = match scan_list(
+        dir,
+        &settings,
+        &rules,
+        as_of,
+        &prior,
+        &only,
+        &mut store,
+        opts.dry_run,
+        progress,
+    ) {
+        Ok(scan) => scan,
+        Err(e) => {
+            // The scan's transaction was rolled back; a database this run created goes too.
+            drop(store);
+            if !db_existed && !opts.dry_run {
+                let _ = std::fs::remove_file(dir.join(crate::store::DB_FILE));
+            }
+            return Err(e);
+        }
+    };
 
     let mut clock = AuditClock::default();
     let outbox_dir = dir.join("outbox").join(&week);
@@ -294,8 +339,20 @@ pub fn run_weekly(
             reports.push(report);
             continue;
         }
-        let owner_list = OwnerList { week: &week, as_of: &as_of.to_string(), owner: &owner, items: &list };
-        match write_outbox(&outbox_dir, &owner_list, &channel, &signer, &settings.outcome_url, now_unix) {
+        let owner_list = OwnerList {
+            week: &week,
+            as_of: &as_of.to_string(),
+            owner: &owner,
+            items: &list,
+        };
+        match write_outbox(
+            &outbox_dir,
+            &owner_list,
+            &channel,
+            &signer,
+            &settings.outcome_url,
+            now_unix,
+        ) {
             Ok(files) => report.files = files,
             Err(e) => {
                 report.status = "failed".into();
@@ -304,9 +361,18 @@ pub fn run_weekly(
                 continue;
             }
         }
-        let rules_version = list.first().map_or(rules.version.clone(), |i| i.rules_version.clone());
+        let rules_version = list
+            .first()
+            .map_or(rules.version.clone(), |i| i.rules_version.clone());
         if !opts.resend {
-            store.mark_sent(&week, &owner, via, &list, &rules_version, &clock.now_string())?;
+            store.mark_sent(
+                &week,
+                &owner,
+                via,
+                &list,
+                &rules_version,
+                &clock.now_string(),
+            )?;
             store.record(&week, &owner, as_of, &opts.by_user, &mut clock)?;
         }
         tracing::info!(owner_ref = %owner_ref(&owner), names = list.len(), via, resend = opts.resend, "list sent");
@@ -314,7 +380,12 @@ pub fn run_weekly(
         reports.push(report);
     }
 
-    tracing::info!(owners = reports.len(), skipped_paused = scan.skipped_paused, bad_rows = scan.errors.len(), "run finished");
+    tracing::info!(
+        owners = reports.len(),
+        skipped_paused = scan.skipped_paused,
+        bad_rows = scan.errors.len(),
+        "run finished"
+    );
     Ok(WeeklyReport {
         week,
         as_of: as_of.to_string(),
@@ -384,7 +455,11 @@ pub fn scan_list(
     let mut skipped_paused = 0u64;
     let mut customer_emails = CustomerEmails::default();
     let mut reactivations = Vec::new();
-    let mut refresh = if dry_run { None } else { Some(ScoreRefresh::begin(store)?) };
+    let mut refresh = if dry_run {
+        None
+    } else {
+        Some(ScoreRefresh::begin(store)?)
+    };
     let fallback = settings.fallback_owner.as_deref();
     let mut n = 0u64;
     let mut owner_cache: FxHashMap<String, Option<String>> = FxHashMap::default();
@@ -392,7 +467,7 @@ pub fn scan_list(
     let mut spare: Vec<(u32, churn_core::score::Measured<'static>)> = Vec::new();
     loop {
         n += 1;
-        if n % 65_536 == 0 {
+        if n.is_multiple_of(65_536) {
             progress(reader.bytes_read(), total);
         }
         let Some(row) = reader.next_row() else { break };
@@ -414,17 +489,25 @@ pub fn scan_list(
             }
         };
         let state = prior.get(row.customer_id);
-        let p = Prior { won_back_date: state.and_then(|s| s.won_back_date) };
+        let p = Prior {
+            won_back_date: state.and_then(|s| s.won_back_date),
+        };
         let score = scorer.score(&row, p, &mut buf);
         if let Some(r) = refresh.as_mut() {
-            r.put(row.customer_id, score.score, score.band, owner.as_deref().unwrap_or(""))?;
+            r.put(
+                row.customer_id,
+                score.score,
+                score.band,
+                owner.as_deref().unwrap_or(""),
+            )?;
         }
         let mut lost = state.is_some_and(|s| s.status == Status::Lost);
-        if let (Some(s), true) = (state, lost) {
-            if s.reactivated_by(row.last_order_date) {
-                lost = false;
-                reactivations.push((reactivate(s, row.last_order_date.unwrap_or(as_of)), row.customer_id.to_string()));
-            }
+        if let Some(s) = state.filter(|s| lost && s.reactivated_by(row.last_order_date)) {
+            lost = false;
+            reactivations.push((
+                reactivate(s, row.last_order_date.unwrap_or(as_of)),
+                row.customer_id.to_string(),
+            ));
         }
         if lost || !score.band.is_candidate() {
             continue;
@@ -442,6 +525,10 @@ pub fn scan_list(
         if !only.is_empty() && !only.contains(&owner) {
             continue;
         }
+        // An owner whose candidates are all paused is still reported (`nothing_to_send`).
+        let entry = shortlists
+            .entry(owner)
+            .or_insert_with(|| (Shortlist::new(cap), 0));
         if state.is_some_and(|s| s.is_paused(as_of, rules.contact_pause_days)) {
             skipped_paused += 1;
             continue;
@@ -452,7 +539,6 @@ pub fn scan_list(
             lifetime_value: row.lifetime_value,
             customer_id: row.customer_id.to_string(),
         };
-        let entry = shortlists.entry(owner).or_insert_with(|| (Shortlist::new(cap), 0));
         entry.1 += 1;
         if entry.0.would_keep(&key) {
             let item = ListItem {
@@ -477,7 +563,7 @@ pub fn scan_list(
     if let Some(mut r) = refresh {
         let mut clock = AuditClock::default();
         for (change, id) in &reactivations {
-            r.apply(change, "churn", &clock.next())?;
+            r.apply(change, "churn", &clock.tick())?;
             reactivated.push(id.clone());
         }
         scores_changed = r.changed();
@@ -490,7 +576,12 @@ pub fn scan_list(
             m.insert("bad_rows".into(), Value::from(summary.bad));
             m
         };
-        r.audit_run(&iso_week(as_of), "scores_refreshed", run_note, &clock.next())?;
+        r.audit_run(
+            &iso_week(as_of),
+            "scores_refreshed",
+            run_note,
+            &clock.tick(),
+        )?;
         r.commit()?;
     } else {
         reactivated = reactivations.into_iter().map(|(_, id)| id).collect();
@@ -499,7 +590,13 @@ pub fn scan_list(
     let lists = shortlists
         .into_iter()
         .map(|(owner, (s, candidates))| {
-            (owner, OwnerShortlist { items: s.into_sorted().into_iter().map(|(_, i)| i).collect(), candidates })
+            (
+                owner,
+                OwnerShortlist {
+                    items: s.into_sorted().into_iter().map(|(_, i)| i).collect(),
+                    candidates,
+                },
+            )
         })
         .collect();
     Ok(Scan {
@@ -515,9 +612,13 @@ pub fn scan_list(
 }
 
 /// Reuses a scoring buffer's allocation across rows whose borrows differ (in-place collect).
-fn recycle<'a, 'b>(mut v: Vec<(u32, churn_core::score::Measured<'a>)>) -> Vec<(u32, churn_core::score::Measured<'b>)> {
+fn recycle<'a, 'b>(
+    mut v: Vec<(u32, churn_core::score::Measured<'a>)>,
+) -> Vec<(u32, churn_core::score::Measured<'b>)> {
     v.clear();
-    v.into_iter().map(|_| unreachable!("the vector is empty")).collect()
+    v.into_iter()
+        .map(|_| unreachable!("the vector is empty"))
+        .collect()
 }
 
 /// Writes an owner's Block Kit messages (the exact `chat.postMessage` bodies) and email to the
@@ -546,7 +647,10 @@ pub fn write_outbox(
         files.push(name);
     }
     let mail = email(list, signer, base_url, now_unix);
-    let eml = format!("To: {}\nSubject: {}\n\n{}", list.owner, mail.subject, mail.text);
+    let eml = format!(
+        "To: {}\nSubject: {}\n\n{}",
+        list.owner, mail.subject, mail.text
+    );
     for (ext, body) in [("email.txt", eml), ("email.html", mail.html)] {
         let name = format!("{stem}.{ext}");
         write_atomic(&outbox.join(&name), body.as_bytes())?;
@@ -557,10 +661,11 @@ pub fn write_outbox(
 
 /// The email-link secret: `CHURN_LINK_SECRET` if set, else a random one kept in the database.
 fn link_secret(store: &mut SqliteStore) -> Result<Vec<u8>, StoreError> {
-    if let Ok(s) = std::env::var("CHURN_LINK_SECRET") {
-        if !s.is_empty() {
-            return Ok(s.into_bytes());
-        }
+    if let Some(s) = std::env::var("CHURN_LINK_SECRET")
+        .ok()
+        .filter(|s| !s.is_empty())
+    {
+        return Ok(s.into_bytes());
     }
     let hex = store.meta_or_insert("link_secret", || {
         let mut b = [0u8; 32];
