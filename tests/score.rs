@@ -123,3 +123,28 @@ fn score_with_invalid_rules_exits_non_zero_and_prints_every_error() {
     let err = stderr(&out);
     assert!(err.contains("line 1:") && err.contains("line 3:"), "{err}");
 }
+
+#[test]
+fn score_json_escapes_ids_and_text_values() {
+    let list = "customer_id,name,owner,plan\n\"C\"\"1\\\",A,a@shop.example,\"pa\"\"used\ttab\"\n";
+    let rules = "signal plan\n  measure: plan\n  is paused: 30 points\n\
+                 band churning: at least 75\nband at-risk: at least 50\nband watch: at least 25\n";
+    let dir = folder(list, rules, None);
+    let c = dir.path().join("customers.csv");
+    let r = dir.path().join("rules.txt");
+    let j = run_json(&[
+        "score",
+        "--customers",
+        c.to_str().unwrap(),
+        "--rules",
+        r.to_str().unwrap(),
+        "--as-of",
+        "2026-11-23",
+    ]);
+    assert_eq!(j["customers"][0]["customer_id"], "C\"1\\");
+    assert_eq!(j["customers"][0]["breakdown"][0]["value"], "pa\"used\ttab");
+    assert_eq!(
+        j["customers"][0]["breakdown"][0]["detail"],
+        "plan pa\"used\ttab"
+    );
+}

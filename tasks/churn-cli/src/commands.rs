@@ -18,7 +18,6 @@ use churn_local::outcome::{OutcomeCommand, record_outcome};
 use churn_local::weekly::{WeeklyError, WeeklyOptions, open_list, run_weekly};
 use indicatif::{ProgressBar, ProgressStyle};
 use serde::Serialize;
-use serde::ser::{SerializeSeq, SerializeStruct};
 
 use crate::print;
 use crate::{Command, OutcomeAction};
@@ -302,59 +301,55 @@ fn demo(out: Option<PathBuf>, json: bool) -> Result<ExitCode, CliError> {
     Ok(code)
 }
 
-/// One customer's line in `score --json`, serialised straight from the scorer's borrowed results.
-struct ScoreLine<'a, 'r> {
-    customer_id: &'a str,
+/// Writes a JSON string; plain text (the common case) is copied without escaping work.
+fn write_json_str(out: &mut impl Write, s: &str) -> std::io::Result<()> {
+    if s.bytes().all(|b| b >= 0x20 && b != b'"' && b != b'\\') {
+        out.write_all(b"\"")?;
+        out.write_all(s.as_bytes())?;
+        out.write_all(b"\"")
+    } else {
+        serde_json::to_writer(out, s).map_err(std::io::Error::other)
+    }
+}
+
+/// One customer of `score --json`, written straight from the scorer's borrowed results (the
+/// same keys and order as SPEC §10; at a million rows serde's generic path was the bottleneck).
+/// `signals` holds each signal's `{"signal":"…","points":` prefix, escaped once.
+fn write_score_line(
+    out: &mut impl Write,
+    customer_id: &str,
     score: churn_core::score::Score,
-    scorer: &'a Scorer<'r>,
-    results: &'a [(u32, Measured<'a>)],
-}
-
-impl Serialize for ScoreLine<'_, '_> {
-    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        let mut st = s.serialize_struct("Customer", 4)?;
-        st.serialize_field("customer_id", self.customer_id)?;
-        st.serialize_field("score", &self.score.score)?;
-        st.serialize_field("band", &self.score.band)?;
-        st.serialize_field(
-            "breakdown",
-            &Breakdown {
-                scorer: self.scorer,
-                results: self.results,
-            },
-        )?;
-        st.end()
-    }
-}
-
-struct Breakdown<'a, 'r> {
-    scorer: &'a Scorer<'r>,
-    results: &'a [(u32, Measured<'a>)],
-}
-
-impl Serialize for Breakdown<'_, '_> {
-    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        #[derive(Serialize)]
-        struct Entry<'x> {
-            signal: &'x str,
-            points: u32,
-            value: Option<ValueRef<'x>>,
-            detail: &'x str,
+    scorer: &Scorer<'_>,
+    signals: &[Vec<u8>],
+    results: &[(u32, Measured<'_>)],
+    detail: &mut String,
+) -> std::io::Result<()> {
+    out.write_all(b"{\"customer_id\":")?;
+    write_json_str(out, customer_id)?;
+    write!(
+        out,
+        ",\"score\":{},\"band\":\"{}\",\"breakdown\":[",
+        score.score, score.band
+    )?;
+    for (i, (points, m)) in results.iter().enumerate() {
+        if i > 0 {
+            out.write_all(b",")?;
         }
-        let mut seq = s.serialize_seq(Some(self.results.len()))?;
-        let mut detail = String::new();
-        for (i, (points, m)) in self.results.iter().enumerate() {
-            let (signal, display) = self.scorer.signal_names(i);
-            m.write_detail(display, &mut detail);
-            seq.serialize_element(&Entry {
-                signal,
-                points: *points,
-                value: m.value(),
-                detail: &detail,
-            })?;
+        out.write_all(&signals[i])?;
+        write!(out, "{points},\"value\":")?;
+        match m.value() {
+            None => out.write_all(b"null")?,
+            Some(ValueRef::Number(n)) => {
+                serde_json::to_writer(&mut *out, &n).map_err(std::io::Error::other)?
+            }
+            Some(ValueRef::Text(t)) => write_json_str(out, t)?,
         }
-        seq.end()
+        out.write_all(b",\"detail\":")?;
+        m.write_detail(scorer.signal_names(i).1, detail);
+        write_json_str(out, detail)?;
+        out.write_all(b"}")?;
     }
+    out.write_all(b"]}")
 }
 
 fn score(
@@ -371,7 +366,8 @@ fn score(
     let (rules, _) = churn_local::weekly::load_rules(rules_path).map_err(weekly_error)?;
     let as_of = resolve_as_of(as_of.as_deref(), &settings.tz, jiff::Timestamp::now())?;
     let (file, total) = open_list(customers).map_err(weekly_error)?;
-    let mut reader = CustomerReader::new(file, settings.read_options(), &rules.measured_columns())?;
+    let mut reader =
+        CustomerReader::new(file, settings.read_options(), &rules.measured_columns())?.threaded();
     let scorer = Scorer::new(&rules, as_of);
     let (bar, mut progress) = progress_bar("scoring");
     let stdout = std::io::stdout();
@@ -380,6 +376,18 @@ fn score(
     let mut first = true;
     let mut n = 0u64;
     let io = |e: std::io::Error| CliError(format!("could not write the output: {e}"));
+    let signals: Vec<Vec<u8>> = rules
+        .signals
+        .iter()
+        .map(|sig| {
+            format!(
+                "{{\"signal\":{},\"points\":",
+                serde_json::Value::from(sig.name.as_str())
+            )
+            .into_bytes()
+        })
+        .collect();
+    let mut detail = String::new();
     if json {
         out.write_all(b"{\"customers\":[").map_err(io)?;
     }
@@ -403,13 +411,16 @@ fn score(
                 out.write_all(b",").map_err(io)?;
             }
             first = false;
-            let line = ScoreLine {
-                customer_id: row.customer_id,
-                score: s,
-                scorer: &scorer,
-                results: &results,
-            };
-            serde_json::to_writer(&mut out, &line).map_err(|e| CliError(e.to_string()))?;
+            write_score_line(
+                &mut out,
+                row.customer_id,
+                s,
+                &scorer,
+                &signals,
+                &results,
+                &mut detail,
+            )
+            .map_err(io)?;
         } else {
             print::score_line(&mut out, &row, s, &scorer, &results).map_err(io)?;
         }

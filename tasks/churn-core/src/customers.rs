@@ -164,14 +164,39 @@ fn cell(record: &ByteRecord, col: usize) -> &[u8] {
 /// A cell as trimmed UTF-8 text; `Err` when it is not UTF-8.
 #[inline]
 fn trimmed_str(raw: &[u8]) -> Result<&str, std::str::Utf8Error> {
-    let s = std::str::from_utf8(raw.trim_ascii())?;
-    // Only non-ASCII white space (a non-breaking space) is left to trim.
+    Ok(trim_text(std::str::from_utf8(raw)?))
+}
+
+/// Trims white space, ASCII first (cheap), then a non-breaking space if one is left at an edge.
+#[inline]
+fn trim_text(s: &str) -> &str {
+    let s = s.trim_ascii();
     let edge = |b: Option<&u8>| b.is_some_and(|&b| b >= 0x80);
-    Ok(if edge(s.as_bytes().first()) || edge(s.as_bytes().last()) {
+    if edge(s.as_bytes().first()) || edge(s.as_bytes().last()) {
         s.trim()
     } else {
         s
-    })
+    }
+}
+
+/// A cell as trimmed text. When the whole record passed one UTF-8 check (`utf8`), the cell is a
+/// slice of it: one validation per row instead of one per cell.
+#[inline]
+fn str_cell<'r>(
+    record: &'r ByteRecord,
+    utf8: Option<&'r str>,
+    col: usize,
+) -> Result<&'r str, std::str::Utf8Error> {
+    // `get` (not indexing): bytes that only form UTF-8 across two cells fall back to the
+    // per-cell check, which refuses them.
+    match (utf8, record.range(col)) {
+        (Some(all), Some(r)) => match all.get(r) {
+            Some(f) => Ok(trim_text(f)),
+            None => trimmed_str(cell(record, col)),
+        },
+        (Some(_), None) => Ok(""),
+        (None, _) => trimmed_str(cell(record, col)),
+    }
 }
 
 /// A text cell of the current row: in the record, or decoded lossily into a reader buffer.
@@ -194,18 +219,18 @@ fn text_of<'a>(t: Text<'a>, lossy: &'a [String]) -> &'a str {
 #[inline]
 fn text_cell<'r>(
     record: &'r ByteRecord,
+    utf8: Option<&'r str>,
     col: Option<usize>,
     lossy: &mut [String],
     slot: usize,
 ) -> Text<'r> {
     let Some(col) = col else { return Text::Str("") };
-    let raw = cell(record, col);
-    match trimmed_str(raw) {
+    match str_cell(record, utf8, col) {
         Ok(s) => Text::Str(s),
         Err(_) => {
             let buf = &mut lossy[slot];
             buf.clear();
-            buf.push_str(String::from_utf8_lossy(raw).trim());
+            buf.push_str(String::from_utf8_lossy(cell(record, col)).trim());
             Text::Lossy(slot)
         }
     }
@@ -384,21 +409,104 @@ impl SeenIds {
 /// the header (missing cells are blank). A cell that swallowed the rest of the file through an
 /// unclosed quote makes its row bad, with a reason saying so.
 pub struct CustomerReader<R: Read> {
-    rdr: csv::Reader<LineTap<R>>,
+    source: Source<R>,
     record: ByteRecord,
     opts: ReadOptions,
     headers: Vec<String>,
-    /// Non-empty header names, for the broken-quote check.
-    width: usize,
     cols: Columns,
     measured: Vec<MeasureSlot>,
     mvals: Vec<MVal>,
     lossy: Vec<String>,
-    seen: SeenIds,
-    lines: LineCounter,
     summary: ReadSummary,
     io_error: Option<String>,
     done: bool,
+}
+
+/// The front of the reader: csv parsing, line numbers, blank rows, and the checks that need the
+/// whole file's history (repeated ids). It runs inline or on its own thread.
+struct Front<R: Read> {
+    rdr: csv::Reader<LineTap<R>>,
+    lines: LineCounter,
+    seen: SeenIds,
+    /// Non-empty header names, for the broken-quote check.
+    width: usize,
+    id_col: usize,
+    id_header: String,
+}
+
+/// What the front found in one record.
+enum Step {
+    /// A non-blank record at this line; `Err` holds the reason it is bad.
+    Row(u64, Result<(), String>),
+    Blank,
+    End,
+    Failed(String),
+}
+
+impl<R: Read> Front<R> {
+    fn step(&mut self, record: &mut ByteRecord) -> Step {
+        match self.rdr.read_byte_record(record) {
+            Ok(true) => {}
+            Ok(false) => return Step::End,
+            Err(e) => return Step::Failed(e.to_string()),
+        }
+        let start = record_start(record, self.rdr.get_ref());
+        let line = self.lines.start_line(&mut self.rdr.get_mut().breaks, start);
+        if is_blank(record) {
+            return Step::Blank;
+        }
+        Step::Row(line, self.pre_check(record, line))
+    }
+
+    fn pre_check(&mut self, rec: &ByteRecord, line: u64) -> Result<(), String> {
+        if looks_like_broken_quote(rec, self.width) {
+            return Err(
+                "a quoted cell that starts on this line is never closed, so the lines after \
+                        it were read into that cell; check the quote marks (\") in this row"
+                    .into(),
+            );
+        }
+        let raw_id = cell(rec, self.id_col);
+        let Ok(customer_id) = trimmed_str(raw_id) else {
+            return Err(format!(
+                "{}: the customer id {} is not readable text (save the list as \"CSV UTF-8\")",
+                self.id_header,
+                quote_cell(&String::from_utf8_lossy(raw_id))
+            ));
+        };
+        if customer_id.is_empty() {
+            return Err(format!(
+                "no customer id (the {} cell is blank)",
+                self.id_header
+            ));
+        }
+        if let Err(first) = self.seen.insert(customer_id.as_bytes(), line) {
+            return Err(format!(
+                "repeats customer id {customer_id} (first on line {first})"
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// Records handed from the front's thread to the reader, in batches to keep the channel cheap.
+struct Batch {
+    items: Vec<(ByteRecord, Step)>,
+    bytes: u64,
+}
+
+const BATCH: usize = 512;
+
+enum Source<R: Read> {
+    Inline(Box<Front<R>>),
+    Threaded {
+        rx: std::sync::mpsc::Receiver<Batch>,
+        /// Emptied batches go back for reuse of their record buffers.
+        back: std::sync::mpsc::SyncSender<Vec<(ByteRecord, Step)>>,
+        batch: std::vec::IntoIter<(ByteRecord, Step)>,
+        spent: Vec<(ByteRecord, Step)>,
+        bytes: u64,
+    },
 }
 
 impl<R: Read> CustomerReader<R> {
@@ -486,22 +594,102 @@ impl<R: Read> CustomerReader<R> {
             })
             .collect::<Result<Vec<_>, _>>()?;
         let width = normalized.iter().filter(|h| !h.is_empty()).count();
-        Ok(CustomerReader {
+        let front = Front {
             rdr,
+            lines,
+            seen: SeenIds::default(),
+            width,
+            id_col: cols.id,
+            id_header: headers[cols.id].clone(),
+        };
+        Ok(CustomerReader {
+            source: Source::Inline(Box::new(front)),
             record,
             opts,
-            width,
             cols,
             mvals: vec![MVal::Missing; measured.len()],
             lossy: vec![String::new(); LOSSY_MEASURES + measured.len()],
             measured,
             headers,
-            seen: SeenIds::default(),
-            lines,
             summary: ReadSummary::default(),
             io_error: None,
             done: false,
         })
+    }
+
+    /// Moves csv parsing, line counting and the repeated-id check to a second thread, so a large
+    /// list is read on two cores. Rows, reasons and line numbers are exactly as without it.
+    pub fn threaded(self) -> Self
+    where
+        R: Send + 'static,
+    {
+        let Source::Inline(mut front) = self.source else {
+            return self;
+        };
+        let (tx, rx) = std::sync::mpsc::sync_channel::<Batch>(8);
+        let (back, recycled) = std::sync::mpsc::sync_channel::<Vec<(ByteRecord, Step)>>(16);
+        std::thread::spawn(move || {
+            loop {
+                let mut items = recycled.try_recv().unwrap_or_default();
+                let mut spare: Vec<ByteRecord> = items.drain(..).map(|(r, _)| r).collect();
+                let mut last = false;
+                while items.len() < BATCH {
+                    let mut rec = spare.pop().unwrap_or_default();
+                    let step = front.step(&mut rec);
+                    last = matches!(step, Step::End | Step::Failed(_));
+                    items.push((rec, step));
+                    if last {
+                        break;
+                    }
+                }
+                let bytes = front.rdr.position().byte();
+                // The reader was dropped: stop reading.
+                if tx.send(Batch { items, bytes }).is_err() || last {
+                    return;
+                }
+            }
+        });
+        CustomerReader {
+            source: Source::Threaded {
+                rx,
+                back,
+                batch: Vec::new().into_iter(),
+                spent: Vec::with_capacity(BATCH),
+                bytes: 0,
+            },
+            ..self
+        }
+    }
+
+    /// The next record from the front, swapped into `self.record`.
+    fn step(&mut self) -> Step {
+        match &mut self.source {
+            Source::Inline(front) => front.step(&mut self.record),
+            Source::Threaded {
+                rx,
+                back,
+                batch,
+                spent,
+                bytes,
+            } => loop {
+                if let Some((mut rec, step)) = batch.next() {
+                    std::mem::swap(&mut rec, &mut self.record);
+                    spent.push((rec, Step::End));
+                    return step;
+                }
+                if !spent.is_empty() {
+                    // Full or closed: the front then allocates; nothing is lost.
+                    let _ = back.try_send(std::mem::take(spent));
+                }
+                match rx.recv() {
+                    Ok(b) => {
+                        *bytes = b.bytes;
+                        *batch = b.items.into_iter();
+                    }
+                    Err(_) => return Step::Failed("the list reader stopped unexpectedly".into()),
+                }
+            },
+        }
     }
 
     /// The list's headers as written (for `check` and for column-name suggestions).
@@ -518,31 +706,28 @@ impl<R: Read> CustomerReader<R> {
             if self.done {
                 return None;
             }
-            match self.rdr.read_byte_record(&mut self.record) {
-                Ok(true) => {}
-                Ok(false) => {
+            match self.step() {
+                Step::Row(line, pre) => return Some(self.parse_row(line, pre)),
+                Step::Blank => self.summary.blank += 1,
+                Step::End => {
                     self.done = true;
                     return None;
                 }
-                Err(e) => {
-                    self.io_error = Some(e.to_string());
+                Step::Failed(e) => {
+                    self.io_error = Some(e);
                     self.done = true;
                     return None;
                 }
             }
-            let start = record_start(&self.record, self.rdr.get_ref());
-            let line = self.lines.start_line(&mut self.rdr.get_mut().breaks, start);
-            if is_blank(&self.record) {
-                self.summary.blank += 1;
-                continue;
-            }
-            return Some(self.parse_row(line));
         }
     }
 
     /// Bytes consumed so far (for progress bars).
     pub fn bytes_read(&self) -> u64 {
-        self.rdr.position().byte()
+        match &self.source {
+            Source::Inline(front) => front.rdr.position().byte(),
+            Source::Threaded { bytes, .. } => *bytes,
+        }
     }
 
     /// Ends the read and applies the stop rules: no data rows → `NoRows`; more than 20% bad rows
@@ -570,26 +755,23 @@ impl<R: Read> CustomerReader<R> {
     }
 
     /// Validates the current (non-blank) record and counts it.
-    fn parse_row(&mut self, line: u64) -> Result<CustomerRow<'_>, BadRow> {
+    fn parse_row(&mut self, line: u64, pre: Result<(), String>) -> Result<CustomerRow<'_>, BadRow> {
         // Split the borrows: the row borrows the record and buffers, the checks update the rest.
         let CustomerReader {
             record,
             opts,
             headers,
-            width,
             cols,
             measured,
             mvals,
             lossy,
-            seen,
             summary,
             ..
         } = self;
         let rec: &ByteRecord = record;
         summary.rows += 1;
-        let checked = check_row(
-            rec, line, *cols, *width, headers, opts, measured, mvals, lossy, seen,
-        );
+        let checked =
+            pre.and_then(|()| check_row(rec, *cols, headers, opts, measured, mvals, lossy));
         let f = match checked {
             Ok(f) => f,
             Err(reason) => {
@@ -633,45 +815,20 @@ struct Fields<'r> {
     lifetime_value: Option<f64>,
 }
 
-/// Checks one record; the reason for a bad row. Fills `mvals` and, for text that is not
-/// UTF-8, `lossy`.
-#[allow(clippy::too_many_arguments)]
+/// Checks one record that passed the front's checks; the reason for a bad row. Fills `mvals`
+/// and, for text that is not UTF-8, `lossy`.
 fn check_row<'r>(
     rec: &'r ByteRecord,
-    line: u64,
     cols: Columns,
-    width: usize,
     headers: &[String],
     opts: &ReadOptions,
     measured: &[MeasureSlot],
     mvals: &mut [MVal],
     lossy: &mut [String],
-    seen: &mut SeenIds,
 ) -> Result<Fields<'r>, String> {
-    if looks_like_broken_quote(rec, width) {
-        return Err(
-            "a quoted cell that starts on this line is never closed, so the lines after \
-                    it were read into that cell; check the quote marks (\") in this row"
-                .into(),
-        );
-    }
-    let id_header = &headers[cols.id];
-    let raw_id = cell(rec, cols.id);
-    let Ok(customer_id) = trimmed_str(raw_id) else {
-        return Err(format!(
-            "{id_header}: the customer id {} is not readable text (save the list as \"CSV UTF-8\")",
-            quote_cell(&String::from_utf8_lossy(raw_id))
-        ));
-    };
-    if customer_id.is_empty() {
-        return Err(format!("no customer id (the {id_header} cell is blank)"));
-    }
-    if let Err(first) = seen.insert(customer_id.as_bytes(), line) {
-        return Err(format!(
-            "repeats customer id {customer_id} (first on line {first})"
-        ));
-    }
-
+    let utf8 = std::str::from_utf8(rec.as_slice()).ok();
+    // The front checked the id is readable and new.
+    let customer_id = str_cell(rec, utf8, cols.id).unwrap_or_default();
     let cx = CellCtx { rec, headers, opts };
     let last_order_date = cx.date(cols.last_order_date)?;
     let first_order_date = cx.date(cols.first_order_date)?;
@@ -684,7 +841,7 @@ fn check_row<'r>(
             cx.number(Some(m.col), Range::Any)?
                 .map_or(MVal::Missing, MVal::Number)
         } else {
-            match text_cell(rec, Some(m.col), lossy, LOSSY_MEASURES + i) {
+            match text_cell(rec, utf8, Some(m.col), lossy, LOSSY_MEASURES + i) {
                 Text::Str("") => MVal::Text(Txt::Empty),
                 Text::Str(_) => MVal::Text(Txt::Field(m.col)),
                 Text::Lossy(k) => MVal::Text(Txt::Lossy(k)),
@@ -693,9 +850,9 @@ fn check_row<'r>(
     }
     Ok(Fields {
         customer_id,
-        name: text_cell(rec, Some(cols.name), lossy, LOSSY_NAME),
-        owner: text_cell(rec, Some(cols.owner), lossy, LOSSY_OWNER),
-        email: text_cell(rec, cols.email, lossy, LOSSY_EMAIL),
+        name: text_cell(rec, utf8, Some(cols.name), lossy, LOSSY_NAME),
+        owner: text_cell(rec, utf8, Some(cols.owner), lossy, LOSSY_OWNER),
+        email: text_cell(rec, utf8, cols.email, lossy, LOSSY_EMAIL),
         last_order_date,
         order_pace_days,
         first_order_date,
@@ -815,7 +972,22 @@ mod tests {
     type Outcome = (Vec<Result<Row, BadRow>>, Result<ReadSummary, ListError>);
 
     fn read_with(data: impl Read, measured: &[MeasuredColumn]) -> Result<Outcome, ListError> {
-        let mut r = CustomerReader::new(data, ReadOptions::default(), measured)?;
+        drain(
+            CustomerReader::new(data, ReadOptions::default(), measured)?,
+            measured,
+        )
+    }
+
+    /// The same read with the front on its own thread.
+    fn read_threaded(data: Vec<u8>, measured: &[MeasuredColumn]) -> Result<Outcome, ListError> {
+        let r = CustomerReader::new(std::io::Cursor::new(data), ReadOptions::default(), measured)?;
+        drain(r.threaded(), measured)
+    }
+
+    fn drain<R: Read>(
+        mut r: CustomerReader<R>,
+        measured: &[MeasuredColumn],
+    ) -> Result<Outcome, ListError> {
         let mut rows = Vec::new();
         while let Some(row) = r.next_row() {
             rows.push(row.map(|row| {
@@ -1411,7 +1583,30 @@ mod tests {
             }
             let whole = read_with(input.as_bytes(), &[]).map(|o| o.0);
             let trickled = read_with(Trickle(input.as_bytes()), &[]).map(|o| o.0);
-            prop_assert_eq!(whole, trickled);
+            prop_assert_eq!(&whole, &trickled);
+            let threaded = read_threaded(input.into_bytes(), &[]).map(|o| o.0);
+            prop_assert_eq!(whole, threaded);
+        }
+
+        #[test]
+        fn threaded_reader_gives_exactly_the_same_rows(
+            rows in proptest::collection::vec(("C[0-9]{1,3}", "[A-Za-z ,\"]{0,8}", "(a@x\\.example)?", "(2026-0[1-9]-1[0-9]|3[0-9]/1[0-9]/2026|x)?", "(-?[0-9]{1,4}(\\.[0-9]{1,2})?|n/a)?"), 0..300)
+        ) {
+            let mut input = String::from("customer_id,name,owner,last_order_date,lifetime_value\r\n");
+            for (id, name, owner, date, ltv) in &rows {
+                let name = format!("\"{}\"", name.replace('"', "\"\""));
+                input.push_str(&format!("{id},{name},{owner},{date},{ltv}\r\n"));
+            }
+            let m = [measured("lifetime_value", true)];
+            let inline = read_with(input.as_bytes(), &m);
+            let threaded = read_threaded(input.into_bytes(), &m);
+            match (inline, threaded) {
+                (Ok((a, sa)), Ok((b, sb))) => {
+                    prop_assert_eq!(a, b);
+                    prop_assert_eq!(format!("{sa:?}"), format!("{sb:?}"));
+                }
+                (a, b) => prop_assert_eq!(a.is_err(), b.is_err()),
+            }
         }
     }
 }

@@ -56,8 +56,8 @@ impl Rng {
 const OWNER_NAMES: &[&str] = &[
     "alex", "sam", "jo", "priya", "mei", "tomas", "lena", "omar", "kofi", "ines", "yuki", "dara",
 ];
-const SHOP_DOMAIN: &str = "northwind-supply.example";
-const ADMIN: &str = "ops@northwind-supply.example";
+const SHOP_DOMAIN: &str = "northwind.example";
+const ADMIN: &str = "ops@northwind.example";
 
 const FIRST: &[&str] = &[
     "Harbor",
@@ -218,9 +218,9 @@ pub fn write_demo_data(out: &Path, opts: &DemoDataOptions) -> std::io::Result<De
             .to_lowercase()
             .chars()
             .filter(|c| c.is_ascii_alphanumeric())
-            .take(18)
+            .take(14)
             .collect();
-        let email = format!("orders@{slug}{i}.example.net");
+        let email = format!("{slug}{i}@mail.example");
         let pace = *rng.pick(&[7.0, 14.0, 14.0, 21.0, 30.0, 30.0, 30.0, 45.0, 60.0, 90.0]);
         // Planted profile: how overdue, how unhappy.
         let roll = rng.unit();

@@ -2,7 +2,6 @@
 //! (outbox) → ledger `sent` → record → ledger `recorded`, with the same rerun rules as on AWS.
 
 use std::fs::File;
-use std::hash::BuildHasher;
 use std::io::BufReader;
 use std::path::{Path, PathBuf};
 
@@ -17,7 +16,7 @@ use churn_core::score::{Prior, Scorer};
 use churn_core::state::{Status, reactivate};
 use churn_core::week::{AsOfError, iso_week, resolve_as_of};
 use jiff::civil::Date;
-use rustc_hash::{FxBuildHasher, FxHashMap, FxHashSet};
+use rustc_hash::{FxHashMap, FxHashSet};
 use serde::Serialize;
 use serde_json::{Map, Value};
 
@@ -169,24 +168,49 @@ pub fn resolve_owner(cell: &str, fallback: Option<&str>) -> Option<String> {
     }
 }
 
-/// Hashes of the customers' email addresses, lower-cased: no message may go to one of them.
+/// Hashes of the customers' email addresses, compared ignoring case: no message may go to one
+/// of them. Pushing a hash per row is cheap; the few look-ups (one per owner) sort once.
 #[derive(Default)]
-pub struct CustomerEmails(FxHashSet<u64>);
+pub struct CustomerEmails {
+    hashes: Vec<u64>,
+    sorted: std::cell::OnceCell<Vec<u64>>,
+}
 
 impl CustomerEmails {
     fn hash(addr: &str) -> u64 {
-        FxBuildHasher.hash_one(addr.trim().to_lowercase())
+        let addr = addr.trim();
+        if addr.is_ascii() {
+            // Lower-case on the fly: no allocation per row.
+            let mut h = rustc_hash::FxHasher::default();
+            for chunk in addr.as_bytes().chunks(32) {
+                let mut buf = [0u8; 32];
+                for (d, s) in buf.iter_mut().zip(chunk) {
+                    *d = s.to_ascii_lowercase();
+                }
+                std::hash::Hasher::write(&mut h, &buf[..chunk.len()]);
+            }
+            std::hash::Hasher::finish(&h)
+        } else {
+            let mut h = rustc_hash::FxHasher::default();
+            std::hash::Hasher::write(&mut h, addr.to_lowercase().as_bytes());
+            std::hash::Hasher::finish(&h)
+        }
     }
 
     pub fn insert(&mut self, addr: &str) {
         if !addr.trim().is_empty() {
-            self.0.insert(Self::hash(addr));
+            self.hashes.push(Self::hash(addr));
         }
     }
 
     /// Whether `addr` appears in the list's `email` column (a hash collision errs on refusing).
     pub fn contains(&self, addr: &str) -> bool {
-        self.0.contains(&Self::hash(addr))
+        let sorted = self.sorted.get_or_init(|| {
+            let mut v = self.hashes.clone();
+            v.sort_unstable();
+            v
+        });
+        sorted.binary_search(&Self::hash(addr)).is_ok()
     }
 }
 
@@ -447,7 +471,7 @@ pub fn scan_list(
     let path = customers_path(dir);
     let (file, total) = open_list(&path)?;
     let measured = rules.measured_columns();
-    let mut reader = CustomerReader::new(file, settings.read_options(), &measured)?;
+    let mut reader = CustomerReader::new(file, settings.read_options(), &measured)?.threaded();
     let scorer = Scorer::new(rules, as_of);
     let cap = rules.weekly_cap;
     let mut shortlists: FxHashMap<String, (Shortlist<ListItem>, usize)> = FxHashMap::default();
@@ -488,7 +512,11 @@ pub fn scan_list(
                 o
             }
         };
-        let state = prior.get(row.customer_id);
+        let state = if prior.is_empty() {
+            None
+        } else {
+            prior.get(row.customer_id)
+        };
         let p = Prior {
             won_back_date: state.and_then(|s| s.won_back_date),
         };
