@@ -164,15 +164,19 @@ pub fn run(command: Command) -> Result<ExitCode, CliError> {
             if customers == 0 {
                 return Err(CliError("--customers must be at least 1".into()));
             }
-            let summary = write_demo_data(
-                &out,
-                &DemoDataOptions {
-                    customers,
-                    owners,
-                    seed,
-                    as_of,
-                },
-            )?;
+            let spinner =
+                ProgressBar::with_draw_target(None, indicatif::ProgressDrawTarget::stderr());
+            spinner.set_message(format!("writing {customers} customers"));
+            spinner.enable_steady_tick(std::time::Duration::from_millis(120));
+            let options = DemoDataOptions {
+                customers,
+                owners,
+                seed,
+                as_of,
+            };
+            let summary = write_demo_data(&out, &options);
+            spinner.finish_and_clear();
+            let summary = summary?;
             if output.json {
                 print_json(&summary)?;
             } else {
@@ -539,7 +543,9 @@ fn check(
             .measured_columns(),
         None => Vec::new(),
     };
-    let report = check_list(&bytes, settings.read_options(), &measured);
+    let (bar, mut progress) = progress_bar("checking the customer list");
+    let report = check_list(&bytes, settings.read_options(), &measured, &mut progress);
+    bar.finish_and_clear();
     let report = ListCheck {
         file: file.display().to_string(),
         ..report
@@ -568,6 +574,7 @@ fn check_list(
     bytes: &[u8],
     opts: ReadOptions,
     measured: &[churn_core::customers::MeasuredColumn],
+    progress: &mut dyn FnMut(u64, u64),
 ) -> ListCheck {
     let mut report = ListCheck {
         file: String::new(),
@@ -587,9 +594,14 @@ fn check_list(
             return report;
         }
     };
+    let mut n = 0u64;
     while let Some(row) = reader.next_row() {
         if let Err(bad) = row {
             report.errors.push(bad);
+        }
+        n += 1;
+        if n.is_multiple_of(65_536) {
+            progress(reader.bytes_read(), bytes.len() as u64);
         }
     }
     match reader.finish() {

@@ -15,7 +15,17 @@ use clap::{Args, Parser, Subcommand};
 /// and optionally voice.txt (the tone of the reasons) and config.toml (time zone, fallback owner,
 /// date order). Start with `churn demo` to see it work on sample data.
 #[derive(Parser, Debug)]
-#[command(name = "churn", version, max_term_width = 100)]
+#[command(
+    name = "churn",
+    version,
+    max_term_width = 100,
+    after_help = "Examples:\n  churn demo                                   see it work on sample data\n  \
+                  churn check rules.txt                        find mistakes in the rules doc\n  \
+                  churn weekly --data ~/shop --dry-run         this Monday's lists, nothing written\n  \
+                  churn weekly --data ~/shop                   the Monday run (lists to ~/shop/outbox)\n  \
+                  churn explain C0042 --data ~/shop            why a customer is listed\n  \
+                  churn outcome C0042 lost --reason price --data ~/shop"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
