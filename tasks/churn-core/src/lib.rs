@@ -10,6 +10,7 @@ pub mod ports;
 pub mod rank;
 pub mod reason;
 pub mod rules;
+pub mod run;
 pub mod score;
 pub mod state;
 pub mod values;

@@ -12,6 +12,7 @@ use churn_core::model::{ListItem, looks_like_email, normalize_email};
 use churn_core::ports::Reasoner;
 use churn_core::rank::{RankKey, Shortlist};
 use churn_core::rules::{Channel, RuleError, Rules, parse_rules};
+use churn_core::run::{LedgerState, OwnerAction, status};
 use churn_core::score::{Prior, Scorer};
 use churn_core::state::{Status, reactivate};
 use churn_core::week::{AsOfError, iso_week, resolve_as_of};
@@ -309,53 +310,59 @@ pub fn run_weekly(
             files: Vec::new(),
         };
         let entry = ledger.get(&owner);
-        let list: Vec<ListItem> = match (entry, opts.resend) {
-            (Some(e), false) if e.recorded => {
-                report.status = "already_sent".into();
-                report.via = e.via.clone();
+        let ledger_state = match entry {
+            None => LedgerState::Unsent,
+            Some(e) if e.recorded => LedgerState::Recorded {
+                list: &e.list,
+                via: &e.via,
+            },
+            Some(e) => LedgerState::Sent {
+                list: &e.list,
+                via: &e.via,
+            },
+        };
+        let action = OwnerAction::decide(&ledger_state, opts.resend, opts.dry_run);
+        if let Some(e) = entry {
+            report.via = e.via.clone();
+        }
+        let list: Vec<ListItem> = match (action, entry) {
+            (OwnerAction::AlreadySent, _) => {
+                report.status = status::ALREADY_SENT.into();
                 reports.push(report);
                 continue;
             }
-            (Some(e), false) => {
-                // Sent but not recorded: record from the ledger's list, never send again.
-                report.via = e.via.clone();
+            (OwnerAction::RecordFromLedger, Some(e)) => {
                 report.customers = e.list.iter().map(CustomerOut::from).collect();
-                if opts.dry_run {
-                    report.status = "already_sent".into();
-                    report.customers.clear();
-                } else {
-                    store.record(&week, &owner, as_of, &opts.by_user, &mut clock)?;
-                    report.status = "sent".into();
-                }
+                store.record(&week, &owner, as_of, &opts.by_user, &mut clock)?;
+                report.status = status::SENT.into();
                 reports.push(report);
                 continue;
             }
-            (Some(e), true) => e.list.clone(),
-            (None, _) => {
-                let items = shortlist.map(|s| s.items.clone()).unwrap_or_default();
-                items
-                    .into_iter()
-                    .map(|mut i| {
-                        i.reason = reasoner.reason(&i.breakdown);
-                        i
-                    })
-                    .collect()
-            }
+            (OwnerAction::Resend, Some(e)) => e.list.clone(),
+            _ => shortlist
+                .map(|s| s.items.clone())
+                .unwrap_or_default()
+                .into_iter()
+                .map(|mut i| {
+                    i.reason = reasoner.reason(&i.breakdown);
+                    i
+                })
+                .collect(),
         };
         report.customers = list.iter().map(CustomerOut::from).collect();
         if list.is_empty() {
-            report.status = "nothing_to_send".into();
+            report.status = status::NOTHING_TO_SEND.into();
             reports.push(report);
             continue;
         }
-        if opts.dry_run {
-            report.status = "dry_run".into();
+        if action == OwnerAction::DryRun {
+            report.status = status::DRY_RUN.into();
             reports.push(report);
             continue;
         }
         // Nothing is ever sent to a customer.
         if scan.customer_emails.contains(&owner) {
-            report.status = "failed".into();
+            report.status = status::FAILED.into();
             report.error = Some(format!(
                 "refused: the owner address {owner} is also a customer's email in the list; nothing was sent"
             ));
@@ -379,7 +386,7 @@ pub fn run_weekly(
         ) {
             Ok(files) => report.files = files,
             Err(e) => {
-                report.status = "failed".into();
+                report.status = status::FAILED.into();
                 report.error = Some(e.to_string());
                 reports.push(report);
                 continue;
@@ -388,7 +395,7 @@ pub fn run_weekly(
         let rules_version = list
             .first()
             .map_or(rules.version.clone(), |i| i.rules_version.clone());
-        if !opts.resend {
+        if action == OwnerAction::Send {
             store.mark_sent(
                 &week,
                 &owner,
@@ -400,7 +407,7 @@ pub fn run_weekly(
             store.record(&week, &owner, as_of, &opts.by_user, &mut clock)?;
         }
         tracing::info!(owner_ref = %owner_ref(&owner), names = list.len(), via, resend = opts.resend, "list sent");
-        report.status = "sent".into();
+        report.status = status::SENT.into();
         reports.push(report);
     }
 
