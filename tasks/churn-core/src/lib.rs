@@ -11,6 +11,7 @@ pub mod rank;
 pub mod reason;
 pub mod rules;
 pub mod run;
+pub mod scan;
 pub mod score;
 pub mod state;
 pub mod values;

@@ -8,13 +8,11 @@ use std::path::{Path, PathBuf};
 use churn_core::customers::{BadRow, CustomerReader, ListError};
 use churn_core::links::LinkSigner;
 use churn_core::message::{OwnerList, email, slack_messages};
-use churn_core::model::{ListItem, looks_like_email, normalize_email};
+use churn_core::model::{ListItem, normalize_email};
 use churn_core::ports::Reasoner;
-use churn_core::rank::{RankKey, Shortlist};
 use churn_core::rules::{Channel, RuleError, Rules, parse_rules};
 use churn_core::run::{LedgerState, OwnerAction, status};
-use churn_core::score::{Prior, Scorer};
-use churn_core::state::{Status, reactivate};
+use churn_core::scan::{ScanError, ScanOptions, ScoreSink, scan};
 use churn_core::week::{AsOfError, iso_week, resolve_as_of};
 use jiff::civil::Date;
 use rustc_hash::{FxHashMap, FxHashSet};
@@ -160,60 +158,7 @@ pub fn open_list(path: &Path) -> Result<(BufReader<File>, u64), WeeklyError> {
     Ok((BufReader::with_capacity(1 << 16, file), len))
 }
 
-/// Resolves an owner cell: an email → that owner (lower-cased); otherwise the fallback owner.
-pub fn resolve_owner(cell: &str, fallback: Option<&str>) -> Option<String> {
-    if looks_like_email(cell) {
-        Some(normalize_email(cell))
-    } else {
-        fallback.map(str::to_string)
-    }
-}
-
-/// Hashes of the customers' email addresses, compared ignoring case: no message may go to one
-/// of them. Pushing a hash per row is cheap; the few look-ups (one per owner) sort once.
-#[derive(Default)]
-pub struct CustomerEmails {
-    hashes: Vec<u64>,
-    sorted: std::cell::OnceCell<Vec<u64>>,
-}
-
-impl CustomerEmails {
-    fn hash(addr: &str) -> u64 {
-        let addr = addr.trim();
-        if addr.is_ascii() {
-            // Lower-case on the fly: no allocation per row.
-            let mut h = rustc_hash::FxHasher::default();
-            for chunk in addr.as_bytes().chunks(32) {
-                let mut buf = [0u8; 32];
-                for (d, s) in buf.iter_mut().zip(chunk) {
-                    *d = s.to_ascii_lowercase();
-                }
-                std::hash::Hasher::write(&mut h, &buf[..chunk.len()]);
-            }
-            std::hash::Hasher::finish(&h)
-        } else {
-            let mut h = rustc_hash::FxHasher::default();
-            std::hash::Hasher::write(&mut h, addr.to_lowercase().as_bytes());
-            std::hash::Hasher::finish(&h)
-        }
-    }
-
-    pub fn insert(&mut self, addr: &str) {
-        if !addr.trim().is_empty() {
-            self.hashes.push(Self::hash(addr));
-        }
-    }
-
-    /// Whether `addr` appears in the list's `email` column (a hash collision errs on refusing).
-    pub fn contains(&self, addr: &str) -> bool {
-        let sorted = self.sorted.get_or_init(|| {
-            let mut v = self.hashes.clone();
-            v.sort_unstable();
-            v
-        });
-        sorted.binary_search(&Self::hash(addr)).is_ok()
-    }
-}
+pub use churn_core::scan::{CustomerEmails, OwnerShortlist, resolve_owner};
 
 /// Runs the week. `progress` is called with bytes read so far.
 pub fn run_weekly(
@@ -441,13 +386,6 @@ pub fn owner_ref(owner: &str) -> String {
     d.iter().take(4).map(|b| format!("{b:02x}")).collect()
 }
 
-/// An owner's shortlist after the scan.
-pub struct OwnerShortlist {
-    /// Best first, reasons not yet written.
-    pub items: Vec<ListItem>,
-    pub candidates: usize,
-}
-
 /// What one pass over the list found.
 pub struct Scan {
     pub lists: FxHashMap<String, OwnerShortlist>,
@@ -460,9 +398,27 @@ pub struct Scan {
     pub customer_emails: CustomerEmails,
 }
 
-/// One pass over the customer list: score everyone, apply lost/reactivation and the pause, keep
-/// each owner's best `weekly cap`, and (unless `dry_run`) refresh stored scores — all inside one
-/// transaction that is only committed when the list passes the stop rules.
+/// The local score store: the weekly refresh inside one SQLite transaction.
+struct RefreshSink<'c>(Option<ScoreRefresh<'c>>);
+
+impl ScoreSink for RefreshSink<'_> {
+    type Error = StoreError;
+    fn put(
+        &mut self,
+        id: &str,
+        score: u32,
+        band: churn_core::Band,
+        owner: &str,
+    ) -> Result<(), StoreError> {
+        match self.0.as_mut() {
+            Some(r) => r.put(id, score, band, owner),
+            None => Ok(()),
+        }
+    }
+}
+
+/// One pass over the customer list (`churn_core::scan`), with the stored scores refreshed (unless
+/// `dry_run`) inside one transaction that is only committed when the list passes the stop rules.
 #[allow(clippy::too_many_arguments)]
 pub fn scan_list(
     dir: &Path,
@@ -477,183 +433,60 @@ pub fn scan_list(
 ) -> Result<Scan, WeeklyError> {
     let path = customers_path(dir);
     let (file, total) = open_list(&path)?;
-    let measured = rules.measured_columns();
-    let mut reader = CustomerReader::new(file, settings.read_options(), &measured)?.threaded();
-    let scorer = Scorer::new(rules, as_of);
-    let cap = rules.weekly_cap;
-    let mut shortlists: FxHashMap<String, (Shortlist<ListItem>, usize)> = FxHashMap::default();
-    let mut errors = Vec::new();
-    let mut skipped_paused = 0u64;
-    let mut customer_emails = CustomerEmails::default();
-    let mut reactivations = Vec::new();
-    let mut refresh = if dry_run {
+    let reader =
+        CustomerReader::new(file, settings.read_options(), &rules.measured_columns())?.threaded();
+    let opts = ScanOptions {
+        rules,
+        as_of,
+        fallback_owner: settings.fallback_owner.as_deref(),
+        only,
+        keep_per_owner: rules.weekly_cap,
+    };
+    let mut sink = RefreshSink(if dry_run {
         None
     } else {
         Some(ScoreRefresh::begin(store)?)
-    };
-    let fallback = settings.fallback_owner.as_deref();
-    let mut n = 0u64;
-    let mut owner_cache: FxHashMap<String, Option<String>> = FxHashMap::default();
-
-    let mut spare: Vec<(u32, churn_core::score::Measured<'static>)> = Vec::new();
-    loop {
-        n += 1;
-        if n.is_multiple_of(65_536) {
-            progress(reader.bytes_read(), total);
-        }
-        let Some(row) = reader.next_row() else { break };
-        let mut buf = recycle(std::mem::take(&mut spare));
-        let row = match row {
-            Ok(r) => r,
-            Err(bad) => {
-                errors.push(bad);
-                continue;
-            }
-        };
-        customer_emails.insert(row.email);
-        let owner = match owner_cache.get(row.owner) {
-            Some(o) => o.clone(),
-            None => {
-                let o = resolve_owner(row.owner, fallback);
-                owner_cache.insert(row.owner.to_string(), o.clone());
-                o
-            }
-        };
-        let state = if prior.is_empty() {
-            None
-        } else {
-            prior.get(row.customer_id)
-        };
-        let p = Prior {
-            won_back_date: state.and_then(|s| s.won_back_date),
-        };
-        let score = scorer.score(&row, p, &mut buf);
-        if let Some(r) = refresh.as_mut() {
-            r.put(
-                row.customer_id,
-                score.score,
-                score.band,
-                owner.as_deref().unwrap_or(""),
-            )?;
-        }
-        let mut lost = state.is_some_and(|s| s.status == Status::Lost);
-        if let Some(s) = state.filter(|s| lost && s.reactivated_by(row.last_order_date)) {
-            lost = false;
-            reactivations.push((
-                reactivate(s, row.last_order_date.unwrap_or(as_of)),
-                row.customer_id.to_string(),
-            ));
-        }
-        if lost || !score.band.is_candidate() {
-            continue;
-        }
-        let Some(owner) = owner else {
-            errors.push(BadRow {
-                line: row.line,
-                reason: format!(
-                    "customer {} is {} but has no owner, and config.toml names no fallback_owner",
-                    row.customer_id, score.band
-                ),
-            });
-            continue;
-        };
-        if !only.is_empty() && !only.contains(&owner) {
-            continue;
-        }
-        // An owner whose candidates are all paused is still reported (`nothing_to_send`).
-        let entry = shortlists
-            .entry(owner)
-            .or_insert_with(|| (Shortlist::new(cap), 0));
-        if state.is_some_and(|s| s.is_paused(as_of, rules.contact_pause_days)) {
-            skipped_paused += 1;
-            continue;
-        }
-        let key = RankKey {
-            band: score.band,
-            score: score.score,
-            lifetime_value: row.lifetime_value,
-            customer_id: row.customer_id.to_string(),
-        };
-        entry.1 += 1;
-        if entry.0.would_keep(&key) {
-            let item = ListItem {
-                customer_id: row.customer_id.to_string(),
-                name: row.name.to_string(),
-                band: score.band,
-                score: score.score,
-                reason: String::new(),
-                breakdown: scorer.breakdown(&buf),
-                lifetime_value: row.lifetime_value,
-                rules_version: rules.version.clone(),
-            };
-            entry.0.push(key, item);
-        }
-        spare = recycle(buf);
-    }
-    let summary = reader.finish()?;
+    });
+    let found = scan(reader, &opts, prior, &mut sink, &mut |done| {
+        progress(done, total)
+    })
+    .map_err(|e| match e {
+        ScanError::List(e) => WeeklyError::List(e),
+        ScanError::Sink(e) => WeeklyError::Store(e),
+    })?;
     progress(total, total);
 
-    let mut reactivated = Vec::new();
+    let reactivated = found
+        .reactivations
+        .iter()
+        .map(|(_, id)| id.clone())
+        .collect();
     let mut scores_changed = 0;
-    if let Some(mut r) = refresh {
+    if let Some(mut r) = sink.0 {
         let mut clock = AuditClock::default();
-        for (change, id) in &reactivations {
+        for (change, _) in &found.reactivations {
             r.apply(change, "churn", &clock.tick())?;
-            reactivated.push(id.clone());
         }
         scores_changed = r.changed();
-        let run_note = {
-            let mut m = Map::new();
-            m.insert("as_of".into(), Value::from(as_of.to_string()));
-            m.insert("scores_changed".into(), Value::from(scores_changed));
-            m.insert("rules_version".into(), Value::from(rules.version.clone()));
-            m.insert("rows".into(), Value::from(summary.rows));
-            m.insert("bad_rows".into(), Value::from(summary.bad));
-            m
-        };
-        r.audit_run(
-            &iso_week(as_of),
-            "scores_refreshed",
-            run_note,
-            &clock.tick(),
-        )?;
+        let mut note = Map::new();
+        note.insert("as_of".into(), Value::from(as_of.to_string()));
+        note.insert("scores_changed".into(), Value::from(scores_changed));
+        note.insert("rules_version".into(), Value::from(rules.version.clone()));
+        note.insert("rows".into(), Value::from(found.summary.rows));
+        note.insert("bad_rows".into(), Value::from(found.summary.bad));
+        r.audit_run(&iso_week(as_of), "scores_refreshed", note, &clock.tick())?;
         r.commit()?;
-    } else {
-        reactivated = reactivations.into_iter().map(|(_, id)| id).collect();
     }
-
-    let lists = shortlists
-        .into_iter()
-        .map(|(owner, (s, candidates))| {
-            (
-                owner,
-                OwnerShortlist {
-                    items: s.into_sorted().into_iter().map(|(_, i)| i).collect(),
-                    candidates,
-                },
-            )
-        })
-        .collect();
     Ok(Scan {
-        lists,
-        errors,
-        skipped_paused,
-        rows: summary.rows,
-        bad_rows: summary.bad,
+        lists: found.lists,
+        errors: found.errors,
+        skipped_paused: found.skipped_paused,
+        rows: found.summary.rows,
+        bad_rows: found.summary.bad,
         scores_changed,
         reactivated,
-        customer_emails,
+        customer_emails: found.customer_emails,
     })
-}
-
-/// Reuses a scoring buffer's allocation across rows whose borrows differ (in-place collect).
-fn recycle<'a, 'b>(
-    mut v: Vec<(u32, churn_core::score::Measured<'a>)>,
-) -> Vec<(u32, churn_core::score::Measured<'b>)> {
-    v.clear();
-    v.into_iter()
-        .map(|_| unreachable!("the vector is empty"))
-        .collect()
 }
 
 /// Writes an owner's Block Kit messages (the exact `chat.postMessage` bodies) and email to the
