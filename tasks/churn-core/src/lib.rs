@@ -2,10 +2,13 @@
 //! told, with no AWS, Lambda or database dependency. Adapters (local files and SQLite, or AWS)
 //! feed it and carry its results.
 
+pub mod backtest;
 pub mod customers;
 pub mod links;
 pub mod message;
 pub mod model;
+pub mod orders;
+pub mod plot;
 pub mod ports;
 pub mod rank;
 pub mod reason;

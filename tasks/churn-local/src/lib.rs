@@ -4,6 +4,7 @@
 
 pub mod config;
 pub mod demo_data;
+pub mod demo_orders;
 pub mod explain;
 pub mod files;
 pub mod outcome;

@@ -1,0 +1,317 @@
+//! `churn demo-data --orders`: an order history to match a synthetic customer base, with planted
+//! churners, for `churn backtest` to be tried (and tested) on.
+//!
+//! Each customer orders around their own pace with noise. About 30% are planted churners: they
+//! stop ordering at a planted date, and about one in six of those comes back months later. The
+//! planted truth is in the file itself: a churner's stop is their last order before a gap longer
+//! than the horizon, so a test can recompute who churned when from `orders.csv` alone.
+
+use std::fmt::Write as _;
+use std::io;
+use std::path::Path;
+
+use churn_core::orders::{CustomerKey, Order, derive};
+use jiff::civil::Date;
+
+use crate::demo_data::demo_rules;
+use crate::files::write_atomic;
+
+/// What was written.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct DemoOrdersSummary {
+    pub customers: usize,
+    pub orders: usize,
+    pub owners: Vec<String>,
+    /// Customers planted to stop ordering (returners included).
+    pub planted_churners: usize,
+    /// Planted churners who come back.
+    pub returners: usize,
+    pub first_order: String,
+    pub last_order: String,
+    pub as_of: String,
+}
+
+/// SplitMix64, fixed forever so a seed always gives the same history.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+    fn unit(&mut self) -> f64 {
+        (self.next() >> 11) as f64 / (1u64 << 53) as f64
+    }
+    fn range(&mut self, lo: f64, hi: f64) -> f64 {
+        lo + (hi - lo) * self.unit()
+    }
+    fn below(&mut self, n: usize) -> usize {
+        (self.next() % n.max(1) as u64) as usize
+    }
+}
+
+const OWNER_NAMES: &[&str] = &[
+    "alex", "sam", "jo", "priya", "mei", "tomas", "lena", "omar", "kofi", "ines", "yuki", "dara",
+];
+// The same shop as `demo_data`, so the two folders can be mixed.
+const SHOP_DOMAIN: &str = "northwind-supply.example";
+const FIRST: &[&str] = &[
+    "Harbor",
+    "Maple",
+    "Copper",
+    "Golden",
+    "Riverside",
+    "Juniper",
+    "Cedar",
+    "Willow",
+    "Kettle",
+];
+const SECOND: &[&str] = &[
+    "Bakery", "Cafe", "Deli", "Florist", "Books", "Grocer", "Bistro", "Studio", "Market",
+];
+/// The horizon the planted churners are built around (the backtest's default).
+const HORIZON: i64 = 90;
+
+fn add_days(d: Date, days: i64) -> Date {
+    d.checked_add(jiff::Span::new().days(days)).unwrap_or(d)
+}
+
+/// Writes `orders.csv` (`customer_id,order_date,amount`), a matching `customers.csv` as of
+/// `as_of` (the columns `demo_data` writes, order columns derived per SPEC §8) and `rules.txt`
+/// (the demo rules) into `dir`.
+///
+/// The history starts `7 × weeks + 2 × 90` days before `as_of`, so a backtest with its default
+/// range replays about `weeks` Mondays. Customer ids are `C0000001`, `C0000002`, …
+pub fn write_demo_orders(
+    dir: &Path,
+    customers: usize,
+    owners: usize,
+    seed: u64,
+    as_of: Date,
+    weeks: u32,
+) -> io::Result<DemoOrdersSummary> {
+    std::fs::create_dir_all(dir)?;
+    let mut rng = Rng(seed ^ 0x0BAC_7E57);
+    let owners: Vec<String> = (0..owners.max(1))
+        .map(|i| {
+            let base = OWNER_NAMES[i % OWNER_NAMES.len()];
+            if i < OWNER_NAMES.len() {
+                format!("{base}@{SHOP_DOMAIN}")
+            } else {
+                format!("{base}{}@{SHOP_DOMAIN}", i / OWNER_NAMES.len() + 1)
+            }
+        })
+        .collect();
+    let total = 7 * i64::from(weeks) + 2 * HORIZON;
+    let start = add_days(as_of, -total);
+    let mut rows: Vec<(Date, u32, f64)> = Vec::new();
+    let mut list = String::from(
+        "customer_id,name,owner,email,last_order_date,order_pace_days,support_mood,lifetime_value,plan,first_order_date,order_count\n",
+    );
+    let (mut planted, mut returners) = (0, 0);
+    let mut history: Vec<Order> = Vec::new();
+    for i in 1..=customers {
+        let id = format!("C{i:07}");
+        let pace = [7.0, 14.0, 14.0, 21.0, 30.0, 30.0, 45.0, 60.0][rng.below(8)];
+        let churner = rng.unit() < 0.3;
+        let returner = churner && rng.unit() < 0.17;
+        planted += usize::from(churner);
+        returners += usize::from(returner);
+        // A churner's last order before the stop falls anywhere in the history but the last month.
+        let stop = if churner {
+            rng.range(30.0, (total - 30) as f64) as i64
+        } else {
+            i64::MAX
+        };
+        let mut comeback = returner;
+        let mut day = rng.range(0.0, pace) as i64;
+        history.clear();
+        let ticket = rng.range(20.0, 400.0);
+        while day <= total {
+            let date = add_days(start, day);
+            let amount = (ticket * rng.range(0.7, 1.3) * 100.0).round() / 100.0;
+            rows.push((date, i as u32, amount));
+            history.push(Order {
+                order_id: None,
+                customer_key: CustomerKey::Id(id.clone()),
+                date,
+                amount: Some(amount),
+            });
+            let gap = (pace * rng.range(0.6, 1.4)).round().max(1.0) as i64;
+            if day >= stop {
+                if !comeback {
+                    break;
+                }
+                // The comeback: a silence longer than the horizon, then the usual pace again.
+                comeback = false;
+                day += rng.range((HORIZON + 10) as f64, (HORIZON + 120) as f64) as i64;
+            } else {
+                day += gap;
+            }
+        }
+        let d = derive(&history);
+        let fmt = |d: Option<Date>| d.map(|d| d.to_string()).unwrap_or_default();
+        let mood = if churner && rng.unit() < 0.6 {
+            format!("{:.2}", rng.range(-0.9, 0.1))
+        } else if rng.unit() < 0.5 {
+            format!("{:.2}", rng.range(-0.3, 0.9))
+        } else {
+            String::new()
+        };
+        let plan = if rng.unit() < 0.04 {
+            "paused"
+        } else {
+            "active"
+        };
+        let ltv: f64 = history.iter().filter_map(|o| o.amount).sum();
+        let name = format!(
+            "{} {}",
+            FIRST[rng.below(FIRST.len())],
+            SECOND[rng.below(SECOND.len())]
+        );
+        let _ = writeln!(
+            list,
+            "{id},{name},{},orders@c{i}.example.net,{},{},{mood},{ltv:.2},{plan},{},{}",
+            owners[rng.below(owners.len())],
+            fmt(d.last_order_date),
+            d.order_pace_days.map(|p| p.to_string()).unwrap_or_default(),
+            fmt(d.first_order_date),
+            d.order_count
+        );
+    }
+    rows.sort_by_key(|r| (r.0, r.1));
+    let mut out = Vec::with_capacity(rows.len() * 32);
+    out.extend_from_slice(b"customer_id,order_date,amount\n");
+    for (date, i, amount) in &rows {
+        io::Write::write_fmt(&mut out, format_args!("C{i:07},{date},{amount:.2}\n"))?;
+    }
+    write_atomic(&dir.join("orders.csv"), &out)?;
+    write_atomic(&dir.join("customers.csv"), list.as_bytes())?;
+    write_atomic(&dir.join("rules.txt"), demo_rules(&owners).as_bytes())?;
+    Ok(DemoOrdersSummary {
+        customers,
+        orders: rows.len(),
+        owners,
+        planted_churners: planted,
+        returners,
+        first_order: rows.first().map(|r| r.0.to_string()).unwrap_or_default(),
+        last_order: rows.last().map(|r| r.0.to_string()).unwrap_or_default(),
+        as_of: as_of.to_string(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use churn_core::backtest::{BacktestOptions, build_input, read_list, run};
+    use churn_core::customers::ReadOptions;
+    use churn_core::orders::read_orders;
+    use churn_core::rules::parse_rules;
+    use std::collections::BTreeMap;
+
+    /// Days since 1970-01-01, computed here with jiff rather than the domain's helper.
+    fn day(d: Date) -> i64 {
+        i64::from((d - jiff::civil::date(1970, 1, 1)).get_days())
+    }
+
+    #[test]
+    fn backtest_figures_match_the_planted_truth() {
+        let dir = tempfile::tempdir().unwrap();
+        let as_of = jiff::civil::date(2026, 11, 23);
+        let sum = write_demo_orders(dir.path(), 1500, 3, 7, as_of, 26).unwrap();
+        assert!(sum.planted_churners > 300 && sum.returners > 20, "{sum:?}");
+
+        // The backtest, as `churn backtest` runs it.
+        let rules =
+            parse_rules(&std::fs::read_to_string(dir.path().join("rules.txt")).unwrap()).unwrap();
+        let file = read_orders(
+            std::fs::File::open(dir.path().join("orders.csv")).unwrap(),
+            &ReadOptions::default(),
+        )
+        .unwrap();
+        assert!(file.bad_rows.is_empty());
+        let (list, bad) = read_list(
+            std::fs::File::open(dir.path().join("customers.csv")).unwrap(),
+            ReadOptions::default(),
+            &rules,
+        )
+        .unwrap();
+        assert!(bad.is_empty());
+        let input = build_input(&file.orders, Some(&list), &rules);
+        let rep = run(&input, &rules, &BacktestOptions::default()).unwrap();
+
+        // The truth, recomputed from orders.csv alone with simple code.
+        let text = std::fs::read_to_string(dir.path().join("orders.csv")).unwrap();
+        let mut days: BTreeMap<String, Vec<i64>> = BTreeMap::new();
+        for line in text.lines().skip(1) {
+            let mut cells = line.split(',');
+            let id = cells.next().unwrap().to_string();
+            let d: Date = cells.next().unwrap().parse().unwrap();
+            days.entry(id).or_default().push(day(d));
+        }
+        for v in days.values_mut() {
+            v.sort();
+            v.dedup();
+        }
+        let first = days.values().map(|v| v[0]).min().unwrap();
+        let last = days.values().map(|v| *v.last().unwrap()).max().unwrap();
+        // 1970-01-05 (day 4) was a Monday.
+        let is_monday = |d: i64| (d - 4).rem_euclid(7) == 0;
+        let mut m = first + 90;
+        while !is_monday(m) {
+            m += 1;
+        }
+        assert_eq!(day(rep.from), m);
+        let (mut churned, mut flagged, mut flagged_churned, mut weeks) = (0u64, 0u64, 0u64, 0);
+        while m + 90 <= last {
+            weeks += 1;
+            for v in days.values() {
+                let Some(&last_order) = v.iter().filter(|&&d| d <= m).max() else {
+                    continue;
+                };
+                let is_churned = !v.iter().any(|&d| d > m && d <= m + 90);
+                // The baseline rule is monotone within a silence: flagged now ⇔ flagged since.
+                let is_flagged = m - last_order >= 90;
+                churned += u64::from(is_churned);
+                flagged += u64::from(is_flagged);
+                flagged_churned += u64::from(is_flagged && is_churned);
+            }
+            m += 7;
+        }
+        assert_eq!(rep.weeks, weeks);
+        assert!((25..=27).contains(&weeks), "{weeks}");
+        assert_eq!(rep.churned_weeks, churned);
+        let pct = |x: f64| format!("{:.1}", x * 100.0);
+        let caught = flagged_churned; // every baseline flag in a churned week is caught
+        assert_eq!(
+            pct(rep.baseline.catch_rate.unwrap()),
+            pct(caught as f64 / churned as f64)
+        );
+        assert_eq!(
+            pct(rep.baseline.precision.unwrap()),
+            pct(flagged_churned as f64 / flagged as f64)
+        );
+        // The rules see planted churners coming (their overdue ratio climbs before 90 days).
+        let u = &rep.uncapped.overall;
+        assert!(u.flagged > 0 && u.catch_rate.unwrap() > 0.0);
+        assert!(rep.sent.overall.max_flags_per_owner_week <= 10);
+    }
+
+    #[test]
+    fn the_same_seed_writes_the_same_files() {
+        let a = tempfile::tempdir().unwrap();
+        let b = tempfile::tempdir().unwrap();
+        let as_of = jiff::civil::date(2026, 11, 23);
+        write_demo_orders(a.path(), 50, 2, 3, as_of, 8).unwrap();
+        write_demo_orders(b.path(), 50, 2, 3, as_of, 8).unwrap();
+        for f in ["orders.csv", "customers.csv", "rules.txt"] {
+            assert_eq!(
+                std::fs::read(a.path().join(f)).unwrap(),
+                std::fs::read(b.path().join(f)).unwrap()
+            );
+        }
+    }
+}
