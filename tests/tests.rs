@@ -2,6 +2,7 @@
 
 mod util;
 
+mod backtest;
 mod check;
 mod demo;
 mod outcome;

@@ -150,6 +150,29 @@ pub fn run(command: Command) -> Result<ExitCode, CliError> {
             }
             Ok(ExitCode::SUCCESS)
         }
+        Command::Backtest {
+            orders,
+            customers,
+            rules,
+            from,
+            to,
+            horizon,
+            plot,
+            output,
+        } => {
+            let args = crate::backtest_cmd::BacktestArgs {
+                orders,
+                customers,
+                rules,
+                from,
+                to,
+                horizon,
+                json: output.json,
+                plot,
+            };
+            crate::backtest_cmd::run_backtest(&args).map_err(CliError)?;
+            Ok(ExitCode::SUCCESS)
+        }
         Command::DemoData {
             customers,
             owners,
@@ -157,6 +180,7 @@ pub fn run(command: Command) -> Result<ExitCode, CliError> {
             as_of,
             out,
             output,
+            orders,
         } => {
             let as_of = as_of.parse().map_err(|_| {
                 CliError(format!("--as-of `{as_of}` is not a date like 2026-11-23"))
@@ -174,7 +198,15 @@ pub fn run(command: Command) -> Result<ExitCode, CliError> {
                 seed,
                 as_of,
             };
-            let summary = write_demo_data(&out, &options);
+            let summary = write_demo_data(&out, &options).and_then(|s| {
+                if orders {
+                    // The order history comes with its own consistent customer list and rules.
+                    churn_local::demo_orders::write_demo_orders(
+                        &out, customers, owners, seed, as_of, 104,
+                    )?;
+                }
+                Ok(s)
+            });
             spinner.finish_and_clear();
             let summary = summary?;
             if output.json {

@@ -1,5 +1,6 @@
 //! `churn`: every Monday, which customers are slipping away and why — on one laptop.
 
+mod backtest_cmd;
 mod commands;
 mod print;
 
@@ -128,6 +129,39 @@ enum Command {
         #[arg(long, global = true)]
         json: bool,
     },
+    /// Replay the Monday run over past orders and see how well the flags foresaw who left.
+    ///
+    /// For every past Monday, rebuilds each customer's last order and usual pace from the orders
+    /// alone, scores them with the rules, applies the pause and the weekly cap, and compares with
+    /// what happened next: a customer counts as churned at a Monday when no order follows within
+    /// the horizon. Prints catch rate and precision per band, beside a simple baseline ("no order
+    /// for 90 days"), and draws them by week into an SVG.
+    Backtest {
+        /// The order history: `customer_id,order_date[,amount]`, or a Shopify, Stripe or
+        /// WooCommerce export.
+        #[arg(long, value_name = "FILE")]
+        orders: PathBuf,
+        /// The customer list (owners, lifetime values, other measured columns).
+        #[arg(long, value_name = "CSV")]
+        customers: Option<PathBuf>,
+        /// The rules doc (default: rules.txt beside the customer list or the order file).
+        #[arg(long, value_name = "TXT")]
+        rules: Option<PathBuf>,
+        /// First Monday to replay (default: one horizon after the first order).
+        #[arg(long, value_name = "DATE")]
+        from: Option<String>,
+        /// Last Monday to replay (default: the last one whose horizon fits in the history).
+        #[arg(long, value_name = "DATE")]
+        to: Option<String>,
+        /// Days without an order for a customer to count as churned.
+        #[arg(long, value_name = "DAYS", default_value_t = 90)]
+        horizon: u32,
+        /// Where to write the plot (default: backtest.svg beside the order file).
+        #[arg(long, value_name = "SVG")]
+        plot: Option<PathBuf>,
+        #[command(flatten)]
+        output: OutputArgs,
+    },
     /// Make a realistic sample data folder (named customers, several owners, a few messy rows).
     DemoData {
         /// How many customers.
@@ -145,6 +179,10 @@ enum Command {
         /// The folder to write (created if needed).
         #[arg(long, value_name = "DIR")]
         out: PathBuf,
+        /// Also write orders.csv: two years of order history with planted churners, and a
+        /// customer list consistent with it (for `churn backtest`).
+        #[arg(long)]
+        orders: bool,
         #[command(flatten)]
         output: OutputArgs,
     },

@@ -1,0 +1,68 @@
+"""Runs moto's server in-process with Step Functions executing state machines for real, and with
+every Lambda invoke forwarded to the project's task binaries (their `--invoke` entry point reads the
+event on stdin and writes the result on stdout).
+
+Usage: python harness.py PORT FUNCTIONS_JSON
+  FUNCTIONS_JSON maps function names to binaries: {"churn-scorer": "/path/to/churn-scorer", ...}
+The task processes inherit this process's environment (endpoints, table and bucket names).
+Prints "ready PORT" when serving; exits when stdin closes (so it never outlives its test).
+"""
+
+import json
+import os
+import subprocess
+import sys
+import threading
+
+port = int(sys.argv[1])
+functions = json.loads(sys.argv[2])
+# moto's Step Functions interpreter calls Lambda through its own server on this port.
+os.environ["MOTO_PORT"] = str(port)
+
+import moto.awslambda.models as lambda_models  # noqa: E402
+from moto.core.config import default_user_config  # noqa: E402
+from moto.moto_server.threaded_moto_server import ThreadedMotoServer  # noqa: E402
+
+default_user_config["stepfunctions"] = {"execute_state_machine": True}
+
+invocations = []
+lock = threading.Lock()
+
+
+def invoke(self, body, request_headers, response_headers):
+    """Runs the task binary for this function once, like the Lambda runtime would."""
+    binary = functions.get(self.function_name)
+    if binary is None:
+        response_headers["x-amz-function-error"] = "Unhandled"
+        return json.dumps(
+            {"errorType": "harness.UnknownFunction", "errorMessage": self.function_name}
+        ).encode()
+    env = dict(os.environ)
+    env["AWS_LAMBDA_FUNCTION_NAME"] = self.function_name
+    proc = subprocess.run(
+        [binary, "--invoke"],
+        input=(body or "{}").encode(),
+        capture_output=True,
+        env=env,
+        timeout=120,
+    )
+    sys.stderr.buffer.write(proc.stderr)
+    sys.stderr.flush()
+    with lock:
+        invocations.append(self.function_name)
+    if proc.returncode != 0:
+        response_headers["x-amz-function-error"] = "Unhandled"
+        out = proc.stdout.strip() or json.dumps(
+            {"errorType": "churn.Internal", "errorMessage": f"exit code {proc.returncode}"}
+        ).encode()
+        return out
+    return proc.stdout
+
+
+lambda_models.LambdaFunction.invoke = invoke
+
+server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+server.start()
+print(f"ready {port}", flush=True)
+sys.stdin.read()
+server.stop()
