@@ -4,6 +4,7 @@ mod util;
 
 mod backtest;
 mod check;
+mod compare;
 mod demo;
 mod outcome;
 mod score;

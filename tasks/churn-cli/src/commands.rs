@@ -56,8 +56,13 @@ pub fn run(command: Command) -> Result<ExitCode, CliError> {
             resend,
             owners,
             rules,
+            compare,
             output,
         } => {
+            if compare {
+                let rules = rules.unwrap_or_default();
+                return compare_command(&data.data, &rules, as_of, owners, output.json);
+            }
             let opts = WeeklyOptions {
                 as_of,
                 dry_run,
@@ -65,6 +70,7 @@ pub fn run(command: Command) -> Result<ExitCode, CliError> {
                 owners,
                 rules_path: rules,
                 by_user: login_name(),
+                ignore_ledger: false,
             };
             weekly(&data.data, &opts, output.json)
         }
@@ -292,6 +298,32 @@ fn weekly(dir: &Path, opts: &WeeklyOptions, json: bool) -> Result<ExitCode, CliE
     } else {
         ExitCode::SUCCESS
     })
+}
+
+fn compare_command(
+    dir: &Path,
+    rules: &Path,
+    as_of: Option<String>,
+    owners: Vec<String>,
+    json: bool,
+) -> Result<ExitCode, CliError> {
+    let (bar, mut progress) = progress_bar("comparing the rules");
+    let result = churn_local::compare::compare_rules(
+        dir,
+        rules,
+        as_of,
+        owners,
+        &DeterministicReasoner,
+        &mut progress,
+    );
+    bar.finish_and_clear();
+    let c = result.map_err(weekly_error)?;
+    if json {
+        print_json(&c)?;
+    } else {
+        print::comparison(&c);
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 fn demo(out: Option<PathBuf>, json: bool) -> Result<ExitCode, CliError> {

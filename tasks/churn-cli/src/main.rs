@@ -65,6 +65,10 @@ enum Command {
         /// Use this rules doc instead of the data folder's rules.txt.
         #[arg(long, value_name = "TXT")]
         rules: Option<PathBuf>,
+        /// With --rules: show who would enter or leave this week's lists under that doc, compared
+        /// with rules.txt. Writes nothing.
+        #[arg(long, requires = "rules")]
+        compare: bool,
         #[command(flatten)]
         output: OutputArgs,
     },

@@ -208,3 +208,33 @@ pub fn list_check(
         println!("  This stops the Monday run: {s}");
     }
 }
+
+pub fn comparison(c: &churn_local::compare::Comparison) {
+    println!(
+        "Week {} (as of {}): rules {} → {} · {} would enter, {} would leave. Nothing was written.",
+        c.week, c.as_of, c.rules_version_before, c.rules_version_after, c.entering, c.leaving
+    );
+    if c.owners.is_empty() {
+        println!("No list changes.");
+    }
+    for o in &c.owners {
+        println!();
+        println!("{}", o.owner);
+        for m in &o.entering {
+            println!(
+                "  + {} ({}): {}",
+                m.name.replace(['\n', '\r'], " "),
+                m.customer_id,
+                m.why
+            );
+        }
+        for m in &o.leaving {
+            println!(
+                "  - {} ({}): {}",
+                m.name.replace(['\n', '\r'], " "),
+                m.customer_id,
+                m.why
+            );
+        }
+    }
+}

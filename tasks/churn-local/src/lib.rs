@@ -2,6 +2,7 @@
 //! `voice.txt`, `config.toml`), the SQLite state/audit/send ledger, the outbox, and the local
 //! compositions of the domain (the weekly run, outcomes, explain).
 
+pub mod compare;
 pub mod config;
 pub mod demo_data;
 pub mod demo_orders;

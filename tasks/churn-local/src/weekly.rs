@@ -35,6 +35,9 @@ pub struct WeeklyOptions {
     pub rules_path: Option<PathBuf>,
     /// Who the run acts as in the audit.
     pub by_user: String,
+    /// Work out the lists as if nothing had been sent this week (what-if previews; with
+    /// `dry_run` only).
+    pub ignore_ledger: bool,
 }
 
 /// An owner's result, as in SPEC §10's `weekly --json`.
@@ -193,7 +196,11 @@ pub fn run_weekly(
         SqliteStore::open(dir)?
     };
     let prior = store.load_prior()?;
-    let ledger = store.ledger(&week)?;
+    let ledger = if opts.ignore_ledger && opts.dry_run {
+        FxHashMap::default()
+    } else {
+        store.ledger(&week)?
+    };
     let only: FxHashSet<String> = opts.owners.iter().map(|o| normalize_email(o)).collect();
 
     let scan = match scan_list(
