@@ -10,4 +10,5 @@ pub mod explain;
 pub mod files;
 pub mod outcome;
 pub mod store;
+pub mod summary;
 pub mod weekly;

@@ -1,0 +1,111 @@
+//! `churn summary --month YYYY-MM`: last month from the audit, a paragraph, and one line of
+//! evidence from the last quarter's backtest when the folder has an order history.
+
+use std::fs::File;
+use std::io::BufReader;
+use std::path::Path;
+
+use churn_core::backtest::{BacktestOptions, build_input, read_list, run};
+use churn_core::orders::read_orders;
+use churn_core::summary::{MonthCounts, count_month, evidence_line, template_paragraph};
+use jiff::civil::Date;
+use serde::Serialize;
+
+use crate::config::Settings;
+use crate::files::write_atomic;
+use crate::store::SqliteStore;
+use crate::weekly::{WeeklyError, customers_path, load_rules};
+
+/// What `churn summary` prints and mails.
+#[derive(Debug, Clone, Serialize)]
+pub struct MonthlySummary {
+    pub counts: MonthCounts,
+    pub paragraph: String,
+    /// One line from the last quarter's backtest, when `orders.csv` is in the folder.
+    pub evidence: Option<String>,
+    pub recipients: Vec<String>,
+    /// The email written to the outbox (`outbox/summary/<month>.txt`).
+    pub file: Option<String>,
+}
+
+/// Why the summary could not be made.
+#[derive(Debug, thiserror::Error)]
+pub enum SummaryError {
+    #[error("--month `{0}` is not a month like 2026-11")]
+    Month(String),
+    #[error(transparent)]
+    Weekly(#[from] WeeklyError),
+    #[error("writing the summary: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+/// The first day of `YYYY-MM` and of the month after.
+pub fn month_bounds(month: &str) -> Option<(Date, Date)> {
+    let (y, m) = month.trim().split_once('-')?;
+    let (y, m): (i16, i8) = (y.parse().ok()?, m.parse().ok()?);
+    let start = Date::new(y, m, 1).ok()?;
+    let next = if m == 12 { Date::new(y + 1, 1, 1).ok()? } else { Date::new(y, m + 1, 1).ok()? };
+    Some((start, next))
+}
+
+/// Builds the month's summary (and writes it to the outbox unless `dry_run`).
+pub fn monthly_summary(dir: &Path, month: &str, dry_run: bool) -> Result<MonthlySummary, SummaryError> {
+    let settings = Settings::load(dir).map_err(WeeklyError::from)?;
+    let (start, next) = month_bounds(month).ok_or_else(|| SummaryError::Month(month.to_string()))?;
+    // Audit timestamps are UTC; the month is the business's, in its time zone.
+    let bound = |d: Date| -> Result<String, SummaryError> {
+        let ts = d
+            .to_zoned_datetime(settings.tz.clone())
+            .map_err(|_| SummaryError::Month(month.to_string()))?
+            .timestamp();
+        Ok(format!("{ts:.9}"))
+    };
+    let store = SqliteStore::open_read_only(dir).map_err(WeeklyError::from)?;
+    let items = store.audit_between(&bound(start)?, &bound(next)?).map_err(WeeklyError::from)?;
+    let month = format!("{:04}-{:02}", start.year(), start.month());
+    let counts = count_month(&month, &items);
+    let paragraph = template_paragraph(&counts);
+    let evidence = quarter_evidence(dir, &settings)?;
+    let mut summary = MonthlySummary {
+        counts,
+        paragraph,
+        evidence,
+        recipients: settings.raw.summary_recipients.clone(),
+        file: None,
+    };
+    if !dry_run {
+        let path = dir.join("outbox").join("summary").join(format!("{month}.txt"));
+        let mut text = format!(
+            "To: {}\nSubject: Churn summary for {month}\n\n{}\n",
+            summary.recipients.join(", "),
+            summary.paragraph
+        );
+        if let Some(e) = &summary.evidence {
+            text.push_str(&format!("\n{e}\n"));
+        }
+        write_atomic(&path, text.as_bytes())?;
+        summary.file = Some(path.display().to_string());
+    }
+    Ok(summary)
+}
+
+/// The backtest of the last 13 Mondays whose horizon fits in the order history.
+fn quarter_evidence(dir: &Path, settings: &Settings) -> Result<Option<String>, SummaryError> {
+    let orders_path = dir.join("orders.csv");
+    if !orders_path.exists() {
+        return Ok(None);
+    }
+    let (rules, _) = load_rules(&dir.join("rules.txt"))?;
+    let opts = settings.read_options();
+    let Ok(file) = File::open(&orders_path) else { return Ok(None) };
+    let Ok(orders) = read_orders(BufReader::new(file), &opts) else { return Ok(None) };
+    let list = File::open(customers_path(dir))
+        .ok()
+        .and_then(|f| read_list(BufReader::new(f), opts.clone(), &rules).ok())
+        .map(|(list, _)| list);
+    let input = build_input(&orders.orders, list.as_deref(), &rules);
+    let Ok(all) = run(&input, &rules, &BacktestOptions::default()) else { return Ok(None) };
+    let from = all.to.checked_sub(jiff::Span::new().weeks(12)).ok();
+    let quarter = BacktestOptions { from, to: Some(all.to), ..BacktestOptions::default() };
+    Ok(run(&input, &rules, &quarter).ok().map(|r| evidence_line(&r)))
+}
