@@ -9,6 +9,7 @@ pub mod message;
 pub mod model;
 pub mod orders;
 pub mod plot;
+pub mod palive;
 pub mod ports;
 pub mod rank;
 pub mod reason;
