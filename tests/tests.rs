@@ -7,5 +7,7 @@ mod check;
 mod compare;
 mod demo;
 mod outcome;
+mod palive;
 mod score;
+mod summary;
 mod weekly;

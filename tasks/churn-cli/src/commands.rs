@@ -20,7 +20,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 use serde::Serialize;
 
 use crate::print;
-use crate::{Command, OutcomeAction};
+use crate::{Command, OutcomeAction, PAliveCommand};
 
 /// A failure, printed as one line after `churn: `.
 #[derive(Debug)]
@@ -177,6 +177,37 @@ pub fn run(command: Command) -> Result<ExitCode, CliError> {
                 plot,
             };
             crate::backtest_cmd::run_backtest(&args).map_err(CliError)?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::PAlive(PAliveCommand::Fit { summary, output }) => {
+            crate::palive_cmd::fit_summary(&summary, output.json).map_err(CliError)?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Summary {
+            month,
+            data,
+            dry_run,
+            output,
+        } => {
+            let s = churn_local::summary::monthly_summary(&data.data, &month, dry_run)?;
+            if output.json {
+                print_json(&s)?;
+            } else {
+                println!("{}", s.paragraph);
+                if let Some(e) = &s.evidence {
+                    println!("{e}");
+                }
+                if let Some(f) = &s.file {
+                    println!(
+                        "Written to {f} (for {})",
+                        if s.recipients.is_empty() {
+                            "no recipients configured".to_string()
+                        } else {
+                            s.recipients.join(", ")
+                        }
+                    );
+                }
+            }
             Ok(ExitCode::SUCCESS)
         }
         Command::DemoData {
@@ -436,7 +467,9 @@ fn score(
     let (file, total) = open_list(customers).map_err(weekly_error)?;
     let mut reader =
         CustomerReader::new(file, settings.read_options(), &rules.measured_columns())?.threaded();
-    let scorer = Scorer::new(&rules, as_of);
+    let params = churn_local::weekly::p_alive_model(customers, &settings, &rules, as_of)
+        .map_err(weekly_error)?;
+    let scorer = Scorer::new(&rules, as_of).with_p_alive(params);
     let (bar, mut progress) = progress_bar("scoring");
     let stdout = std::io::stdout();
     let mut out = BufWriter::with_capacity(1 << 16, stdout.lock());

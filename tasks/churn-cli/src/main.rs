@@ -2,6 +2,7 @@
 
 mod backtest_cmd;
 mod commands;
+mod palive_cmd;
 mod print;
 
 use std::path::PathBuf;
@@ -166,6 +167,22 @@ enum Command {
         #[command(flatten)]
         output: OutputArgs,
     },
+    /// The P(alive) model (BG/NBD): the chance each customer is still buying.
+    #[command(name = "p-alive", subcommand)]
+    PAlive(PAliveCommand),
+    /// Last month in numbers: flagged, reached, won back (and value), lost (top reasons).
+    Summary {
+        /// The month, e.g. 2026-11.
+        #[arg(long, value_name = "YYYY-MM")]
+        month: String,
+        #[command(flatten)]
+        data: DataArgs,
+        /// Print only; don't write the email to the outbox.
+        #[arg(long)]
+        dry_run: bool,
+        #[command(flatten)]
+        output: OutputArgs,
+    },
     /// Make a realistic sample data folder (named customers, several owners, a few messy rows).
     DemoData {
         /// How many customers.
@@ -187,6 +204,19 @@ enum Command {
         /// customer list consistent with it (for `churn backtest`).
         #[arg(long)]
         orders: bool,
+        #[command(flatten)]
+        output: OutputArgs,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+enum PAliveCommand {
+    /// Fit the model by maximum likelihood on a summary file and print r, alpha, a, b and the
+    /// log-likelihood.
+    Fit {
+        /// A CSV with columns `frequency` (repeat purchases), `recency` and `T` (same time unit).
+        #[arg(long, value_name = "CSV")]
+        summary: PathBuf,
         #[command(flatten)]
         output: OutputArgs,
     },

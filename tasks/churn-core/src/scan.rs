@@ -57,6 +57,8 @@ pub struct ScanOptions<'a> {
     /// How many candidates to keep per owner: the weekly cap on a laptop; more on AWS, where the
     /// handoff re-checks the pause against fresh state before capping.
     pub keep_per_owner: usize,
+    /// The BG/NBD model fitted on this list, when a signal measures `p_alive`.
+    pub p_alive: Option<crate::palive::BgNbdParams>,
 }
 
 /// An owner's best candidates after the pause.
@@ -144,7 +146,7 @@ pub fn scan<R: Read, S: ScoreSink>(
     progress: &mut dyn FnMut(u64),
 ) -> Result<Scan, ScanError<S::Error>> {
     let rules = opts.rules;
-    let scorer = Scorer::new(rules, opts.as_of);
+    let scorer = Scorer::new(rules, opts.as_of).with_p_alive(opts.p_alive.clone());
     let mut shortlists: FxHashMap<String, (Shortlist<ListItem>, usize)> = FxHashMap::default();
     let mut errors = Vec::new();
     let mut skipped_paused = 0u64;

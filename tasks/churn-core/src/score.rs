@@ -17,12 +17,30 @@ use crate::week::days_between;
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum Measured<'a> {
     NoData,
-    Overdue { ratio: f64, days: i64, pace: f64 },
-    DaysSince { days: i64 },
-    Mood { mood: f64 },
-    PAlive { p: f64 },
-    Number { value: f64 },
-    Text { value: &'a str },
+    /// No value, for a stated reason (`p_alive` with too little history).
+    Unknown {
+        why: &'static str,
+    },
+    Overdue {
+        ratio: f64,
+        days: i64,
+        pace: f64,
+    },
+    DaysSince {
+        days: i64,
+    },
+    Mood {
+        mood: f64,
+    },
+    PAlive {
+        p: f64,
+    },
+    Number {
+        value: f64,
+    },
+    Text {
+        value: &'a str,
+    },
 }
 
 /// The measured value as JSON sees it (`value` in a breakdown).
@@ -37,7 +55,7 @@ impl<'a> Measured<'a> {
     /// The breakdown's `value`: the measured number or text, `None` for no data.
     pub fn value(&self) -> Option<ValueRef<'a>> {
         match *self {
-            Measured::NoData => None,
+            Measured::NoData | Measured::Unknown { .. } => None,
             Measured::Overdue { ratio, .. } => Some(ValueRef::Number(round_to(ratio, 2))),
             Measured::DaysSince { days } => Some(ValueRef::Number(days as f64)),
             Measured::Mood { mood } => Some(ValueRef::Number(mood)),
@@ -52,6 +70,7 @@ impl<'a> Measured<'a> {
         out.clear();
         let _ = match *self {
             Measured::NoData => write!(out, "no data"),
+            Measured::Unknown { why } => write!(out, "{why}"),
             Measured::Overdue { ratio, days, pace } => write!(
                 out,
                 "{:.1}× the usual pace: {} days since the last order, usually every {} days",
@@ -70,7 +89,7 @@ impl<'a> Measured<'a> {
     /// Owned structured facts for the reason writer.
     pub fn facts(&self, measure_display: &str) -> Facts {
         match *self {
-            Measured::NoData => Facts::NoData,
+            Measured::NoData | Measured::Unknown { .. } => Facts::NoData,
             Measured::Overdue { ratio, days, pace } => Facts::Overdue { ratio, days, pace },
             Measured::DaysSince { days } => Facts::DaysSince { days },
             Measured::Mood { mood } => Facts::Mood {
@@ -132,6 +151,8 @@ pub struct Scorer<'r> {
     /// Per signal: the name to use in words ("support_mood", "plan").
     displays: Vec<String>,
     mood_slots: Vec<bool>,
+    /// The BG/NBD model fitted on this list, for `p_alive`.
+    p_alive: Option<crate::palive::BgNbdParams>,
 }
 
 impl<'r> Scorer<'r> {
@@ -173,7 +194,19 @@ impl<'r> Scorer<'r> {
             slots,
             displays,
             mood_slots,
+            p_alive: None,
         }
+    }
+
+    /// Uses a fitted BG/NBD model for `p_alive` signals.
+    pub fn with_p_alive(mut self, params: Option<crate::palive::BgNbdParams>) -> Self {
+        self.p_alive = params;
+        self
+    }
+
+    /// Whether any signal measures `p_alive` (then the caller fits the model first).
+    pub fn needs_p_alive(rules: &Rules) -> bool {
+        rules.signals.iter().any(|s| s.measure == Measure::PAlive)
     }
 
     pub fn rules(&self) -> &'r Rules {
@@ -212,9 +245,7 @@ impl<'r> Scorer<'r> {
                 },
                 _ => Measured::NoData,
             },
-            // The BG/NBD measure needs a fitted model from order history (SPEC §12); until one is
-            // available it reports no data rather than a misleading number.
-            Measure::PAlive => Measured::NoData,
+            Measure::PAlive => self.p_alive_of(row),
             Measure::Column { .. } => match self.slots[i].map(|s| row.measure(s)) {
                 Some(CellValue::Number(v)) if self.mood_slots[i] => Measured::Mood { mood: v },
                 Some(CellValue::Number(v)) => Measured::Number { value: v },
@@ -224,10 +255,39 @@ impl<'r> Scorer<'r> {
         }
     }
 
+    /// `p_alive` for a row, or why there is none (never a misleading 1.0).
+    fn p_alive_of<'a>(&self, row: &CustomerRow<'a>) -> Measured<'a> {
+        use crate::palive::{history_is_enough, p_alive, summary_from_orders};
+        let Some(params) = self.p_alive.as_ref() else {
+            return Measured::Unknown {
+                why: "no model: the list has too little order history to fit one",
+            };
+        };
+        let (Some(first), Some(last), Some(count)) =
+            (row.first_order_date, row.last_order_date, row.order_count)
+        else {
+            return Measured::Unknown {
+                why: "no order history (first_order_date, last_order_date, order_count)",
+            };
+        };
+        let Some(s) = summary_from_orders(first, last, count.max(0.0).round() as u32, self.as_of)
+        else {
+            return Measured::Unknown {
+                why: "order history does not add up (dates or count)",
+            };
+        };
+        match history_is_enough(s.frequency, s.recency, s.t) {
+            Ok(()) => Measured::PAlive {
+                p: p_alive(params, s.frequency, s.recency, s.t),
+            },
+            Err(why) => Measured::Unknown { why },
+        }
+    }
+
     /// Points signal `i` gives for a measured value: the first matching line, else 0.
     pub fn points(&self, i: usize, m: &Measured<'_>) -> u32 {
         let number = match *m {
-            Measured::NoData => return 0,
+            Measured::NoData | Measured::Unknown { .. } => return 0,
             Measured::Overdue { ratio, .. } => Some(ratio),
             Measured::DaysSince { days } => Some(days as f64),
             Measured::Mood { mood } => Some(mood),

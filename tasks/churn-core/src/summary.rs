@@ -33,7 +33,10 @@ pub fn count_month(month: &str, items: &[AuditItem]) -> MonthCounts {
         .filter(|i| i.action == "undo")
         .filter_map(|i| i.notes.get("undoes").and_then(|v| v.as_str()))
         .collect();
-    let mut c = MonthCounts { month: month.to_string(), ..Default::default() };
+    let mut c = MonthCounts {
+        month: month.to_string(),
+        ..Default::default()
+    };
     let mut reasons: Vec<(String, u64)> = Vec::new();
     for i in items {
         if UNDOABLE_ACTIONS.contains(&i.action.as_str()) && undone.contains(&i.ts.as_str()) {
@@ -44,12 +47,21 @@ pub fn count_month(month: &str, items: &[AuditItem]) -> MonthCounts {
             "reached_out" => c.reached += 1,
             "won_back" => {
                 c.won_back += 1;
-                c.recovered_value += i.notes.get("recovered_value").and_then(|v| v.as_f64()).unwrap_or(0.0);
+                c.recovered_value += i
+                    .notes
+                    .get("recovered_value")
+                    .and_then(|v| v.as_f64())
+                    .unwrap_or(0.0);
             }
             "lost" => {
                 c.lost += 1;
-                let r = i.notes.get("lost_reason").and_then(|v| v.as_str()).unwrap_or("other");
-                let label = LostReason::parse(r).map_or_else(|| r.to_string(), |l| l.label().to_string());
+                let r = i
+                    .notes
+                    .get("lost_reason")
+                    .and_then(|v| v.as_str())
+                    .unwrap_or("other");
+                let label =
+                    LostReason::parse(r).map_or_else(|| r.to_string(), |l| l.label().to_string());
                 match reasons.iter_mut().find(|(name, _)| *name == label) {
                     Some((_, n)) => *n += 1,
                     None => reasons.push((label, 1)),
@@ -90,7 +102,10 @@ pub fn template_paragraph(c: &MonthCounts) -> String {
         c.won_back
     );
     if c.recovered_value > 0.0 {
-        s.push_str(&format!(" (recovering {} in value)", money(c.recovered_value)));
+        s.push_str(&format!(
+            " (recovering {} in value)",
+            money(c.recovered_value)
+        ));
     }
     s.push_str(&format!(" and marked {} as lost", c.lost));
     if let Some((reason, n)) = c.lost_reasons.first() {
@@ -161,7 +176,9 @@ fn numbers(text: &str) -> Vec<String> {
             let start = i;
             while i < b.len()
                 && (b[i].is_ascii_digit()
-                    || ((b[i] == b',' || b[i] == b'.') && i + 1 < b.len() && b[i + 1].is_ascii_digit()))
+                    || ((b[i] == b',' || b[i] == b'.')
+                        && i + 1 < b.len()
+                        && b[i + 1].is_ascii_digit()))
             {
                 i += 1;
             }
@@ -226,9 +243,18 @@ mod tests {
     #[test]
     fn counts_from_the_audit_without_undone_outcomes() {
         let c = count_month("2026-11", &fixture());
-        assert_eq!((c.flagged, c.reached, c.won_back, c.lost, c.reactivated), (3, 1, 2, 3, 1));
+        assert_eq!(
+            (c.flagged, c.reached, c.won_back, c.lost, c.reactivated),
+            (3, 1, 2, 3, 1)
+        );
         assert_eq!(c.recovered_value, 1500.5);
-        assert_eq!(c.lost_reasons, vec![("price".to_string(), 2), ("switched to a competitor".to_string(), 1)]);
+        assert_eq!(
+            c.lost_reasons,
+            vec![
+                ("price".to_string(), 2),
+                ("switched to a competitor".to_string(), 1)
+            ]
+        );
         let p = template_paragraph(&c);
         assert_eq!(
             p,
@@ -243,11 +269,20 @@ mod tests {
         let good = "November 2026 went well: 3 names flagged, 2 won back worth 1,501, and 3 lost (mostly price).";
         assert!(check_narrative(good, &c).is_ok());
         let wrong = "In November 2026 we flagged 4 customers and won back 2.";
-        assert_eq!(check_narrative(wrong, &c), Err(NarrativeRejected::WrongNumber("4".into())));
+        assert_eq!(
+            check_narrative(wrong, &c),
+            Err(NarrativeRejected::WrongNumber("4".into()))
+        );
         let wrong_value = "Owners won back 2 customers worth 12,000.";
-        assert!(matches!(check_narrative(wrong_value, &c), Err(NarrativeRejected::WrongNumber(_))));
+        assert!(matches!(
+            check_narrative(wrong_value, &c),
+            Err(NarrativeRejected::WrongNumber(_))
+        ));
         assert_eq!(check_narrative("  ", &c), Err(NarrativeRejected::Empty));
-        assert_eq!(check_narrative("One.\n\nTwo.", &c), Err(NarrativeRejected::Paragraphs));
+        assert_eq!(
+            check_narrative("One.\n\nTwo.", &c),
+            Err(NarrativeRejected::Paragraphs)
+        );
     }
 
     #[test]

@@ -53,7 +53,8 @@ pub fn explain(
     let state = store.get_state(customer_id)?;
     let (file, _) = open_list(&customers_path(dir))?;
     let mut reader = CustomerReader::new(file, settings.read_options(), &rules.measured_columns())?;
-    let scorer = Scorer::new(&rules, as_of);
+    let params = crate::weekly::p_alive_model(&customers_path(dir), &settings, &rules, as_of)?;
+    let scorer = Scorer::new(&rules, as_of).with_p_alive(params);
     while let Some(row) = reader.next_row() {
         let Ok(row) = row else { continue };
         if row.customer_id != customer_id {

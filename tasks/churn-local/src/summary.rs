@@ -44,14 +44,23 @@ pub fn month_bounds(month: &str) -> Option<(Date, Date)> {
     let (y, m) = month.trim().split_once('-')?;
     let (y, m): (i16, i8) = (y.parse().ok()?, m.parse().ok()?);
     let start = Date::new(y, m, 1).ok()?;
-    let next = if m == 12 { Date::new(y + 1, 1, 1).ok()? } else { Date::new(y, m + 1, 1).ok()? };
+    let next = if m == 12 {
+        Date::new(y + 1, 1, 1).ok()?
+    } else {
+        Date::new(y, m + 1, 1).ok()?
+    };
     Some((start, next))
 }
 
 /// Builds the month's summary (and writes it to the outbox unless `dry_run`).
-pub fn monthly_summary(dir: &Path, month: &str, dry_run: bool) -> Result<MonthlySummary, SummaryError> {
+pub fn monthly_summary(
+    dir: &Path,
+    month: &str,
+    dry_run: bool,
+) -> Result<MonthlySummary, SummaryError> {
     let settings = Settings::load(dir).map_err(WeeklyError::from)?;
-    let (start, next) = month_bounds(month).ok_or_else(|| SummaryError::Month(month.to_string()))?;
+    let (start, next) =
+        month_bounds(month).ok_or_else(|| SummaryError::Month(month.to_string()))?;
     // Audit timestamps are UTC; the month is the business's, in its time zone.
     let bound = |d: Date| -> Result<String, SummaryError> {
         let ts = d
@@ -61,7 +70,9 @@ pub fn monthly_summary(dir: &Path, month: &str, dry_run: bool) -> Result<Monthly
         Ok(format!("{ts:.9}"))
     };
     let store = SqliteStore::open_read_only(dir).map_err(WeeklyError::from)?;
-    let items = store.audit_between(&bound(start)?, &bound(next)?).map_err(WeeklyError::from)?;
+    let items = store
+        .audit_between(&bound(start)?, &bound(next)?)
+        .map_err(WeeklyError::from)?;
     let month = format!("{:04}-{:02}", start.year(), start.month());
     let counts = count_month(&month, &items);
     let paragraph = template_paragraph(&counts);
@@ -74,7 +85,10 @@ pub fn monthly_summary(dir: &Path, month: &str, dry_run: bool) -> Result<Monthly
         file: None,
     };
     if !dry_run {
-        let path = dir.join("outbox").join("summary").join(format!("{month}.txt"));
+        let path = dir
+            .join("outbox")
+            .join("summary")
+            .join(format!("{month}.txt"));
         let mut text = format!(
             "To: {}\nSubject: Churn summary for {month}\n\n{}\n",
             summary.recipients.join(", "),
@@ -97,15 +111,27 @@ fn quarter_evidence(dir: &Path, settings: &Settings) -> Result<Option<String>, S
     }
     let (rules, _) = load_rules(&dir.join("rules.txt"))?;
     let opts = settings.read_options();
-    let Ok(file) = File::open(&orders_path) else { return Ok(None) };
-    let Ok(orders) = read_orders(BufReader::new(file), &opts) else { return Ok(None) };
+    let Ok(file) = File::open(&orders_path) else {
+        return Ok(None);
+    };
+    let Ok(orders) = read_orders(BufReader::new(file), &opts) else {
+        return Ok(None);
+    };
     let list = File::open(customers_path(dir))
         .ok()
         .and_then(|f| read_list(BufReader::new(f), opts.clone(), &rules).ok())
         .map(|(list, _)| list);
     let input = build_input(&orders.orders, list.as_deref(), &rules);
-    let Ok(all) = run(&input, &rules, &BacktestOptions::default()) else { return Ok(None) };
+    let Ok(all) = run(&input, &rules, &BacktestOptions::default()) else {
+        return Ok(None);
+    };
     let from = all.to.checked_sub(jiff::Span::new().weeks(12)).ok();
-    let quarter = BacktestOptions { from, to: Some(all.to), ..BacktestOptions::default() };
-    Ok(run(&input, &rules, &quarter).ok().map(|r| evidence_line(&r)))
+    let quarter = BacktestOptions {
+        from,
+        to: Some(all.to),
+        ..BacktestOptions::default()
+    };
+    Ok(run(&input, &rules, &quarter)
+        .ok()
+        .map(|r| evidence_line(&r)))
 }

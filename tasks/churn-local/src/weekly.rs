@@ -405,6 +405,22 @@ pub struct Scan {
     pub customer_emails: CustomerEmails,
 }
 
+/// The BG/NBD model fitted on the list's own order history, when a signal measures `p_alive`
+/// (one extra pass over the list; none otherwise).
+pub fn p_alive_model(
+    list: &Path,
+    settings: &Settings,
+    rules: &Rules,
+    as_of: Date,
+) -> Result<Option<churn_core::palive::BgNbdParams>, WeeklyError> {
+    if !churn_core::score::Scorer::needs_p_alive(rules) {
+        return Ok(None);
+    }
+    let (file, _) = open_list(list)?;
+    let reader = CustomerReader::new(file, settings.read_options(), &[])?.threaded();
+    Ok(churn_core::palive::fit_list(reader, as_of)?.map(|f| f.params))
+}
+
 /// The local score store: the weekly refresh inside one SQLite transaction.
 struct RefreshSink<'c>(Option<ScoreRefresh<'c>>);
 
@@ -448,6 +464,7 @@ pub fn scan_list(
         fallback_owner: settings.fallback_owner.as_deref(),
         only,
         keep_per_owner: rules.weekly_cap,
+        p_alive: p_alive_model(&path, settings, rules, as_of)?,
     };
     let mut sink = RefreshSink(if dry_run {
         None
