@@ -668,6 +668,28 @@ fn digamma(mut x: f64) -> f64 {
     acc + x.ln() - 0.5 * inv - series
 }
 
+/// Fits the model on a customer list's order history (`first_order_date`, `last_order_date`,
+/// `order_count`) as of a date. `Ok(None)` when no customer has a repeat purchase (nothing to fit).
+pub fn fit_list<R: std::io::Read>(
+    mut reader: crate::customers::CustomerReader<R>,
+    as_of: Date,
+) -> Result<Option<Fit>, crate::customers::ListError> {
+    let mut data = Vec::new();
+    while let Some(row) = reader.next_row() {
+        let Ok(row) = row else { continue };
+        let (Some(first), Some(last), Some(count)) =
+            (row.first_order_date, row.last_order_date, row.order_count)
+        else {
+            continue;
+        };
+        if let Some(s) = summary_from_orders(first, last, count.max(0.0).round() as u32, as_of) {
+            data.push(s);
+        }
+    }
+    reader.finish()?;
+    Ok(fit(&data).ok())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -980,26 +1002,4 @@ mod tests {
             prop_assert!(ll.is_finite(), "{ll}");
         }
     }
-}
-
-/// Fits the model on a customer list's order history (`first_order_date`, `last_order_date`,
-/// `order_count`) as of a date. `Ok(None)` when no customer has a repeat purchase (nothing to fit).
-pub fn fit_list<R: std::io::Read>(
-    mut reader: crate::customers::CustomerReader<R>,
-    as_of: Date,
-) -> Result<Option<Fit>, crate::customers::ListError> {
-    let mut data = Vec::new();
-    while let Some(row) = reader.next_row() {
-        let Ok(row) = row else { continue };
-        if let (Some(first), Some(last), Some(count)) =
-            (row.first_order_date, row.last_order_date, row.order_count)
-        {
-            if let Some(s) = summary_from_orders(first, last, count.max(0.0).round() as u32, as_of)
-            {
-                data.push(s);
-            }
-        }
-    }
-    reader.finish()?;
-    Ok(fit(&data).ok())
 }

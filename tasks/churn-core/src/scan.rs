@@ -146,7 +146,7 @@ pub fn scan<R: Read, S: ScoreSink>(
     progress: &mut dyn FnMut(u64),
 ) -> Result<Scan, ScanError<S::Error>> {
     let rules = opts.rules;
-    let scorer = Scorer::new(rules, opts.as_of).with_p_alive(opts.p_alive.clone());
+    let scorer = Scorer::new(rules, opts.as_of).with_p_alive(opts.p_alive);
     let mut shortlists: FxHashMap<String, (Shortlist<ListItem>, usize)> = FxHashMap::default();
     let mut errors = Vec::new();
     let mut skipped_paused = 0u64;
