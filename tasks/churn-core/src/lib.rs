@@ -17,6 +17,7 @@ pub mod rules;
 pub mod run;
 pub mod scan;
 pub mod score;
+pub mod slack;
 pub mod state;
 pub mod summary;
 pub mod values;
