@@ -1,0 +1,54 @@
+//! What a task builds once per container: one `SdkConfig`, the clients, the names from the
+//! environment; the Parameter Store config is read on the first invocation and kept.
+
+use churn_aws::{AwsClients, SsmConfig, TableNames};
+use tokio::sync::OnceCell;
+
+use crate::error::TaskError;
+
+/// Bucket names from the environment.
+#[derive(Debug, Clone)]
+pub struct Buckets {
+    pub list: String,
+    pub rules: String,
+    pub runs: String,
+}
+
+/// A task's long-lived context.
+pub struct App {
+    pub sdk: aws_config::SdkConfig,
+    pub clients: AwsClients,
+    pub tables: TableNames,
+    pub buckets: Buckets,
+    pub config_path: String,
+    config: OnceCell<SsmConfig>,
+}
+
+fn env(name: &'static str) -> Result<String, TaskError> {
+    std::env::var(name)
+        .ok()
+        .filter(|v| !v.trim().is_empty())
+        .ok_or_else(|| TaskError::new("churn.Config", format!("environment variable {name} is not set")))
+}
+
+impl App {
+    /// Builds everything from the environment. No network calls: init stays fast.
+    pub async fn from_env() -> Result<App, TaskError> {
+        let sdk = churn_aws::load_sdk_config().await;
+        let path_style = std::env::var("S3_FORCE_PATH_STYLE").is_ok_and(|v| v == "true" || v == "1");
+        let clients = AwsClients::with_path_style(&sdk, path_style);
+        let tables = TableNames::from_env().map_err(|e| TaskError::new("churn.Config", e.to_string()))?;
+        let buckets = Buckets { list: env("LIST_BUCKET")?, rules: env("RULES_BUCKET")?, runs: env("RUNS_BUCKET")? };
+        let config_path = std::env::var("CONFIG_PATH").unwrap_or_else(|_| "/cp/config/".into());
+        Ok(App { sdk, clients, tables, buckets, config_path, config: OnceCell::new() })
+    }
+
+    /// The Parameter Store settings, read once per container.
+    pub async fn config(&self) -> Result<&SsmConfig, TaskError> {
+        self.config
+            .get_or_try_init(|| async {
+                SsmConfig::load(&self.clients.ssm, &self.config_path).await.map_err(|e| crate::task_error!(e))
+            })
+            .await
+    }
+}

@@ -1,0 +1,11 @@
+//! The scorer task: build the clients once, then serve events.
+
+use churn_lambda::app::App;
+use churn_lambda::runner::{init_tracing, run};
+
+#[tokio::main]
+async fn main() -> Result<(), lambda_runtime::Error> {
+    init_tracing();
+    let app = App::from_env().await?;
+    run(|event| churn_lambda::scorer::handle(&app, event)).await
+}

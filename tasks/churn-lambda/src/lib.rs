@@ -1,0 +1,10 @@
+//! The Monday run's Lambda tasks (SPEC §4): thin entry points in `src/bin/` over these handlers,
+//! which compose the domain (`churn-core`) with the AWS and delivery adapters.
+
+pub mod app;
+pub mod error;
+pub mod handoff;
+pub mod payload;
+pub mod record;
+pub mod runner;
+pub mod scorer;

@@ -1,0 +1,171 @@
+//! The scorer task (SPEC §4 step 1): read the list and the rules in force, read prior state,
+//! score everyone, write the changed scores, and hand each owner's candidates to the Map.
+
+use std::io::Cursor;
+
+use churn_aws::{AuditClock, DynamoDbSendLedger, DynamoDbStateStore, S3ObjectStore, ScoreWrite};
+use churn_core::customers::{CustomerReader, ReadOptions};
+use churn_core::model::normalize_email;
+use churn_core::rules::{Channel, parse_rules};
+use churn_core::scan::{ScanError, ScanOptions, ScoreSink, scan};
+use churn_core::values::DateOrder;
+use churn_core::week::{iso_week, resolve_as_of};
+use jiff::tz::TimeZone;
+use rustc_hash::FxHashSet;
+use serde_json::{Map, Value};
+
+use crate::app::App;
+use crate::error::TaskError;
+use crate::payload::{OwnerItem, RunContext, ScorerOutput, scorer_event};
+use crate::task_error;
+
+/// Inline candidate lists above this size go through S3 (Step Functions' limit is 256 KB).
+pub const INLINE_LIMIT_BYTES: usize = 128 * 1024;
+/// The first bad rows carried in the output (all of them go to the run report).
+const ERRORS_INLINE: usize = 50;
+
+/// Collects every customer's score for the changed-score write.
+struct Collect(Vec<ScoreWrite>);
+
+impl ScoreSink for Collect {
+    type Error = std::convert::Infallible;
+    fn put(&mut self, id: &str, score: u32, band: churn_core::Band, owner: &str) -> Result<(), Self::Error> {
+        self.0.push(ScoreWrite { customer_id: id.to_string(), score, band, owner: owner.to_string() });
+        Ok(())
+    }
+}
+
+/// Runs the scorer for one execution.
+pub async fn handle(app: &App, event: Value) -> Result<ScorerOutput, TaskError> {
+    let (input, execution) = scorer_event(event)?;
+    let cfg = app.config().await?;
+    let tz = TimeZone::get(&cfg.timezone)
+        .map_err(|_| TaskError::new("churn.Config", format!("unknown time zone {}", cfg.timezone)))?;
+    let now = jiff::Timestamp::now();
+    let as_of = resolve_as_of(input.as_of.as_deref(), &tz, now).map_err(|e| TaskError::bad_input(e.to_string()))?;
+    let week = iso_week(as_of);
+    let run_id = execution.unwrap_or_else(|| format!("{week}-{}", now.as_millisecond()));
+    let span = tracing::info_span!("scorer", run_id = %run_id, week = %week, dry_run = input.dry_run);
+    let _enter = span.enter();
+
+    let objects = S3ObjectStore::new(&app.clients);
+    let rules_doc = objects.get_text(&app.buckets.rules, "rules.txt").await.map_err(|e| task_error!(e))?;
+    let rules = parse_rules(&rules_doc.text).map_err(|errors| {
+        TaskError::new(
+            "churn.BadRules",
+            format!(
+                "the published rules doc has {} mistake(s): {}",
+                errors.len(),
+                errors.iter().take(5).map(|e| e.to_string()).collect::<Vec<_>>().join("; ")
+            ),
+        )
+    })?;
+    let list = objects.get_text(&app.buckets.list, "customers.csv").await.map_err(|e| task_error!(e))?;
+    let state = DynamoDbStateStore::new(&app.clients, &app.tables);
+    let prior = state.scan_prior().await.map_err(|e| task_error!(e))?;
+    let ledger = DynamoDbSendLedger::new(&app.clients, &app.tables).get(&week).await.map_err(|e| task_error!(e))?;
+    tracing::info!(rules_version = %rules.version, customers_stored = prior.len(), "inputs read");
+
+    let read = ReadOptions { date_order: DateOrder::DayFirst, tz: tz.clone() };
+    let bytes = list.text.into_bytes();
+    let measured = rules.measured_columns();
+    let p_alive = if churn_core::score::Scorer::needs_p_alive(&rules) {
+        let reader = CustomerReader::new(Cursor::new(bytes.clone()), read.clone(), &[]).map_err(bad_list)?;
+        churn_core::palive::fit_list(reader, as_of).map_err(bad_list)?.map(|f| f.params)
+    } else {
+        None
+    };
+    let only: FxHashSet<String> = input.owners.iter().map(|o| normalize_email(o)).collect();
+    let fallback = normalize_email(&cfg.fallback_owner);
+    let opts = ScanOptions {
+        rules: &rules,
+        as_of,
+        fallback_owner: Some(fallback.as_str()).filter(|f| !f.is_empty()),
+        only: &only,
+        // The handoff re-checks the pause against fresh state, so it gets some spare names.
+        keep_per_owner: rules.weekly_cap * 3,
+        p_alive,
+    };
+    let reader = CustomerReader::new(Cursor::new(bytes), read, &measured).map_err(bad_list)?.threaded();
+    let mut sink = Collect(Vec::new());
+    let found = scan(reader, &opts, prior.states(), &mut sink, &mut |_| {}).map_err(|e| match e {
+        ScanError::List(e) => bad_list(e),
+        ScanError::Sink(never) => match never {},
+    })?;
+
+    if !input.dry_run {
+        let changes = prior.changed(sink.0);
+        let mut clock = AuditClock::default();
+        let written = state.write_scores(&changes, &clock.now_string()).await.map_err(|e| task_error!(e))?;
+        for (change, _) in &found.reactivations {
+            state.apply(change, "churn", &clock.tick()).await.map_err(|e| task_error!(e))?;
+        }
+        let mut notes = Map::new();
+        notes.insert("as_of".into(), Value::from(as_of.to_string()));
+        notes.insert("scores_changed".into(), Value::from(written));
+        notes.insert("rules_version".into(), Value::from(rules.version.clone()));
+        notes.insert("rows".into(), Value::from(found.summary.rows));
+        notes.insert("bad_rows".into(), Value::from(found.summary.bad));
+        notes.insert("run_id".into(), Value::from(run_id.clone()));
+        state.audit_run(&week, "scores_refreshed", &notes, &clock.tick()).await.map_err(|e| task_error!(e))?;
+        tracing::info!(scores_changed = written, reactivated = found.reactivations.len(), "state written");
+    }
+
+    let mut names: Vec<String> = found.lists.keys().cloned().collect();
+    for owner in ledger.keys() {
+        if (only.is_empty() || only.contains(owner)) && !found.lists.contains_key(owner) {
+            names.push(owner.clone());
+        }
+    }
+    names.sort();
+    let mut owners: Vec<OwnerItem> = names
+        .into_iter()
+        .map(|owner| {
+            let (via, slack_user) = match rules.channel_for(&owner) {
+                Channel::Slack { user_id } => ("slack".to_string(), user_id),
+                Channel::Email => ("email".to_string(), None),
+            };
+            let items = found.lists.get(&owner).map(|l| l.items.clone()).unwrap_or_default();
+            OwnerItem {
+                refused: found.customer_emails.contains(&owner),
+                count: items.len(),
+                candidates: Some(items),
+                candidates_key: None,
+                owner,
+                via,
+                slack_user,
+            }
+        })
+        .collect();
+    let size = serde_json::to_vec(&owners).map(|v| v.len()).unwrap_or(usize::MAX);
+    if size > INLINE_LIMIT_BYTES {
+        for o in &mut owners {
+            let key = format!("runs/{week}/{run_id}/candidates/{}.json", o.owner);
+            objects.put_json(&app.buckets.runs, &key, &o.candidates).await.map_err(|e| task_error!(e))?;
+            o.candidates = None;
+            o.candidates_key = Some(key);
+        }
+    }
+    tracing::info!(owners = owners.len(), rows = found.summary.rows, bad_rows = found.summary.bad, inline_bytes = size, "scored");
+    Ok(ScorerOutput {
+        run: RunContext {
+            week,
+            as_of: as_of.to_string(),
+            run_id,
+            dry_run: input.dry_run,
+            resend: input.resend,
+            rules_version: rules.version.clone(),
+            weekly_cap: rules.weekly_cap,
+            contact_pause_days: rules.contact_pause_days,
+        },
+        owners,
+        skipped_paused: found.skipped_paused,
+        rows: found.summary.rows,
+        bad_rows: found.summary.bad,
+        errors: found.errors.into_iter().take(ERRORS_INLINE).collect(),
+    })
+}
+
+fn bad_list(e: churn_core::customers::ListError) -> TaskError {
+    TaskError::new("churn.BadList", format!("{e}: nothing was written or sent"))
+}
