@@ -1,0 +1,577 @@
+"""The IAM rules of SPEC §11, checked on template.yaml as written (before the SAM transform).
+
+- every function has its own role, declared in the template (no shared role, no SAM auto-role);
+- the audit table is only ever granted put and read actions, in every role;
+- no statement has Resource "*" (or an ARN that is a bare wildcard) except for actions that AWS
+  documents as not supporting resource-level permissions (ALLOWED_STAR below);
+- the state machine's role can invoke the three Monday functions and nothing else;
+- the scheduler's role can only start the state machine it targets.
+
+The template is parsed with cfn-lint's decoder, which understands !Ref, !GetAtt, !Sub and the
+other short forms. Run: .venv-lint/bin/python -m pytest tests/aws
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import re
+from pathlib import Path
+
+import pytest
+from cfnlint.decode import decode, decode_str
+
+ROOT = Path(__file__).resolve().parents[2]
+TEMPLATE = ROOT / "template.yaml"
+
+AUDIT_TABLE_NAME = "cp-audit"
+# Put, and read. Nothing that changes or removes an item (UpdateItem, DeleteItem, BatchWriteItem,
+# PartiQL writes) and no wildcard.
+AUDIT_ALLOWED = {
+    "dynamodb:PutItem",
+    "dynamodb:GetItem",
+    "dynamodb:BatchGetItem",
+    "dynamodb:Query",
+    "dynamodb:Scan",
+    "dynamodb:DescribeTable",
+}
+# Actions AWS documents as not supporting resource-level permissions, so Resource "*" is the only
+# form: the CloudWatch Logs vended-log-delivery calls Step Functions makes to set up its logging
+# ("Logging using CloudWatch Logs" in the Step Functions developer guide).
+ALLOWED_STAR = {
+    "logs:CreateLogDelivery",
+    "logs:GetLogDelivery",
+    "logs:UpdateLogDelivery",
+    "logs:DeleteLogDelivery",
+    "logs:ListLogDeliveries",
+    "logs:PutResourcePolicy",
+    "logs:DescribeResourcePolicies",
+    "logs:DescribeLogGroups",
+}
+MONDAY_FUNCTIONS = {"churn-scorer", "churn-handoff", "churn-record"}
+
+FUNCTION_TYPES = {"AWS::Serverless::Function", "AWS::Lambda::Function"}
+STATE_MACHINE_TYPES = {"AWS::Serverless::StateMachine", "AWS::StepFunctions::StateMachine"}
+
+
+# ---------------------------------------------------------------------------------------------
+# Reading the template
+
+
+def load(path: Path = TEMPLATE) -> dict:
+    template, matches = decode(str(path))
+    assert not matches, f"{path} does not parse: {matches}"
+    return template
+
+
+def load_str(text: str) -> dict:
+    template, matches = decode_str(text)
+    assert not matches, f"snippet does not parse: {matches}"
+    return template
+
+
+def as_list(value) -> list:
+    if value is None:
+        return []
+    return list(value) if isinstance(value, list) else [value]
+
+
+def refs(value) -> set[str]:
+    """Logical ids (and pseudo parameters) that a value refers to: Ref, GetAtt, and ${X} or ${X.Attr}
+    inside Sub strings."""
+    found: set[str] = set()
+    if isinstance(value, dict):
+        for key, inner in value.items():
+            if key == "Ref":
+                found.add(str(inner))
+            elif key == "Fn::GetAtt":
+                target = inner[0] if isinstance(inner, list) else str(inner).split(".")[0]
+                found.add(str(target))
+            elif key == "Fn::Sub":
+                text, variables = (inner[0], inner[1]) if isinstance(inner, list) else (inner, {})
+                local = set(variables) if isinstance(variables, dict) else set()
+                for name in re.findall(r"\$\{([^}!]+)\}", str(text)):
+                    base = name.split(".")[0]
+                    if base not in local:
+                        found.add(base)
+                found |= refs(variables)
+            else:
+                found |= refs(inner)
+    elif isinstance(value, list):
+        for inner in value:
+            found |= refs(inner)
+    return found
+
+
+def literal_text(value) -> str | None:
+    """The text of a resource written as a plain string or a Sub template (variables left as
+    ${...}); None for other intrinsics."""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, dict) and "Fn::Sub" in value:
+        inner = value["Fn::Sub"]
+        return str(inner[0] if isinstance(inner, list) else inner)
+    return None
+
+
+def resources_of(template: dict, types: set[str]) -> dict[str, dict]:
+    return {
+        name: res
+        for name, res in template.get("Resources", {}).items()
+        if isinstance(res, dict) and res.get("Type") in types
+    }
+
+
+def props(resource: dict) -> dict:
+    return resource.get("Properties", {}) or {}
+
+
+def function_name(name: str, resource: dict) -> str:
+    """The binary a function runs (its cargo-lambda Binary), else its logical id."""
+    binary = (resource.get("Metadata", {}) or {}).get("BuildProperties", {}).get("Binary")
+    return str(binary) if binary else name
+
+
+def role_statements(template: dict, role_name: str) -> list[dict]:
+    """Every statement that ends up in an IAM role of the template: its inline policies and the
+    AWS::IAM::Policy / ManagedPolicy resources attached to it."""
+    resources = template.get("Resources", {})
+    role = resources[role_name]
+    statements = []
+    for policy in as_list(props(role).get("Policies")):
+        statements += as_list(policy.get("PolicyDocument", {}).get("Statement"))
+    for res in resources.values():
+        if res.get("Type") in ("AWS::IAM::Policy", "AWS::IAM::ManagedPolicy"):
+            if role_name in refs(props(res).get("Roles")):
+                statements += as_list(props(res).get("PolicyDocument", {}).get("Statement"))
+    return statements
+
+
+def sam_policy_statements(owner: str, policies) -> tuple[list[dict], list[str]]:
+    """Statements of a SAM `Policies` list, expanding the SAM policy templates this project
+    allows; anything else is a problem (managed policies and other templates are too broad to
+    check here)."""
+    statements, problems = [], []
+    for policy in as_list(policies):
+        if isinstance(policy, dict) and "Statement" in policy:
+            statements += as_list(policy["Statement"])
+        elif isinstance(policy, dict) and set(policy) == {"LambdaInvokePolicy"}:
+            target = policy["LambdaInvokePolicy"].get("FunctionName")
+            # SAM grants lambda:InvokeFunction on function:${FunctionName}* (versions, aliases).
+            statements.append(
+                {"Effect": "Allow", "Action": "lambda:InvokeFunction", "Resource": target}
+            )
+        else:
+            problems.append(f"{owner}: policy {policy!r} is not an inline statement or LambdaInvokePolicy")
+    return statements, problems
+
+
+def role_of(resource: dict) -> str | None:
+    role = props(resource).get("Role")
+    if role is None:
+        return None
+    names = refs(role)
+    return next(iter(names)) if len(names) == 1 else None
+
+
+def all_principals(template: dict) -> dict[str, list[dict]]:
+    """Every identity policy of the template, by owner: each IAM role, and each SAM resource whose
+    `Policies` SAM turns into a role of its own."""
+    out = {name: role_statements(template, name) for name in resources_of(template, {"AWS::IAM::Role"})}
+    for name, res in resources_of(template, {"AWS::Serverless::Function", "AWS::Serverless::StateMachine"}).items():
+        if "Policies" in props(res):
+            out[f"{name} (SAM Policies)"] = sam_policy_statements(name, props(res)["Policies"])[0]
+    return out
+
+
+def audit_table_ids(template: dict) -> set[str]:
+    return {
+        name
+        for name, res in resources_of(template, {"AWS::DynamoDB::Table"}).items()
+        if props(res).get("TableName") == AUDIT_TABLE_NAME
+    }
+
+
+# ---------------------------------------------------------------------------------------------
+# The rules: each returns a list of problems (empty = the rule holds)
+
+
+def check_own_roles(template: dict) -> list[str]:
+    problems = []
+    roles = resources_of(template, {"AWS::IAM::Role"})
+    seen: dict[str, str] = {}
+    for name, res in resources_of(template, FUNCTION_TYPES).items():
+        role = role_of(res)
+        if role is None:
+            problems.append(f"{name}: no Role of its own (a SAM-generated or external role)")
+            continue
+        if role not in roles:
+            problems.append(f"{name}: Role {role} is not an AWS::IAM::Role of this template")
+            continue
+        if role in seen:
+            problems.append(f"{name}: shares role {role} with {seen[role]}")
+        seen[role] = name
+        if "Policies" in props(res):
+            problems.append(f"{name}: has SAM Policies besides its Role")
+        if props(roles[role]).get("ManagedPolicyArns"):
+            problems.append(f"{role}: managed policies attached; use inline statements on exact ARNs")
+        trusted = [
+            svc
+            for st in as_list(props(roles[role]).get("AssumeRolePolicyDocument", {}).get("Statement"))
+            for svc in as_list((st.get("Principal") or {}).get("Service"))
+        ]
+        if trusted != ["lambda.amazonaws.com"]:
+            problems.append(f"{role}: trusted by {trusted}, expected lambda.amazonaws.com only")
+    # A function role must not also serve anything else (state machine, schedule).
+    for name, res in {**resources_of(template, STATE_MACHINE_TYPES), **resources_of(template, {"AWS::Scheduler::Schedule"})}.items():
+        role = role_of(res) or (refs(props(res).get("Target", {}).get("RoleArn")) or {None}).pop()
+        if role in seen:
+            problems.append(f"{name}: uses the role of function {seen[role]}")
+    return problems
+
+
+def check_audit_put_read_only(template: dict) -> list[str]:
+    problems = []
+    audit_ids = audit_table_ids(template)
+    for owner, statements in all_principals(template).items():
+        for st in statements:
+            if st.get("Effect") != "Allow":
+                continue
+            if "NotAction" in st or "NotResource" in st:
+                problems.append(f"{owner}: NotAction/NotResource statement {st.get('Sid')!r}")
+                continue
+            touches = False
+            for res in as_list(st.get("Resource")):
+                if refs(res) & audit_ids:
+                    touches = True
+                text = literal_text(res)
+                if text is not None:
+                    tail = text.split(":table/", 1)[1] if ":table/" in text else None
+                    if text == "*" or (tail is not None and fnmatch.fnmatchcase(AUDIT_TABLE_NAME, tail.split("/")[0])):
+                        touches = True
+            if not touches:
+                continue
+            actions = {str(a) for a in as_list(st.get("Action"))}
+            for action in sorted(actions):
+                if "*" in action and fnmatch.fnmatchcase("dynamodb:UpdateItem", action):
+                    problems.append(f"{owner}: wildcard action {action} reaches the audit table")
+                elif action.startswith("dynamodb:") and action not in AUDIT_ALLOWED:
+                    problems.append(f"{owner}: {action} on the audit table (put and read only)")
+    return problems
+
+
+ARN_WILDCARD = re.compile(r"^arn:[^:]*:[^:]*:[^:]*:[^:]*:(?:\*|[a-z-]+[/:]\*)$")
+
+
+def check_no_star_resources(template: dict) -> list[str]:
+    problems = []
+    for owner, statements in all_principals(template).items():
+        for st in statements:
+            if st.get("Effect") != "Allow":
+                continue
+            actions = {str(a) for a in as_list(st.get("Action"))}
+            for action in actions:
+                if action == "*" or action.endswith(":*"):
+                    problems.append(f"{owner}: action {action} (name the actions)")
+            for res in as_list(st.get("Resource")):
+                text = literal_text(res)
+                if text is None:
+                    continue
+                # ${AWS::Region} and the like stand for one name each; only a literal * is wild.
+                shape = re.sub(r"\$\{[^}]*\}", "x", text)
+                if shape == "*" or ARN_WILDCARD.match(shape) or shape.startswith(("arn:aws:s3:::*", "arn:x:s3:::*")):
+                    extra = actions - ALLOWED_STAR
+                    if extra:
+                        problems.append(
+                            f"{owner}: Resource {text!r} for {sorted(extra)}, which have ARNs to name"
+                        )
+    return problems
+
+
+def check_state_machine_invokes_only_monday_functions(template: dict) -> list[str]:
+    problems = []
+    functions = resources_of(template, FUNCTION_TYPES)
+    machines = resources_of(template, STATE_MACHINE_TYPES)
+    if not machines:
+        return ["no state machine in the template"]
+    for name, res in machines.items():
+        if role_of(res) is not None:
+            statements = role_statements(template, role_of(res))
+        else:
+            statements, sam_problems = sam_policy_statements(name, props(res).get("Policies"))
+            problems += sam_problems
+        invoked: set[str] = set()
+        for st in statements:
+            if st.get("Effect") != "Allow":
+                continue
+            actions = {str(a) for a in as_list(st.get("Action"))}
+            if actions <= ALLOWED_STAR:
+                continue
+            if actions != {"lambda:InvokeFunction"}:
+                problems.append(f"{name}: role grants {sorted(actions - ALLOWED_STAR)}; only lambda:InvokeFunction")
+                continue
+            for target in as_list(st.get("Resource")):
+                ids = refs(target) - {"AWS::Partition", "AWS::Region", "AWS::AccountId"}
+                if len(ids) != 1 or not ids <= set(functions):
+                    problems.append(f"{name}: invokes {target!r}, not one of this template's functions")
+                    continue
+                invoked.add(function_name(next(iter(ids)), functions[next(iter(ids))]))
+        if invoked != MONDAY_FUNCTIONS:
+            problems.append(f"{name}: invokes {sorted(invoked)}, expected {sorted(MONDAY_FUNCTIONS)}")
+    return problems
+
+
+def check_scheduler_only_starts_its_state_machine(template: dict) -> list[str]:
+    problems = []
+    schedules = resources_of(template, {"AWS::Scheduler::Schedule"})
+    if not schedules:
+        return ["no schedule in the template"]
+    roles = resources_of(template, {"AWS::IAM::Role"})
+    for name, res in schedules.items():
+        target = props(res).get("Target", {})
+        role_ids = refs(target.get("RoleArn"))
+        target_ids = refs(target.get("Arn"))
+        if len(role_ids) != 1 or not role_ids <= set(roles):
+            problems.append(f"{name}: its RoleArn is not a role of this template")
+            continue
+        role = next(iter(role_ids))
+        trusted = [
+            svc
+            for st in as_list(props(roles[role]).get("AssumeRolePolicyDocument", {}).get("Statement"))
+            for svc in as_list((st.get("Principal") or {}).get("Service"))
+        ]
+        if trusted != ["scheduler.amazonaws.com"]:
+            problems.append(f"{role}: trusted by {trusted}, expected scheduler.amazonaws.com only")
+        if props(roles[role]).get("ManagedPolicyArns"):
+            problems.append(f"{role}: managed policies attached")
+        for st in role_statements(template, role):
+            if st.get("Effect") != "Allow":
+                continue
+            actions = {str(a) for a in as_list(st.get("Action"))}
+            if actions != {"states:StartExecution"}:
+                problems.append(f"{role}: grants {sorted(actions)}; only states:StartExecution")
+            for resource in as_list(st.get("Resource")):
+                if refs(resource) != target_ids or literal_text(resource) is not None:
+                    problems.append(f"{role}: StartExecution on {resource!r}, not the schedule's state machine")
+    return problems
+
+
+CHECKS = [
+    check_own_roles,
+    check_audit_put_read_only,
+    check_no_star_resources,
+    check_state_machine_invokes_only_monday_functions,
+    check_scheduler_only_starts_its_state_machine,
+]
+
+
+# ---------------------------------------------------------------------------------------------
+# The template holds every rule
+
+
+@pytest.mark.parametrize("check", CHECKS, ids=lambda c: c.__name__)
+def test_template_holds(check):
+    assert check(load()) == []
+
+
+def test_three_monday_functions_each_with_a_role():
+    template = load()
+    functions = resources_of(template, FUNCTION_TYPES)
+    assert {function_name(n, r) for n, r in functions.items()} == MONDAY_FUNCTIONS
+    assert len({role_of(r) for r in functions.values()}) == 3
+
+
+def test_audit_table_denies_changes_to_items():
+    """Defence in depth: the table's own resource policy refuses updates and deletes."""
+    template = load()
+    (audit,) = audit_table_ids(template)
+    statements = as_list(props(template["Resources"][audit])["ResourcePolicy"]["PolicyDocument"]["Statement"])
+    denied = {a for st in statements if st["Effect"] == "Deny" for a in as_list(st["Action"])}
+    assert {"dynamodb:UpdateItem", "dynamodb:DeleteItem", "dynamodb:BatchWriteItem"} <= denied
+
+
+# ---------------------------------------------------------------------------------------------
+# The checks catch what they are for: deliberately bad snippets
+
+HEADER = """
+AWSTemplateFormatVersion: "2010-09-09"
+Transform: AWS::Serverless-2016-10-31
+Resources:
+  AuditTable:
+    Type: AWS::DynamoDB::Table
+    Properties:
+      TableName: cp-audit
+      BillingMode: PAY_PER_REQUEST
+      AttributeDefinitions: [{AttributeName: customer_id, AttributeType: S}]
+      KeySchema: [{AttributeName: customer_id, KeyType: HASH}]
+"""
+
+
+def logical(binary: str) -> str:
+    """churn-scorer -> ChurnScorer"""
+    return "".join(part.title() for part in binary.split("-"))
+
+
+def function(name: str, role: str | None, extra: str = "") -> str:
+    role_line = f"      Role: !GetAtt {role}.Arn\n" if role else ""
+    return f"""
+  {logical(name)}:
+    Type: AWS::Serverless::Function
+    Metadata:
+      BuildMethod: rust-cargolambda
+      BuildProperties:
+        Binary: {name}
+    Properties:
+      CodeUri: .
+      Handler: bootstrap
+      Runtime: provided.al2023
+{role_line}{extra}"""
+
+
+def role(name: str, statements: str, service: str = "lambda.amazonaws.com") -> str:
+    return f"""
+  {name}:
+    Type: AWS::IAM::Role
+    Properties:
+      AssumeRolePolicyDocument:
+        Version: "2012-10-17"
+        Statement:
+          - Effect: Allow
+            Principal: {{Service: {service}}}
+            Action: sts:AssumeRole
+      Policies:
+        - PolicyName: p
+          PolicyDocument:
+            Version: "2012-10-17"
+            Statement:
+{statements}"""
+
+
+def stmt(action: str, resource: str) -> str:
+    return f"""              - Effect: Allow
+                Action: {action}
+                Resource: {resource}
+"""
+
+
+BAD = {
+    "update on the audit table": (
+        check_audit_put_read_only,
+        role("R", stmt("[dynamodb:PutItem, dynamodb:UpdateItem]", "!GetAtt AuditTable.Arn")),
+        "dynamodb:UpdateItem on the audit table",
+    ),
+    "delete on the audit table by name": (
+        check_audit_put_read_only,
+        role("R", stmt("dynamodb:DeleteItem", '!Sub "arn:aws:dynamodb:${AWS::Region}:${AWS::AccountId}:table/cp-audit"')),
+        "dynamodb:DeleteItem on the audit table",
+    ),
+    "batch write through a table wildcard": (
+        check_audit_put_read_only,
+        role("R", stmt("dynamodb:BatchWriteItem", '!Sub "arn:aws:dynamodb:${AWS::Region}:${AWS::AccountId}:table/cp-*"')),
+        "dynamodb:BatchWriteItem on the audit table",
+    ),
+    "dynamodb:* on the audit table": (
+        check_audit_put_read_only,
+        role("R", stmt("dynamodb:*", "!GetAtt AuditTable.Arn")),
+        "wildcard action dynamodb:*",
+    ),
+    "resource star": (
+        check_no_star_resources,
+        role("R", stmt("s3:GetObject", '"*"')),
+        "Resource '*' for ['s3:GetObject']",
+    ),
+    "bare wildcard ARN": (
+        check_no_star_resources,
+        role("R", stmt("secretsmanager:GetSecretValue", '!Sub "arn:aws:secretsmanager:${AWS::Region}:${AWS::AccountId}:secret:*"')),
+        "secretsmanager:GetSecretValue",
+    ),
+    "SAM policy template on a function": (
+        check_no_star_resources,
+        function("churn-scorer", None, "      Policies:\n        - Statement:\n            - Effect: Allow\n              Action: bedrock:InvokeModel\n              Resource: '*'\n"),
+        "bedrock:InvokeModel",
+    ),
+    "shared role": (
+        check_own_roles,
+        role("Shared", stmt("s3:GetObject", "arn:aws:s3:::b/k")) + function("churn-scorer", "Shared") + function("churn-handoff", "Shared"),
+        "shares role Shared",
+    ),
+    "function without its own role": (
+        check_own_roles,
+        function("churn-scorer", None, "      Policies:\n        - DynamoDBCrudPolicy:\n            TableName: cp-state\n"),
+        "no Role of its own",
+    ),
+}
+
+MACHINE = """
+  Machine:
+    Type: AWS::Serverless::StateMachine
+    Properties:
+      DefinitionUri: statemachines/weekly.asl.json
+      Policies:
+{policies}"""
+FUNCTIONS = "".join(function(n, f"Role{i}") + role(f"Role{i}", stmt("s3:GetObject", "arn:aws:s3:::b/k")) for i, n in enumerate(sorted(MONDAY_FUNCTIONS | {"churn-digest"})))
+
+BAD.update(
+    {
+        "state machine invokes a fourth function": (
+            check_state_machine_invokes_only_monday_functions,
+            FUNCTIONS + MACHINE.format(policies="".join(f"        - LambdaInvokePolicy: {{FunctionName: !Ref {logical(n)}}}\n" for n in sorted(MONDAY_FUNCTIONS | {"churn-digest"}))),
+            "invokes ['churn-digest', 'churn-handoff', 'churn-record', 'churn-scorer']",
+        ),
+        "state machine with a broad managed template": (
+            check_state_machine_invokes_only_monday_functions,
+            FUNCTIONS + MACHINE.format(policies="        - LambdaInvokePolicy: {FunctionName: !Ref ChurnScorer}\n        - DynamoDBCrudPolicy: {TableName: cp-audit}\n"),
+            "is not an inline statement or LambdaInvokePolicy",
+        ),
+        "state machine invokes any function": (
+            check_state_machine_invokes_only_monday_functions,
+            FUNCTIONS + MACHINE.format(policies="        - Statement:\n            - Effect: Allow\n              Action: lambda:InvokeFunction\n              Resource: !Sub 'arn:aws:lambda:${AWS::Region}:${AWS::AccountId}:function:*'\n"),
+            "not one of this template's functions",
+        ),
+        "scheduler role does more than start": (
+            check_scheduler_only_starts_its_state_machine,
+            FUNCTIONS
+            + MACHINE.format(policies="        - LambdaInvokePolicy: {FunctionName: !Ref ChurnScorer}\n")
+            + role("SchedRole", stmt("[states:StartExecution, states:StopExecution]", "!Ref Machine"), "scheduler.amazonaws.com")
+            + """
+  Sched:
+    Type: AWS::Scheduler::Schedule
+    Properties:
+      ScheduleExpression: cron(0 8 ? * 2 *)
+      FlexibleTimeWindow: {Mode: "OFF"}
+      Target: {Arn: !Ref Machine, RoleArn: !GetAtt SchedRole.Arn}
+""",
+            "only states:StartExecution",
+        ),
+        "scheduler role starts any state machine": (
+            check_scheduler_only_starts_its_state_machine,
+            FUNCTIONS
+            + MACHINE.format(policies="        - LambdaInvokePolicy: {FunctionName: !Ref ChurnScorer}\n")
+            + role("SchedRole", stmt("states:StartExecution", '"*"'), "scheduler.amazonaws.com")
+            + """
+  Sched:
+    Type: AWS::Scheduler::Schedule
+    Properties:
+      ScheduleExpression: cron(0 8 ? * 2 *)
+      FlexibleTimeWindow: {Mode: "OFF"}
+      Target: {Arn: !Ref Machine, RoleArn: !GetAtt SchedRole.Arn}
+""",
+            "not the schedule's state machine",
+        ),
+    }
+)
+
+
+@pytest.mark.parametrize("case", sorted(BAD))
+def test_check_catches(case):
+    check, snippet, expected = BAD[case]
+    problems = check(load_str(HEADER + snippet))
+    assert any(expected in p for p in problems), problems
+
+
+def test_good_snippet_passes():
+    """The snippets' building blocks are not themselves what trips the checks."""
+    text = HEADER + role("R", stmt("[dynamodb:PutItem, dynamodb:Query]", "!GetAtt AuditTable.Arn")) + function("churn-scorer", "R")
+    template = load_str(text)
+    assert check_audit_put_read_only(template) == []
+    assert check_no_star_resources(template) == []
+    assert check_own_roles(template) == []

@@ -1,0 +1,121 @@
+"""statemachines/weekly.asl.json against docs/aws-design.md, and what the ASL linters leave out:
+that every ${Substitution} is supplied by template.yaml, and that the Fail state's CausePath is a
+reference path (asl-validator and statelint accept any string there).
+Run: .venv-lint/bin/python -m pytest tests/aws
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+from cfnlint.decode import decode
+
+ROOT = Path(__file__).resolve().parents[2]
+ASL_PATH = ROOT / "statemachines" / "weekly.asl.json"
+RETRIED = {
+    "Lambda.ServiceException",
+    "Lambda.AWSLambdaException",
+    "Lambda.SdkClientException",
+    "Lambda.TooManyRequestsException",
+    "churn.Retryable",
+}
+# A JSONPath reference path: $ then .name or [n] steps (no filters or wildcards).
+REFERENCE_PATH = re.compile(r"^\$(\.[A-Za-z_][A-Za-z0-9_]*|\[\d+\])*$")
+
+
+def asl() -> dict:
+    return json.loads(ASL_PATH.read_text())
+
+
+def assert_lambda_task(state: dict, substitution: str) -> None:
+    assert state["Type"] == "Task"
+    assert state["Resource"] == "arn:aws:states:::lambda:invoke"
+    assert state["Parameters"]["FunctionName"] == "${" + substitution + "}"
+    (retry,) = state["Retry"]
+    assert set(retry["ErrorEquals"]) == RETRIED
+    assert retry["IntervalSeconds"] == 2 and retry["BackoffRate"] == 2
+    assert 3 <= retry["MaxAttempts"] <= 4
+    assert retry["JitterStrategy"] == "FULL"
+    assert state.get("Comment")
+
+
+def test_flow_follows_the_contract():
+    d = asl()
+    states = d["States"]
+    assert d["StartAt"] == "Score"
+
+    score = states["Score"]
+    assert_lambda_task(score, "ScorerFunctionArn")
+    assert score["Parameters"]["Payload.$"] == "$"
+    assert score["OutputPath"] == "$.Payload"
+    assert "Catch" not in score, "a scorer failure must fail the execution (Redrive continues it)"
+    assert score["Next"] == "Owners"
+
+    owners = states["Owners"]
+    assert owners["Type"] == "Map" and owners["ItemsPath"] == "$.owners"
+    assert owners["MaxConcurrency"] == 4
+    assert owners["ItemSelector"] == {"run.$": "$.run", "item.$": "$$.Map.Item.Value"}
+    branch = owners["ItemProcessor"]
+    assert branch["StartAt"] == "Handoff"
+    inner = branch["States"]
+    assert_lambda_task(inner["Handoff"], "HandoffFunctionArn")
+    assert_lambda_task(inner["Record"], "RecordFunctionArn")
+    assert inner["Handoff"]["Next"] == "Record"
+    for name in ("Handoff", "Record"):
+        (catch,) = inner[name]["Catch"]
+        assert catch["ErrorEquals"] == ["States.ALL"]
+        assert catch["ResultPath"] not in (None, "$"), "the Catch must keep the owner in the state"
+        assert catch["Next"] == "OwnerFailed"
+    failed = inner["OwnerFailed"]
+    assert failed["Type"] == "Pass" and failed["End"] is True
+    assert set(failed["Parameters"]) == {"owner.$", "status", "error.$", "cause.$"}
+    assert failed["Parameters"]["status"] == "failed"
+    assert owners["Next"] == "Report"
+
+    report = states["Report"]
+    assert_lambda_task(report, "RecordFunctionArn")
+    assert {"run.$", "results.$"} <= set(report["Parameters"]["Payload"]["report"])
+    choice = states[report["Next"]]
+    assert choice["Type"] == "Choice"
+    fail = states[choice["Choices"][0]["Next"]]
+    assert fail["Type"] == "Fail"
+    assert fail.get("Error") == "churn.OwnersFailed" or fail.get("ErrorPath")
+    assert REFERENCE_PATH.match(fail["CausePath"]), fail["CausePath"]
+    assert states[choice["Default"]]["Type"] == "Succeed"
+    for name, state in {**states, **inner}.items():
+        assert state.get("Comment"), f"{name} has no Comment"
+
+
+def test_substitutions_match_the_template():
+    template, matches = decode(str(ROOT / "template.yaml"))
+    assert not matches
+    machine = template["Resources"]["WeeklyStateMachine"]["Properties"]
+    assert machine["DefinitionUri"] == "statemachines/weekly.asl.json"
+    used = set(re.findall(r"\$\{([A-Za-z0-9_]+)\}", ASL_PATH.read_text()))
+    assert used == set(machine["DefinitionSubstitutions"])
+
+
+def test_reference_path_pattern_rejects_non_paths():
+    assert REFERENCE_PATH.match("$.cause")
+    assert not REFERENCE_PATH.match("cause")
+    assert not REFERENCE_PATH.match("$..cause")
+    assert not REFERENCE_PATH.match("$.owners[*]")
+
+
+def test_sample_events_have_the_contract_shapes():
+    events = {p.name: json.loads(p.read_text()) for p in (ROOT / "events").glob("*.json")}
+    assert set(events["scheduler-start.json"]) == {"as_of"}
+    for name in ("scorer.json", "console-rerun-dry-run.json"):
+        assert set(events[name]) <= {"as_of", "dry_run", "owners", "resend"}
+    handoff = events["handoff.json"]
+    assert set(handoff) == {"run", "item"}
+    assert set(handoff["item"]) == {"owner", "via", "candidates", "candidates_key", "count"}
+    assert handoff["item"]["count"] == len(handoff["item"]["candidates"])
+    run_keys = {"week", "as_of", "run_id", "dry_run", "resend", "rules_version", "owners_filter"}
+    assert set(handoff["run"]) == run_keys
+    assert {"run", "owner", "via", "status", "customers"} == set(events["record.json"])
+    report = events["report.json"]["report"]
+    assert set(report["run"]) == run_keys
+    assert any(r["status"] == "failed" for r in report["results"])
