@@ -48,7 +48,7 @@ def test_flow_follows_the_contract():
 
     score = states["Score"]
     assert_lambda_task(score, "ScorerFunctionArn")
-    assert score["Parameters"]["Payload.$"] == "$"
+    assert score["Parameters"]["Payload"] == {"input.$": "$", "execution.$": "$$.Execution.Name"}
     assert score["OutputPath"] == "$.Payload"
     assert "Catch" not in score, "a scorer failure must fail the execution (Redrive continues it)"
     assert score["Next"] == "Owners"
