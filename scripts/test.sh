@@ -26,4 +26,10 @@ cargo clippy --workspace --all-targets --locked -- -D warnings
 step "tests (unit, property, integration and golden)"
 cargo test --workspace --locked
 
+step "AWS deployment: cfn-lint, sam validate --lint, ASL validators (installs them on first use)"
+scripts/lint-aws.sh
+
+step "AWS deployment: IAM rules and state machine contract (pytest)"
+.venv-lint/bin/python -m pytest tests/aws -q -p no:cacheprovider
+
 step "all checks passed"
