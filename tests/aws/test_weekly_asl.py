@@ -107,8 +107,10 @@ def test_reference_path_pattern_rejects_non_paths():
 def test_sample_events_have_the_contract_shapes():
     events = {p.name: json.loads(p.read_text()) for p in (ROOT / "events").glob("*.json")}
     assert set(events["scheduler-start.json"]) == {"as_of"}
-    for name in ("scorer.json", "console-rerun-dry-run.json"):
-        assert set(events[name]) <= {"as_of", "dry_run", "owners", "resend"}
+    assert set(events["console-rerun-dry-run.json"]) <= {"as_of", "dry_run", "owners", "resend"}
+    # The scorer's event is what the Score state sends: the execution input and its name.
+    assert set(events["scorer.json"]) == {"input", "execution"}
+    assert set(events["scorer.json"]["input"]) <= {"as_of", "dry_run", "owners", "resend"}
     handoff = events["handoff.json"]
     assert set(handoff) == {"run", "item"}
     assert set(handoff["item"]) == {"owner", "via", "candidates", "candidates_key", "count"}
