@@ -70,7 +70,7 @@ async fn ses_sends_and_refuses_customer_addresses_before_calling_ses() {
     // SES's own refusal (unverified sender) is a typed, non-retryable AWS failure.
     let err = mailer
         .send(
-            &unique("x").replace('-', "") + "@nowhere.example",
+            &format!("{}@nowhere.example", unique("x").replace('-', "")),
             &["sam@shop.example"],
             &body,
             |_| false,

@@ -24,8 +24,18 @@ static ENDPOINT: OnceLock<Result<String, String>> = OnceLock::new();
 /// The watchdog child: kept (with its stdin pipe) until the process exits.
 static SERVER: Mutex<Option<Child>> = Mutex::new(None);
 
+/// Runs moto's server (what `.venv-test/bin/moto_server` runs) with a long GIL switch interval.
+/// moto applies a `TransactWriteItems` (condition checks, writes, rollback) in plain Python with no
+/// lock; with the default 5 ms interval two threads of its threaded server can interleave inside
+/// one transaction, which real DynamoDB (serializable transactions) never does. Pure-Python work
+/// then runs without preemption, while socket I/O still releases the GIL, so requests stay
+/// concurrent but each transaction is atomic, as in AWS.
+const SERVER_PY: &str = "import sys; sys.setswitchinterval(100.0); \
+from moto.server import main; main(sys.argv[1:])";
+
+/// `$0` python, `$1` port, `$2` log file, `$3` the server code. Killing moto when our stdin closes.
 const WATCHDOG: &str = r#"
-"$0" -H 127.0.0.1 -p "$1" >"$2" 2>&1 </dev/null &
+"$0" -c "$3" -H 127.0.0.1 -p "$1" >"$2" 2>&1 </dev/null &
 pid=$!
 trap 'kill $pid 2>/dev/null' EXIT HUP INT TERM
 cat >/dev/null
@@ -48,7 +58,8 @@ fn start() -> Result<String, String> {
     }
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..");
     let server = root.join(".venv-test/bin/moto_server");
-    if !server.exists() {
+    let python = root.join(".venv-test/bin/python");
+    if !server.exists() || !python.exists() {
         return Err(format!(
             "moto's server is not installed ({} is missing): run scripts/moto-venv.sh first, \
              or set CHURN_MOTO_ENDPOINT to a running moto server",
@@ -63,9 +74,10 @@ fn start() -> Result<String, String> {
     let child = Command::new("sh")
         .arg("-c")
         .arg(WATCHDOG)
-        .arg(&server)
+        .arg(&python)
         .arg(port.to_string())
         .arg(&log)
+        .arg(SERVER_PY)
         .stdin(Stdio::piped())
         .stdout(Stdio::null())
         .stderr(Stdio::null())
@@ -75,7 +87,9 @@ fn start() -> Result<String, String> {
     let endpoint = format!("http://127.0.0.1:{port}");
     let deadline = Instant::now() + Duration::from_secs(60);
     while Instant::now() < deadline {
-        if http_get(&format!("127.0.0.1:{port}"), "/moto-api/data.json").is_some_and(|r| r.starts_with("HTTP/1.")) {
+        if http_get(&format!("127.0.0.1:{port}"), "/moto-api/data.json")
+            .is_some_and(|r| r.starts_with("HTTP/1."))
+        {
             return Ok(endpoint);
         }
         std::thread::sleep(Duration::from_millis(200));
