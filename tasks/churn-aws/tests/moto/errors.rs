@@ -30,8 +30,7 @@ fn canned(response: String, max: usize) -> String {
             let mut buf = Vec::new();
             let mut chunk = [0u8; 4096];
             // Read the head, then as much body as Content-Length says.
-            loop {
-                let Ok(n) = s.read(&mut chunk) else { break };
+            while let Ok(n) = s.read(&mut chunk) {
                 if n == 0 {
                     break;
                 }
