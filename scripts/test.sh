@@ -23,8 +23,15 @@ cargo fmt --all -- --check
 step "lints (cargo clippy, warnings are errors)"
 cargo clippy --workspace --all-targets --locked -- -D warnings
 
-step "tests (unit, property, integration and golden)"
+step "moto's server for the AWS tests (installs into .venv-test on first use)"
+scripts/moto-venv.sh
+
+step "tests (unit, property, integration and golden; AWS adapters against moto)"
 cargo test --workspace --locked
+
+step "the Monday run's state machine, executed by moto with the real task binaries"
+cargo build --locked -p churn-lambda
+.venv-test/bin/python -m pytest tests/sfn -q -p no:cacheprovider
 
 step "AWS deployment: cfn-lint, sam validate --lint, ASL validators (installs them on first use)"
 scripts/lint-aws.sh

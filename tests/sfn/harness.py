@@ -37,6 +37,15 @@ def invoke(self, body, request_headers, response_headers):
         return json.dumps(
             {"errorType": "harness.UnknownFunction", "errorMessage": self.function_name}
         ).encode()
+    # A test can make a task fail for good (as a crashed Lambda would) by naming it in this file.
+    fail_file = os.environ.get("HARNESS_FAIL_FILE")
+    if fail_file and os.path.exists(fail_file):
+        with open(fail_file) as f:
+            if self.function_name in f.read().split():
+                response_headers["x-amz-function-error"] = "Unhandled"
+                return json.dumps(
+                    {"errorType": "harness.Crashed", "errorMessage": "the task crashed"}
+                ).encode()
     env = dict(os.environ)
     env["AWS_LAMBDA_FUNCTION_NAME"] = self.function_name
     proc = subprocess.run(
@@ -60,6 +69,12 @@ def invoke(self, body, request_headers, response_headers):
 
 
 lambda_models.LambdaFunction.invoke = invoke
+
+# No Docker here, and none is needed (invocations run the binaries above); moto's data dump
+# (/moto-api/data.json, where tests read the mail SES accepted) would otherwise try to reach it.
+import moto.utilities.docker_utilities as docker_utilities  # noqa: E402
+
+docker_utilities.DockerModel.docker_client = property(lambda self: None)
 
 server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
 server.start()

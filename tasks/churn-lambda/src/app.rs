@@ -28,26 +28,46 @@ fn env(name: &'static str) -> Result<String, TaskError> {
     std::env::var(name)
         .ok()
         .filter(|v| !v.trim().is_empty())
-        .ok_or_else(|| TaskError::new("churn.Config", format!("environment variable {name} is not set")))
+        .ok_or_else(|| {
+            TaskError::new(
+                "churn.Config",
+                format!("environment variable {name} is not set"),
+            )
+        })
 }
 
 impl App {
     /// Builds everything from the environment. No network calls: init stays fast.
     pub async fn from_env() -> Result<App, TaskError> {
         let sdk = churn_aws::load_sdk_config().await;
-        let path_style = std::env::var("S3_FORCE_PATH_STYLE").is_ok_and(|v| v == "true" || v == "1");
+        let path_style =
+            std::env::var("S3_FORCE_PATH_STYLE").is_ok_and(|v| v == "true" || v == "1");
         let clients = AwsClients::with_path_style(&sdk, path_style);
-        let tables = TableNames::from_env().map_err(|e| TaskError::new("churn.Config", e.to_string()))?;
-        let buckets = Buckets { list: env("LIST_BUCKET")?, rules: env("RULES_BUCKET")?, runs: env("RUNS_BUCKET")? };
+        let tables =
+            TableNames::from_env().map_err(|e| TaskError::new("churn.Config", e.to_string()))?;
+        let buckets = Buckets {
+            list: env("LIST_BUCKET")?,
+            rules: env("RULES_BUCKET")?,
+            runs: env("RUNS_BUCKET")?,
+        };
         let config_path = std::env::var("CONFIG_PATH").unwrap_or_else(|_| "/cp/config/".into());
-        Ok(App { sdk, clients, tables, buckets, config_path, config: OnceCell::new() })
+        Ok(App {
+            sdk,
+            clients,
+            tables,
+            buckets,
+            config_path,
+            config: OnceCell::new(),
+        })
     }
 
     /// The Parameter Store settings, read once per container.
     pub async fn config(&self) -> Result<&SsmConfig, TaskError> {
         self.config
             .get_or_try_init(|| async {
-                SsmConfig::load(&self.clients.ssm, &self.config_path).await.map_err(|e| crate::task_error!(e))
+                SsmConfig::load(&self.clients.ssm, &self.config_path)
+                    .await
+                    .map_err(|e| crate::task_error!(e))
             })
             .await
     }

@@ -15,7 +15,10 @@ pub struct TaskError {
 
 impl TaskError {
     pub fn new(kind: &'static str, message: impl Into<String>) -> TaskError {
-        TaskError { kind, message: message.into() }
+        TaskError {
+            kind,
+            message: message.into(),
+        }
     }
     pub fn bad_input(message: impl Into<String>) -> TaskError {
         TaskError::new("churn.BadInput", message)
@@ -27,7 +30,10 @@ impl TaskError {
 
 impl From<TaskError> for Diagnostic {
     fn from(e: TaskError) -> Diagnostic {
-        Diagnostic { error_type: e.kind.to_string(), error_message: e.message }
+        Diagnostic {
+            error_type: e.kind.to_string(),
+            error_message: e.message,
+        }
     }
 }
 

@@ -25,10 +25,15 @@ pub struct RunContext {
 /// The scorer's event: the execution input, and the execution's name when the state machine
 /// passes it (`{"input.$": "$", "execution.$": "$$.Execution.Name"}`); a bare input also works.
 pub fn scorer_event(event: Value) -> Result<(RunInput, Option<String>), TaskError> {
-    let parse = |v: Value| serde_json::from_value::<RunInput>(v).map_err(|e| TaskError::bad_input(format!("run input: {e}")));
+    let parse = |v: Value| {
+        serde_json::from_value::<RunInput>(v)
+            .map_err(|e| TaskError::bad_input(format!("run input: {e}")))
+    };
     match event {
         Value::Object(mut m) if m.contains_key("input") => {
-            let execution = m.remove("execution").and_then(|v| v.as_str().map(str::to_string));
+            let execution = m
+                .remove("execution")
+                .and_then(|v| v.as_str().map(str::to_string));
             Ok((parse(m.remove("input").unwrap_or_default())?, execution))
         }
         Value::Null => Ok((RunInput::default(), None)),

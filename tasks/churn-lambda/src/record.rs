@@ -14,13 +14,13 @@ use crate::task_error;
 /// Record's event: an owner's result, or `{"report": {...}}` at the end of the run.
 pub async fn handle(app: &App, event: Value) -> Result<Value, TaskError> {
     if let Some(report) = event.get("report") {
-        let report: ReportInput =
-            serde_json::from_value(report.clone()).map_err(|e| TaskError::bad_input(format!("report: {e}")))?;
+        let report: ReportInput = serde_json::from_value(report.clone())
+            .map_err(|e| TaskError::bad_input(format!("report: {e}")))?;
         let out = report_run(app, report).await?;
         return serde_json::to_value(out).map_err(|e| TaskError::internal(e.to_string()));
     }
-    let result: OwnerResult =
-        serde_json::from_value(event).map_err(|e| TaskError::bad_input(format!("record input: {e}")))?;
+    let result: OwnerResult = serde_json::from_value(event)
+        .map_err(|e| TaskError::bad_input(format!("record input: {e}")))?;
     let out = record(app, result).await?;
     serde_json::to_value(out).map_err(|e| TaskError::internal(e.to_string()))
 }
@@ -42,15 +42,28 @@ pub async fn record(app: &App, mut result: OwnerResult) -> Result<OwnerResult, T
         result.record = false;
         return Ok(result);
     }
-    let as_of: jiff::civil::Date =
-        run.as_of.parse().map_err(|_| TaskError::bad_input(format!("as_of `{}`", run.as_of)))?;
+    let as_of: jiff::civil::Date = run
+        .as_of
+        .parse()
+        .map_err(|_| TaskError::bad_input(format!("as_of `{}`", run.as_of)))?;
     let state = DynamoDbStateStore::new(&app.clients, &app.tables);
     let mut clock = AuditClock::default();
     let n = state
-        .record_surfaced(&run.week, &result.owner, &entry.via, as_of, &entry.list, "churn", &mut clock)
+        .record_surfaced(
+            &run.week,
+            &result.owner,
+            &entry.via,
+            as_of,
+            &entry.list,
+            "churn",
+            &mut clock,
+        )
         .await
         .map_err(|e| task_error!(e))?;
-    match ledger.mark_recorded(&run.week, &result.owner, &clock.now_string()).await {
+    match ledger
+        .mark_recorded(&run.week, &result.owner, &clock.now_string())
+        .await
+    {
         Ok(()) => {}
         // A concurrent Record got there first: the same names, recorded once.
         Err(LedgerError::NotSent { .. }) => {}
@@ -102,13 +115,26 @@ pub async fn report_run(app: &App, input: ReportInput) -> Result<ReportOutput, T
     let key = format!("runs/{}/{}/report.json", run.week, run.run_id);
     let report = serde_json::json!({"run": run, "owners": owners, "failed_owners": failed_owners});
     if !run.dry_run {
-        S3ObjectStore::new(&app.clients).put_json(&app.buckets.runs, &key, &report).await.map_err(|e| task_error!(e))?;
+        S3ObjectStore::new(&app.clients)
+            .put_json(&app.buckets.runs, &key, &report)
+            .await
+            .map_err(|e| task_error!(e))?;
     }
     tracing::info!(run_id = %run.run_id, week = %run.week, owners = owners.len(), failed = failed_owners.len(), report = %report, "run report");
     let cause = if failed_owners.is_empty() {
         String::new()
     } else {
-        format!("{} owner(s) failed: {}; start a New execution with the same input to retry exactly these", failed_owners.len(), failed_owners.join(", "))
+        format!(
+            "{} owner(s) failed: {}; start a New execution with the same input to retry exactly these",
+            failed_owners.len(),
+            failed_owners.join(", ")
+        )
     };
-    Ok(ReportOutput { failed: !failed_owners.is_empty(), failed_owners, cause, report_key: key, owners })
+    Ok(ReportOutput {
+        failed: !failed_owners.is_empty(),
+        failed_owners,
+        cause,
+        report_key: key,
+        owners,
+    })
 }

@@ -35,18 +35,28 @@ where
     if std::env::args().any(|a| a == "--invoke") {
         let mut input = String::new();
         std::io::stdin().read_to_string(&mut input)?;
-        let event: Value = if input.trim().is_empty() { Value::Object(Default::default()) } else { serde_json::from_str(&input)? };
+        let event: Value = if input.trim().is_empty() {
+            Value::Object(Default::default())
+        } else {
+            serde_json::from_str(&input)?
+        };
         match handler(event).await {
             Ok(out) => {
                 println!("{}", serde_json::to_string(&out)?);
                 Ok(())
             }
             Err(e) => {
-                println!("{}", serde_json::json!({"errorType": e.kind, "errorMessage": e.message}));
+                println!(
+                    "{}",
+                    serde_json::json!({"errorType": e.kind, "errorMessage": e.message})
+                );
                 std::process::exit(1);
             }
         }
     } else {
-        lambda_runtime::run(service_fn(|event: LambdaEvent<Value>| handler(event.payload))).await
+        lambda_runtime::run(service_fn(|event: LambdaEvent<Value>| {
+            handler(event.payload)
+        }))
+        .await
     }
 }

@@ -29,8 +29,19 @@ struct Collect(Vec<ScoreWrite>);
 
 impl ScoreSink for Collect {
     type Error = std::convert::Infallible;
-    fn put(&mut self, id: &str, score: u32, band: churn_core::Band, owner: &str) -> Result<(), Self::Error> {
-        self.0.push(ScoreWrite { customer_id: id.to_string(), score, band, owner: owner.to_string() });
+    fn put(
+        &mut self,
+        id: &str,
+        score: u32,
+        band: churn_core::Band,
+        owner: &str,
+    ) -> Result<(), Self::Error> {
+        self.0.push(ScoreWrite {
+            customer_id: id.to_string(),
+            score,
+            band,
+            owner: owner.to_string(),
+        });
         Ok(())
     }
 }
@@ -39,39 +50,65 @@ impl ScoreSink for Collect {
 pub async fn handle(app: &App, event: Value) -> Result<ScorerOutput, TaskError> {
     let (input, execution) = scorer_event(event)?;
     let cfg = app.config().await?;
-    let tz = TimeZone::get(&cfg.timezone)
-        .map_err(|_| TaskError::new("churn.Config", format!("unknown time zone {}", cfg.timezone)))?;
+    let tz = TimeZone::get(&cfg.timezone).map_err(|_| {
+        TaskError::new(
+            "churn.Config",
+            format!("unknown time zone {}", cfg.timezone),
+        )
+    })?;
     let now = jiff::Timestamp::now();
-    let as_of = resolve_as_of(input.as_of.as_deref(), &tz, now).map_err(|e| TaskError::bad_input(e.to_string()))?;
+    let as_of = resolve_as_of(input.as_of.as_deref(), &tz, now)
+        .map_err(|e| TaskError::bad_input(e.to_string()))?;
     let week = iso_week(as_of);
     let run_id = execution.unwrap_or_else(|| format!("{week}-{}", now.as_millisecond()));
-    let span = tracing::info_span!("scorer", run_id = %run_id, week = %week, dry_run = input.dry_run);
+    let span =
+        tracing::info_span!("scorer", run_id = %run_id, week = %week, dry_run = input.dry_run);
     let _enter = span.enter();
 
     let objects = S3ObjectStore::new(&app.clients);
-    let rules_doc = objects.get_text(&app.buckets.rules, "rules.txt").await.map_err(|e| task_error!(e))?;
+    let rules_doc = objects
+        .get_text(&app.buckets.rules, "rules.txt")
+        .await
+        .map_err(|e| task_error!(e))?;
     let rules = parse_rules(&rules_doc.text).map_err(|errors| {
         TaskError::new(
             "churn.BadRules",
             format!(
                 "the published rules doc has {} mistake(s): {}",
                 errors.len(),
-                errors.iter().take(5).map(|e| e.to_string()).collect::<Vec<_>>().join("; ")
+                errors
+                    .iter()
+                    .take(5)
+                    .map(|e| e.to_string())
+                    .collect::<Vec<_>>()
+                    .join("; ")
             ),
         )
     })?;
-    let list = objects.get_text(&app.buckets.list, "customers.csv").await.map_err(|e| task_error!(e))?;
+    let list = objects
+        .get_text(&app.buckets.list, "customers.csv")
+        .await
+        .map_err(|e| task_error!(e))?;
     let state = DynamoDbStateStore::new(&app.clients, &app.tables);
     let prior = state.scan_prior().await.map_err(|e| task_error!(e))?;
-    let ledger = DynamoDbSendLedger::new(&app.clients, &app.tables).get(&week).await.map_err(|e| task_error!(e))?;
+    let ledger = DynamoDbSendLedger::new(&app.clients, &app.tables)
+        .get(&week)
+        .await
+        .map_err(|e| task_error!(e))?;
     tracing::info!(rules_version = %rules.version, customers_stored = prior.len(), "inputs read");
 
-    let read = ReadOptions { date_order: DateOrder::DayFirst, tz: tz.clone() };
+    let read = ReadOptions {
+        date_order: DateOrder::DayFirst,
+        tz: tz.clone(),
+    };
     let bytes = list.text.into_bytes();
     let measured = rules.measured_columns();
     let p_alive = if churn_core::score::Scorer::needs_p_alive(&rules) {
-        let reader = CustomerReader::new(Cursor::new(bytes.clone()), read.clone(), &[]).map_err(bad_list)?;
-        churn_core::palive::fit_list(reader, as_of).map_err(bad_list)?.map(|f| f.params)
+        let reader =
+            CustomerReader::new(Cursor::new(bytes.clone()), read.clone(), &[]).map_err(bad_list)?;
+        churn_core::palive::fit_list(reader, as_of)
+            .map_err(bad_list)?
+            .map(|f| f.params)
     } else {
         None
     };
@@ -86,19 +123,28 @@ pub async fn handle(app: &App, event: Value) -> Result<ScorerOutput, TaskError> 
         keep_per_owner: rules.weekly_cap * 3,
         p_alive,
     };
-    let reader = CustomerReader::new(Cursor::new(bytes), read, &measured).map_err(bad_list)?.threaded();
+    let reader = CustomerReader::new(Cursor::new(bytes), read, &measured)
+        .map_err(bad_list)?
+        .threaded();
     let mut sink = Collect(Vec::new());
-    let found = scan(reader, &opts, prior.states(), &mut sink, &mut |_| {}).map_err(|e| match e {
-        ScanError::List(e) => bad_list(e),
-        ScanError::Sink(never) => match never {},
-    })?;
+    let found =
+        scan(reader, &opts, prior.states(), &mut sink, &mut |_| {}).map_err(|e| match e {
+            ScanError::List(e) => bad_list(e),
+            ScanError::Sink(never) => match never {},
+        })?;
 
     if !input.dry_run {
         let changes = prior.changed(sink.0);
         let mut clock = AuditClock::default();
-        let written = state.write_scores(&changes, &clock.now_string()).await.map_err(|e| task_error!(e))?;
+        let written = state
+            .write_scores(&changes, &clock.now_string())
+            .await
+            .map_err(|e| task_error!(e))?;
         for (change, _) in &found.reactivations {
-            state.apply(change, "churn", &clock.tick()).await.map_err(|e| task_error!(e))?;
+            state
+                .apply(change, "churn", &clock.tick())
+                .await
+                .map_err(|e| task_error!(e))?;
         }
         let mut notes = Map::new();
         notes.insert("as_of".into(), Value::from(as_of.to_string()));
@@ -107,8 +153,15 @@ pub async fn handle(app: &App, event: Value) -> Result<ScorerOutput, TaskError> 
         notes.insert("rows".into(), Value::from(found.summary.rows));
         notes.insert("bad_rows".into(), Value::from(found.summary.bad));
         notes.insert("run_id".into(), Value::from(run_id.clone()));
-        state.audit_run(&week, "scores_refreshed", &notes, &clock.tick()).await.map_err(|e| task_error!(e))?;
-        tracing::info!(scores_changed = written, reactivated = found.reactivations.len(), "state written");
+        state
+            .audit_run(&week, "scores_refreshed", &notes, &clock.tick())
+            .await
+            .map_err(|e| task_error!(e))?;
+        tracing::info!(
+            scores_changed = written,
+            reactivated = found.reactivations.len(),
+            "state written"
+        );
     }
 
     let mut names: Vec<String> = found.lists.keys().cloned().collect();
@@ -125,7 +178,11 @@ pub async fn handle(app: &App, event: Value) -> Result<ScorerOutput, TaskError> 
                 Channel::Slack { user_id } => ("slack".to_string(), user_id),
                 Channel::Email => ("email".to_string(), None),
             };
-            let items = found.lists.get(&owner).map(|l| l.items.clone()).unwrap_or_default();
+            let items = found
+                .lists
+                .get(&owner)
+                .map(|l| l.items.clone())
+                .unwrap_or_default();
             OwnerItem {
                 refused: found.customer_emails.contains(&owner),
                 count: items.len(),
@@ -137,16 +194,27 @@ pub async fn handle(app: &App, event: Value) -> Result<ScorerOutput, TaskError> 
             }
         })
         .collect();
-    let size = serde_json::to_vec(&owners).map(|v| v.len()).unwrap_or(usize::MAX);
+    let size = serde_json::to_vec(&owners)
+        .map(|v| v.len())
+        .unwrap_or(usize::MAX);
     if size > INLINE_LIMIT_BYTES {
         for o in &mut owners {
             let key = format!("runs/{week}/{run_id}/candidates/{}.json", o.owner);
-            objects.put_json(&app.buckets.runs, &key, &o.candidates).await.map_err(|e| task_error!(e))?;
+            objects
+                .put_json(&app.buckets.runs, &key, &o.candidates)
+                .await
+                .map_err(|e| task_error!(e))?;
             o.candidates = None;
             o.candidates_key = Some(key);
         }
     }
-    tracing::info!(owners = owners.len(), rows = found.summary.rows, bad_rows = found.summary.bad, inline_bytes = size, "scored");
+    tracing::info!(
+        owners = owners.len(),
+        rows = found.summary.rows,
+        bad_rows = found.summary.bad,
+        inline_bytes = size,
+        "scored"
+    );
     Ok(ScorerOutput {
         run: RunContext {
             week,

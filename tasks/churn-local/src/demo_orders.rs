@@ -294,8 +294,91 @@ mod tests {
             pct(rep.baseline.precision.unwrap()),
             pct(flagged_churned as f64 / flagged as f64)
         );
-        // The rules see planted churners coming (their overdue ratio climbs before 90 days).
+        // The rules, uncapped, recomputed independently: the demo rules' points by hand from the
+        // orders (pace = median gap between order days in the 365 days up to the last order)
+        // and the list's static columns (mood, plan).
+        let list_text = std::fs::read_to_string(dir.path().join("customers.csv")).unwrap();
+        let mut statics: BTreeMap<String, (Option<f64>, bool)> = BTreeMap::new();
+        for line in list_text.lines().skip(1) {
+            let c: Vec<&str> = line.split(',').collect();
+            statics.insert(c[0].to_string(), (c[6].parse().ok(), c[8] == "paused"));
+        }
+        let points = |v: &[i64], m: i64, mood: Option<f64>, paused: bool| -> u32 {
+            let prior: Vec<i64> = v.iter().copied().filter(|&d| d <= m).collect();
+            let last = *prior.last().unwrap();
+            let window: Vec<i64> = prior.iter().copied().filter(|&d| last - d < 365).collect();
+            let mut gaps: Vec<i64> = window.windows(2).map(|w| w[1] - w[0]).collect();
+            gaps.sort();
+            let pace = match gaps.len() {
+                0 => None,
+                n if n % 2 == 1 => Some(gaps[n / 2] as f64),
+                n => Some((gaps[n / 2 - 1] + gaps[n / 2]) as f64 / 2.0),
+            };
+            let days = m - last;
+            let mut p = 0;
+            if let Some(pace) = pace.filter(|&p| p > 0.0) {
+                let r = days as f64 / pace;
+                p += if r >= 2.0 {
+                    40
+                } else if r >= 1.5 {
+                    25
+                } else if r >= 1.2 {
+                    10
+                } else {
+                    0
+                };
+            }
+            if let Some(mood) = mood {
+                p += if mood <= -0.5 {
+                    25
+                } else if mood <= 0.0 {
+                    10
+                } else {
+                    0
+                };
+            }
+            p += if days >= 180 {
+                15
+            } else if days >= 90 {
+                5
+            } else {
+                0
+            };
+            p + if paused { 20 } else { 0 }
+        };
+        let (mut r_flagged, mut r_flagged_churned, mut r_caught) = (0u64, 0u64, 0u64);
+        // Per customer: the last order day seen, and whether they were flagged since it.
+        let mut since: BTreeMap<&str, (i64, bool)> = BTreeMap::new();
+        let mut m = day(rep.from);
+        while m + 90 <= last {
+            for (id, v) in &days {
+                let Some(&last_order) = v.iter().filter(|&&d| d <= m).max() else {
+                    continue;
+                };
+                let (mood, paused) = statics.get(id.as_str()).copied().unwrap_or((None, false));
+                let flagged = points(v, m, mood, paused) >= 50;
+                let entry = since.entry(id.as_str()).or_insert((last_order, false));
+                if entry.0 != last_order {
+                    *entry = (last_order, false);
+                }
+                entry.1 |= flagged;
+                let is_churned = !v.iter().any(|&d| d > m && d <= m + 90);
+                r_flagged += u64::from(flagged);
+                r_flagged_churned += u64::from(flagged && is_churned);
+                r_caught += u64::from(is_churned && entry.1);
+            }
+            m += 7;
+        }
         let u = &rep.uncapped.overall;
+        assert_eq!(u.flagged, r_flagged);
+        assert_eq!(
+            pct(u.catch_rate.unwrap()),
+            pct(r_caught as f64 / churned as f64)
+        );
+        assert_eq!(
+            pct(u.precision.unwrap()),
+            pct(r_flagged_churned as f64 / r_flagged as f64)
+        );
         assert!(u.flagged > 0 && u.catch_rate.unwrap() > 0.0);
         assert!(rep.sent.overall.max_flags_per_owner_week <= 10);
     }

@@ -1,0 +1,166 @@
+"""The weekly state machine, executed: a normal week, the same week again, a failing owner and a
+New execution, Record failing after a send, dry run, resend, and an as-of near midnight."""
+
+import json
+
+RULES = """signal overdue
+  measure: overdue_ratio
+  at least 2.0: 60 points
+  at least 1.5: 40 points
+signal mood
+  measure: support_mood
+  at most -0.5: 30 points
+band churning: at least 75
+band at-risk: at least 50
+band watch: at least 25
+weekly cap: 2
+contact pause: 21 days
+owner alex@shop.example: slack U0ALEX
+owner sam@shop.example: slack
+owner jo@shop.example: email
+"""
+
+# As of 2026-11-23: alex has C1, C2 (churning) and C3 (at-risk); sam has C4; jo has C5; C6 steady.
+LIST = """customer_id,name,owner,email,last_order_date,order_pace_days,support_mood,lifetime_value
+C1,Harbor Bakery,alex@shop.example,c1@cust.example,2026-09-01,30,-0.8,500
+C2,Maple Cafe,alex@shop.example,c2@cust.example,2026-09-10,30,-0.6,900
+C3,Copper Deli,alex@shop.example,c3@cust.example,2026-10-01,30,-0.55,100
+C4,Sunny Books,sam@shop.example,c4@cust.example,2026-09-20,30,,2000
+C5,Willow Yoga,jo@shop.example,c5@cust.example,2026-09-15,30,-0.9,
+C6,Cedar Salon,jo@shop.example,c6@cust.example,2026-11-20,30,0.5,50
+"""
+
+MONDAY = {"as_of": "2026-11-23T00:00:00Z"}
+
+
+def owners(result):
+    return {o["owner"]: o for o in result["outputJson"]["owners"]}
+
+
+def ready(world, list_=LIST, rules=RULES):
+    world.put_list(list_, rules)
+    world.slack.users["sam@shop.example"] = "U0SAM"
+    world.verify_sender()
+
+
+def ledger(world):
+    return {(i["week"]["S"], i["owner"]["S"]): i["status"]["S"] for i in world.items("cp-runs")}
+
+
+def audit_actions(world):
+    return sorted(i["action"]["S"] for i in world.items("cp-audit"))
+
+
+def test_a_normal_week_then_the_same_week_again(world):
+    ready(world)
+    r = world.run("monday-1", MONDAY)
+    assert r["status"] == "SUCCEEDED", r
+    o = owners(r)
+    assert {k: v["status"] for k, v in o.items()} == {
+        "alex@shop.example": "sent", "sam@shop.example": "sent", "jo@shop.example": "sent"}
+    # Slack DMs: alex by member id (capped at 2, C2 first: same score, larger value), sam found by email.
+    assert world.slack.customers_posted_to("DU0ALEX") == ["C2", "C1"]
+    assert world.slack.customers_posted_to("DU0SAM") == ["C4"]
+    # jo by SES email; never to a customer address.
+    mails = world.emails_to("jo@shop.example")
+    assert len(mails) == 1 and "Willow Yoga" in mails[0]["body"]
+    assert all(not a.endswith("@cust.example") for m in world.sent_emails() for a in m["destinations"]["ToAddresses"])
+    assert ledger(world) == {("2026-W48", o): "recorded" for o in o}
+    assert audit_actions(world).count("surfaced") == 4
+    # Bedrock wrote the reasons (checked) for the names sent.
+    assert world.bedrock.calls == 4
+    assert o["alex@shop.example"]["names"] == 2
+    stored = {i["customer_id"]["S"]: i for i in world.items("cp-state")}
+    assert stored["C2"]["surfaced_date"]["S"] == "2026-11-23"
+    assert stored["C6"]["band"]["S"] == "steady", "every customer's score and band is stored"
+
+    posts, mails_before = len(world.slack.posts), len(world.sent_emails())
+    again = world.run("monday-1-again", MONDAY)
+    assert again["status"] == "SUCCEEDED", again
+    assert {v["status"] for v in owners(again).values()} == {"already_sent"}
+    assert len(world.slack.posts) == posts and len(world.sent_emails()) == mails_before
+    assert audit_actions(world).count("surfaced") == 4
+
+
+def test_one_owner_failing_for_good_then_a_new_execution_sends_only_them(world):
+    # sam's Slack is down and mail cannot go out yet (the sender is not verified): sam fails.
+    world.put_list(LIST.replace("jo@shop.example", "alex@shop.example"), RULES)
+    world.slack.users["sam@shop.example"] = "U0SAM"
+    world.slack.failing_users.add("U0SAM")
+    r = world.run("monday-fail", MONDAY)
+    assert r["status"] == "FAILED", r
+    assert r.get("error") == "churn.OwnersFailed"
+    assert "sam@shop.example" in r.get("cause", "") and "alex@shop.example" not in r.get("cause", "")
+    assert world.slack.customers_posted_to("DU0ALEX") == ["C2", "C1"]
+    assert ledger(world) == {("2026-W48", "alex@shop.example"): "recorded"}
+
+    # Fixed: the sender is verified. A New execution with the same input sends exactly sam (by
+    # email, as Slack is still down) and nobody twice.
+    world.verify_sender()
+    alex_posts = len(world.slack.customers_posted_to("DU0ALEX"))
+    r = world.run("monday-fail-new", MONDAY)
+    assert r["status"] == "SUCCEEDED", r
+    o = owners(r)
+    assert o["alex@shop.example"]["status"] == "already_sent"
+    assert o["sam@shop.example"]["status"] == "sent" and o["sam@shop.example"]["via"] == "email"
+    assert "Slack failed" in (o["sam@shop.example"]["note"] or "")
+    assert len(world.slack.customers_posted_to("DU0ALEX")) == alex_posts
+    assert len(world.emails_to("sam@shop.example")) == 1
+    assert ledger(world)[("2026-W48", "sam@shop.example")] == "recorded"
+
+
+def test_record_failing_after_a_send_is_recorded_later_without_sending_again(world):
+    ready(world)
+    world.fail("churn-record")
+    r = world.run("monday-record-down", MONDAY)
+    assert r["status"] == "FAILED", r
+    assert set(ledger(world).values()) == {"sent"}, "sent as soon as the send succeeded"
+    assert audit_actions(world).count("surfaced") == 0
+    posts, mails = len(world.slack.posts), len(world.sent_emails())
+
+    world.heal()
+    r = world.run("monday-record-up", MONDAY)
+    assert r["status"] == "SUCCEEDED", r
+    assert len(world.slack.posts) == posts and len(world.sent_emails()) == mails, "never sent twice"
+    assert set(ledger(world).values()) == {"recorded"}
+    assert audit_actions(world).count("surfaced") == 4
+
+
+def test_dry_run_writes_and_sends_nothing(world):
+    ready(world)
+    r = world.run("monday-dry", {**MONDAY, "dry_run": True})
+    assert r["status"] == "SUCCEEDED", r
+    assert {v["status"] for v in owners(r).values()} == {"dry_run"}
+    assert owners(r)["alex@shop.example"]["names"] == 2
+    assert world.items("cp-state") == [] and world.items("cp-audit") == [] and world.items("cp-runs") == []
+    assert world.slack.posts == [] and world.sent_emails() == []
+    assert world.s3.list_objects_v2(Bucket="cp-runs-bucket").get("KeyCount", 0) == 0
+
+
+def test_resend_sends_the_recorded_list_again_unchanged(world):
+    ready(world)
+    assert world.run("monday", MONDAY)["status"] == "SUCCEEDED"
+    first = world.slack.customers_posted_to("DU0ALEX")
+    # The list changes afterwards; a resend still sends what was recorded.
+    world.put_list(LIST.replace("C1,Harbor Bakery,alex@shop.example,c1@cust.example,2026-09-01",
+                                "C1,Harbor Bakery,alex@shop.example,c1@cust.example,2026-11-20"), RULES)
+    surfaced = audit_actions(world).count("surfaced")
+    r = world.run("monday-resend", {**MONDAY, "resend": True})
+    assert r["status"] == "SUCCEEDED", r
+    assert world.slack.customers_posted_to("DU0ALEX") == first + first
+    assert len(world.emails_to("jo@shop.example")) == 2
+    assert audit_actions(world).count("surfaced") == surfaced
+
+
+def test_as_of_near_midnight_is_the_local_monday(world):
+    ready(world)
+    # 23:30 UTC on Sunday is 07:30 on Monday in Singapore: week 48, not 47.
+    r = world.run("sunday-night-utc", {"as_of": "2026-11-22T23:30:00Z", "dry_run": True})
+    assert r["status"] == "SUCCEEDED", r
+    report = json.loads(json.dumps(r["outputJson"]))
+    assert report["owners"][0]["status"] == "dry_run"
+    r = world.run("sunday-night-utc-real", {"as_of": "2026-11-22T23:30:00Z"})
+    assert r["status"] == "SUCCEEDED", r
+    assert {week for week, _ in ledger(world)} == {"2026-W48"}
+    stored = {i["customer_id"]["S"]: i for i in world.items("cp-state")}
+    assert stored["C2"]["surfaced_date"]["S"] == "2026-11-23"
