@@ -7,7 +7,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 runs=${1:-5}
 data=bench-data/m1
-cargo build --release -p churn-cli --example read_list -p churn-core >/dev/null
+cargo build --release -p churn-cli >/dev/null
+cargo build --release -p churn-core --example read_list >/dev/null
 churn=target/release/churn
 if [ ! -f "$data/customers.csv" ]; then
   "$churn" demo-data --customers 1000000 --owners 40 --seed 1 --out "$data" >/dev/null
@@ -21,7 +22,8 @@ best_of() {
   local best="" mem=""
   for _ in $(seq "$runs"); do
     local out
-    out=$( { /usr/bin/time -f "%e %M" "$@" >/dev/null 2>/dev/null; } 2>&1 | tail -n 1)
+    /usr/bin/time -o /tmp/churn-bench-time -f "%e %M" "$@" >/dev/null 2>/dev/null
+    out=$(tail -n 1 /tmp/churn-bench-time)
     local t=${out% *} m=${out#* }
     if [ -z "$best" ] || awk "BEGIN{exit !($t < $best)}"; then best=$t; mem=$m; fi
   done
