@@ -602,26 +602,7 @@ impl DynamoDbStateStore {
             if before.surfaced_date == Some(as_of) {
                 continue;
             }
-            let mut after = before.clone();
-            after.surfaced_date = Some(as_of);
-            after.band = Some(item.band);
-            after.score = Some(item.score);
-            after.reason = Some(item.reason.clone());
-            after.rules_version = Some(item.rules_version.clone());
-            after.owner = Some(owner.to_string());
-            let mut b = Map::new();
-            let mut a = Map::new();
-            for f in ["surfaced_date", "band", "score", "reason", "rules_version"] {
-                b.insert(f.into(), before.field(f));
-                a.insert(f.into(), after.field(f));
-            }
-            let mut notes = Map::new();
-            notes.insert("week".into(), Value::from(week));
-            notes.insert(
-                "rules_version".into(),
-                Value::from(item.rules_version.clone()),
-            );
-            notes.insert("via".into(), Value::from(via));
+            let change = churn_core::state::surfaced(before, item, owner, as_of, week, via);
             let ts = clock.tick();
             let update = Update::builder()
                 .table_name(&self.state_table)
@@ -649,7 +630,15 @@ impl DynamoDbStateStore {
                 .map_err(build_err("DynamoDB.TransactWriteItems"))?;
             let ops = vec![
                 TransactWriteItem::builder().update(update).build(),
-                self.audit_put(&item.customer_id, &ts, "surfaced", by_user, &b, &a, &notes)?,
+                self.audit_put(
+                    &item.customer_id,
+                    &ts,
+                    change.action,
+                    by_user,
+                    &change.before,
+                    &change.after,
+                    &change.notes,
+                )?,
             ];
             match self.transact(&item.customer_id, ops).await {
                 Ok(()) => recorded += 1,

@@ -3,6 +3,7 @@
 //! feed it and carry its results.
 
 pub mod backtest;
+pub mod clock;
 pub mod customers;
 pub mod links;
 pub mod message;

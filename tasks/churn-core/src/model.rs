@@ -143,3 +143,27 @@ pub struct ListItem {
     pub lifetime_value: Option<f64>,
     pub rules_version: String,
 }
+
+/// One surfaced customer as reports show it (SPEC §10's `customers` entries).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CustomerOut {
+    pub customer_id: String,
+    pub name: String,
+    pub band: Band,
+    pub score: u32,
+    pub reason: String,
+    pub breakdown: Vec<BreakdownEntry>,
+}
+
+impl From<&ListItem> for CustomerOut {
+    fn from(i: &ListItem) -> Self {
+        CustomerOut {
+            customer_id: i.customer_id.clone(),
+            name: i.name.clone(),
+            band: i.band,
+            score: i.score,
+            reason: i.reason.clone(),
+            breakdown: i.breakdown.clone(),
+        }
+    }
+}

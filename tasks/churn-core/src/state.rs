@@ -300,6 +300,45 @@ pub fn reactivate(state: &CustomerState, last_order: Date) -> Change {
     diff(state, next, "reactivated", notes)
 }
 
+/// A name surfaced on a sent list (SPEC §4 record): its surfaced date, band, score, reason, rules
+/// version and owner, and the `surfaced` audit item's before/after and notes.
+pub fn surfaced(
+    before: &CustomerState,
+    item: &crate::model::ListItem,
+    owner: &str,
+    as_of: Date,
+    week: &str,
+    via: &str,
+) -> Change {
+    let mut after = before.clone();
+    after.surfaced_date = Some(as_of);
+    after.band = Some(item.band);
+    after.score = Some(item.score);
+    after.reason = Some(item.reason.clone());
+    after.rules_version = Some(item.rules_version.clone());
+    after.owner = Some(owner.to_string());
+    let mut b = Map::new();
+    let mut a = Map::new();
+    for f in ["surfaced_date", "band", "score", "reason", "rules_version"] {
+        b.insert(f.into(), before.field(f));
+        a.insert(f.into(), after.field(f));
+    }
+    let mut notes = Map::new();
+    notes.insert("week".into(), Value::from(week));
+    notes.insert(
+        "rules_version".into(),
+        Value::from(item.rules_version.clone()),
+    );
+    notes.insert("via".into(), Value::from(via));
+    Change {
+        action: "surfaced",
+        state: after,
+        before: b,
+        after: a,
+        notes,
+    }
+}
+
 /// An audit item as the domain reads it back.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct AuditItem {

@@ -1,7 +1,7 @@
 //! The shapes that travel between the Monday run's tasks (docs/aws-design.md).
 
 use churn_core::customers::BadRow;
-use churn_core::model::{BreakdownEntry, ListItem};
+use churn_core::model::ListItem;
 use churn_core::run::RunInput;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -81,29 +81,7 @@ pub struct HandoffEvent {
     pub item: OwnerItem,
 }
 
-/// One surfaced customer in results (SPEC §10's shape).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct CustomerOut {
-    pub customer_id: String,
-    pub name: String,
-    pub band: churn_core::Band,
-    pub score: u32,
-    pub reason: String,
-    pub breakdown: Vec<BreakdownEntry>,
-}
-
-impl From<&ListItem> for CustomerOut {
-    fn from(i: &ListItem) -> Self {
-        CustomerOut {
-            customer_id: i.customer_id.clone(),
-            name: i.name.clone(),
-            band: i.band,
-            score: i.score,
-            reason: i.reason.clone(),
-            breakdown: i.breakdown.clone(),
-        }
-    }
-}
+pub use churn_core::model::CustomerOut;
 
 /// An owner's result (handoff output, record input and output).
 #[derive(Debug, Clone, Serialize, Deserialize)]

@@ -28,24 +28,24 @@ pub struct DemoDataSummary {
     pub as_of: String,
 }
 
-/// SplitMix64: tiny, fast, and fixed forever.
-struct Rng(u64);
+/// SplitMix64: tiny, fast, and fixed forever (a seed always gives the same folder).
+pub(crate) struct Rng(pub(crate) u64);
 
 impl Rng {
-    fn next(&mut self) -> u64 {
+    pub(crate) fn next(&mut self) -> u64 {
         self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
         let mut z = self.0;
         z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
         z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
         z ^ (z >> 31)
     }
-    fn unit(&mut self) -> f64 {
+    pub(crate) fn unit(&mut self) -> f64 {
         (self.next() >> 11) as f64 / (1u64 << 53) as f64
     }
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n as u64) as usize
+    pub(crate) fn below(&mut self, n: usize) -> usize {
+        (self.next() % n.max(1) as u64) as usize
     }
-    fn range(&mut self, lo: f64, hi: f64) -> f64 {
+    pub(crate) fn range(&mut self, lo: f64, hi: f64) -> f64 {
         lo + (hi - lo) * self.unit()
     }
     fn pick<'a, T>(&mut self, items: &'a [T]) -> &'a T {
@@ -53,10 +53,10 @@ impl Rng {
     }
 }
 
-const OWNER_NAMES: &[&str] = &[
+pub(crate) const OWNER_NAMES: &[&str] = &[
     "alex", "sam", "jo", "priya", "mei", "tomas", "lena", "omar", "kofi", "ines", "yuki", "dara",
 ];
-const SHOP_DOMAIN: &str = "northwind.example";
+pub(crate) const SHOP_DOMAIN: &str = "northwind.example";
 const ADMIN: &str = "ops@northwind.example";
 
 const FIRST: &[&str] = &[

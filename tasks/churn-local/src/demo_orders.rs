@@ -14,6 +14,7 @@ use churn_core::orders::{CustomerKey, Order, derive};
 use jiff::civil::Date;
 
 use crate::demo_data::demo_rules;
+use crate::demo_data::{OWNER_NAMES, Rng, SHOP_DOMAIN};
 use crate::files::write_atomic;
 
 /// What was written.
@@ -31,33 +32,6 @@ pub struct DemoOrdersSummary {
     pub as_of: String,
 }
 
-/// SplitMix64, fixed forever so a seed always gives the same history.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-    fn unit(&mut self) -> f64 {
-        (self.next() >> 11) as f64 / (1u64 << 53) as f64
-    }
-    fn range(&mut self, lo: f64, hi: f64) -> f64 {
-        lo + (hi - lo) * self.unit()
-    }
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n.max(1) as u64) as usize
-    }
-}
-
-const OWNER_NAMES: &[&str] = &[
-    "alex", "sam", "jo", "priya", "mei", "tomas", "lena", "omar", "kofi", "ines", "yuki", "dara",
-];
-// The same shop as `demo_data`, so the two folders can be mixed.
-const SHOP_DOMAIN: &str = "northwind-supply.example";
 const FIRST: &[&str] = &[
     "Harbor",
     "Maple",

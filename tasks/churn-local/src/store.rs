@@ -5,7 +5,7 @@
 use std::path::Path;
 
 use churn_core::model::{Band, ListItem};
-use churn_core::state::{AuditItem, Change, CustomerState, Status};
+use churn_core::state::{AuditItem, Change, CustomerState, Status, surfaced};
 use jiff::civil::Date;
 use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
 use rustc_hash::FxHashMap;
@@ -284,33 +284,7 @@ impl SqliteStore {
             .map_err(|e| StoreError::Corrupt(format!("send ledger list: {e}")))?;
         for item in &list {
             let before = get_state(&tx, &item.customer_id)?;
-            let mut after = before.clone();
-            after.surfaced_date = Some(as_of);
-            after.band = Some(item.band);
-            after.score = Some(item.score);
-            after.reason = Some(item.reason.clone());
-            after.rules_version = Some(item.rules_version.clone());
-            after.owner = Some(owner.to_string());
-            let mut b = Map::new();
-            let mut a = Map::new();
-            for f in ["surfaced_date", "band", "score", "reason", "rules_version"] {
-                b.insert(f.into(), before.field(f));
-                a.insert(f.into(), after.field(f));
-            }
-            let mut notes = Map::new();
-            notes.insert("week".into(), Value::from(week));
-            notes.insert(
-                "rules_version".into(),
-                Value::from(item.rules_version.clone()),
-            );
-            notes.insert("via".into(), Value::from(via.clone()));
-            let change = Change {
-                action: "surfaced",
-                state: after,
-                before: b,
-                after: a,
-                notes,
-            };
+            let change = surfaced(&before, item, owner, as_of, week, &via);
             write_change(&tx, &change, by_user, &clock.tick())?;
         }
         tx.execute(
@@ -438,36 +412,7 @@ impl<'c> ScoreRefresh<'c> {
     }
 }
 
-/// Unique, increasing audit timestamps: RFC 3339 UTC with nanoseconds, bumped when the clock
-/// has not moved.
-pub struct AuditClock {
-    last: jiff::Timestamp,
-}
-
-impl Default for AuditClock {
-    fn default() -> Self {
-        AuditClock {
-            last: jiff::Timestamp::UNIX_EPOCH,
-        }
-    }
-}
-
-impl AuditClock {
-    /// The next unique timestamp.
-    pub fn tick(&mut self) -> String {
-        let now = jiff::Timestamp::now();
-        self.last = if now > self.last {
-            now
-        } else {
-            self.last + jiff::SignedDuration::from_nanos(1)
-        };
-        format!("{:.9}", self.last)
-    }
-
-    pub fn now_string(&self) -> String {
-        format!("{:.9}", jiff::Timestamp::now())
-    }
-}
+pub use churn_core::clock::AuditClock;
 
 fn write_change(
     conn: &Connection,

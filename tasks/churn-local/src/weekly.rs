@@ -56,29 +56,7 @@ pub struct OwnerReport {
     pub files: Vec<String>,
 }
 
-/// One surfaced customer in the report.
-#[derive(Debug, Clone, Serialize)]
-pub struct CustomerOut {
-    pub customer_id: String,
-    pub name: String,
-    pub band: churn_core::Band,
-    pub score: u32,
-    pub reason: String,
-    pub breakdown: Vec<churn_core::BreakdownEntry>,
-}
-
-impl From<&ListItem> for CustomerOut {
-    fn from(i: &ListItem) -> Self {
-        CustomerOut {
-            customer_id: i.customer_id.clone(),
-            name: i.name.clone(),
-            band: i.band,
-            score: i.score,
-            reason: i.reason.clone(),
-            breakdown: i.breakdown.clone(),
-        }
-    }
-}
+pub use churn_core::model::CustomerOut;
 
 /// The run report (SPEC §10's `weekly --json`, plus a few additive keys).
 #[derive(Debug, Clone, Serialize)]
