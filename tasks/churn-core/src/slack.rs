@@ -63,9 +63,7 @@ pub enum SignatureError {
 
 /// `v0=` + hex HMAC-SHA256(secret, `v0:{timestamp}:{body}`).
 pub fn sign(secret: &[u8], timestamp: i64, body: &[u8]) -> String {
-    let mut mac = mac_for(secret, timestamp, body);
-    let _ = &mut mac;
-    let tag = mac.finalize().into_bytes();
+    let tag = mac_for(secret, timestamp, body).finalize().into_bytes();
     let mut out = String::from("v0=");
     for b in tag {
         out.push_str(&format!("{b:02x}"));

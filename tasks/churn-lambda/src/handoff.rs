@@ -147,7 +147,7 @@ pub async fn handle(h: &Handoff, event: Value) -> Result<OwnerResult, TaskError>
         }
         (OwnerAction::Resend, Some(e)) => {
             if item.refused {
-                return Err(refused(&item.owner));
+                return Err(refused());
             }
             let (via, note) = deliver(
                 h,
@@ -211,7 +211,7 @@ pub async fn handle(h: &Handoff, event: Value) -> Result<OwnerResult, TaskError>
         return Ok(result);
     }
     if item.refused {
-        return Err(refused(&item.owner));
+        return Err(refused());
     }
     let (via, note) = deliver(
         h,
@@ -250,8 +250,9 @@ pub async fn handle(h: &Handoff, event: Value) -> Result<OwnerResult, TaskError>
     Ok(result)
 }
 
-fn refused(owner: &str) -> TaskError {
-    let _ = owner;
+/// The owner's address is also a customer's email: nothing may go to it (the address itself is
+/// personal data, so it is not in the message).
+fn refused() -> TaskError {
     TaskError::new(
         "churn.Refused",
         "the owner's address is also a customer's email in the list; nothing was sent",
