@@ -178,25 +178,21 @@ impl SqliteStore {
 
     /// A customer's audit items, oldest first.
     pub fn audit_for(&self, customer_id: &str) -> Result<Vec<AuditItem>, StoreError> {
-        let mut stmt = self.conn.prepare(
-            "SELECT customer_id, ts, action, by_user, before, after, notes FROM audit
-             WHERE customer_id = ?1 ORDER BY seq",
-        )?;
-        let rows = stmt.query_map([customer_id], audit_from_row)?;
-        let mut out = Vec::new();
-        for r in rows {
-            out.push(r??);
-        }
-        Ok(out)
+        self.audit_where("customer_id = ?1", &[customer_id])
     }
 
     /// Every audit item with `from <= ts < to` (RFC 3339 strings compare in time order).
     pub fn audit_between(&self, from: &str, to: &str) -> Result<Vec<AuditItem>, StoreError> {
-        let mut stmt = self.conn.prepare(
+        self.audit_where("ts >= ?1 AND ts < ?2", &[from, to])
+    }
+
+    /// Audit items matching a fixed condition, in write order.
+    fn audit_where(&self, condition: &str, args: &[&str]) -> Result<Vec<AuditItem>, StoreError> {
+        let mut stmt = self.conn.prepare(&format!(
             "SELECT customer_id, ts, action, by_user, before, after, notes FROM audit
-             WHERE ts >= ?1 AND ts < ?2 ORDER BY seq",
-        )?;
-        let rows = stmt.query_map([from, to], audit_from_row)?;
+             WHERE {condition} ORDER BY seq"
+        ))?;
+        let rows = stmt.query_map(rusqlite::params_from_iter(args), audit_from_row)?;
         let mut out = Vec::new();
         for r in rows {
             out.push(r??);
@@ -301,26 +297,6 @@ impl SqliteStore {
         write_change(&tx, change, by_user, ts)?;
         tx.commit()?;
         Ok(())
-    }
-
-    /// Appends a run-level audit item (e.g. the weekly score refresh).
-    pub fn audit_run(
-        &mut self,
-        run_id: &str,
-        action: &str,
-        notes: Map<String, Value>,
-        ts: &str,
-    ) -> Result<(), StoreError> {
-        insert_audit(
-            &self.conn,
-            &format!("run:{run_id}"),
-            ts,
-            action,
-            "churn",
-            &Map::new(),
-            &Map::new(),
-            &notes,
-        )
     }
 
     /// A value from the `meta` table, creating it with `make` when absent.
