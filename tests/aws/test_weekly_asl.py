@@ -50,8 +50,21 @@ def test_flow_follows_the_contract():
     assert_lambda_task(score, "ScorerFunctionArn")
     assert score["Parameters"]["Payload"] == {"input.$": "$", "execution.$": "$$.Execution.Name"}
     assert score["OutputPath"] == "$.Payload"
-    assert "Catch" not in score, "a scorer failure must fail the execution (Redrive continues it)"
+    # Only a refused list or rules doc is caught (to tell the admin); any other scorer failure must
+    # fail the execution at Score, so that Redrive continues from there.
+    (catch,) = score["Catch"]
+    assert catch["ErrorEquals"] == ["churn.BadList", "churn.BadRules"]
+    assert catch["Next"] == "TellAdmin" and catch["ResultPath"] == "$.stopped"
     assert score["Next"] == "Owners"
+
+    tell = states["TellAdmin"]
+    assert_lambda_task(tell, "HandoffFunctionArn")
+    assert tell["Parameters"]["Payload"]["notice"]["error.$"] == "$.stopped.Error"
+    assert tell["Next"] == "RunStopped"
+    assert [c["Next"] for c in tell["Catch"]] == ["RunStopped"], "a failed notice still stops the run"
+    stopped = states["RunStopped"]
+    assert stopped["Type"] == "Fail"
+    assert (stopped["ErrorPath"], stopped["CausePath"]) == ("$.stopped.Error", "$.stopped.Cause")
 
     owners = states["Owners"]
     assert owners["Type"] == "Map" and owners["ItemsPath"] == "$.owners"

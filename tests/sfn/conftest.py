@@ -121,8 +121,9 @@ class FakeBedrock:
     """The Bedrock Converse API: checks the request shape and SigV4 header; answers a grounded
     one-line reason (no numbers, no signal names)."""
 
-    def __init__(self):
+    def __init__(self, delay=0.0):
         self.calls = 0
+        self.delay = delay  # seconds before each reply (a slow model)
         fake = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -139,6 +140,8 @@ class FakeBedrock:
                     and body["messages"][0]["content"][0]["text"]
                 )
                 fake.calls += 1
+                if fake.delay:
+                    time.sleep(fake.delay)
                 if not ok:
                     data = json.dumps({"message": "bad request"}).encode()
                     self.send_response(400)
@@ -164,9 +167,9 @@ class FakeBedrock:
 class World:
     """One moto server with the Monday run deployed, and the fakes."""
 
-    def __init__(self, tmp: Path, timezone="Asia/Singapore"):
+    def __init__(self, tmp: Path, timezone="Asia/Singapore", bedrock_delay=0.0):
         self.slack = FakeSlack()
-        self.bedrock = FakeBedrock()
+        self.bedrock = FakeBedrock(bedrock_delay)
         self.port = free_port()
         self.endpoint = f"http://127.0.0.1:{self.port}"
         self.fail_file = tmp / "fail-functions"
@@ -182,6 +185,7 @@ class World:
             "HARNESS_FAIL_FILE": str(self.fail_file), "RUST_LOG": "warn",
             "AWS_EC2_METADATA_DISABLED": "true",
         })
+        self.env = env
         functions = {f"churn-{t}": str(BIN / f"churn-{t}") for t in ("scorer", "handoff", "record")}
         for path in functions.values():
             assert Path(path).exists(), f"{path} is missing: build it with `cargo build -p churn-lambda`"
@@ -273,7 +277,12 @@ class World:
 
     def close(self):
         self.proc.stdin.close()
-        self.proc.wait(timeout=10)
+        try:
+            self.proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            # moto's server can hang on shutdown with idle keep-alive connections open.
+            self.proc.kill()
+            self.proc.wait(timeout=10)
         self.slack.server.shutdown()
         self.bedrock.server.shutdown()
 

@@ -13,6 +13,7 @@ import os
 import subprocess
 import sys
 import threading
+import time
 
 port = int(sys.argv[1])
 functions = json.loads(sys.argv[2])
@@ -48,6 +49,7 @@ def invoke(self, body, request_headers, response_headers):
                 ).encode()
     env = dict(os.environ)
     env["AWS_LAMBDA_FUNCTION_NAME"] = self.function_name
+    started = time.perf_counter()
     proc = subprocess.run(
         [binary, "--invoke"],
         input=(body or "{}").encode(),
@@ -56,6 +58,8 @@ def invoke(self, body, request_headers, response_headers):
         timeout=120,
     )
     sys.stderr.buffer.write(proc.stderr)
+    if os.environ.get("HARNESS_TIMINGS"):
+        sys.stderr.write(f"harness: {self.function_name} took {time.perf_counter() - started:.2f} s\n")
     sys.stderr.flush()
     with lock:
         invocations.append(self.function_name)

@@ -164,3 +164,82 @@ def test_as_of_near_midnight_is_the_local_monday(world):
     assert {week for week, _ in ledger(world)} == {"2026-W48"}
     stored = {i["customer_id"]["S"]: i for i in world.items("cp-state")}
     assert stored["C2"]["surfaced_date"]["S"] == "2026-11-23"
+
+
+def test_a_bad_list_stops_the_run_and_tells_the_admin_once(world):
+    # 3 of 6 rows have unreadable dates: more than 20% bad, so nothing is written or sent.
+    bad = LIST.replace("2026-09-01", "soon").replace("2026-09-10", "later").replace("2026-10-01", "?")
+    world.put_list(bad, RULES)
+    world.verify_sender()
+    r = world.run("monday-bad-list", MONDAY)
+    assert r["status"] == "FAILED", r
+    assert r.get("error") == "churn.BadList"
+    assert "nothing was scored or sent" in r.get("cause", "")
+    assert "line 2:" in r.get("cause", ""), r.get("cause")
+    assert world.items("cp-state") == [] and world.items("cp-audit") == [] and world.items("cp-runs") == []
+    assert world.slack.posts == []
+    # The admin is the fallback owner, with no slack line in the rules: told by email, once.
+    (notice,) = world.sent_emails()
+    assert notice["destinations"]["ToAddresses"] == ["ops@shop.example"]
+    assert "stopped" in notice["subject"], notice
+    # The admin is told which lines to fix.
+    assert all(f"line {n}:" in notice["body"] for n in (2, 3, 4)), notice["body"]
+
+    # A dry run of the same bad list tells nobody.
+    r = world.run("monday-bad-list-dry", {**MONDAY, "dry_run": True})
+    assert r["status"] == "FAILED" and r.get("error") == "churn.BadList", r
+    assert len(world.sent_emails()) == 1
+
+
+def test_bad_rules_tell_the_admin_on_slack_when_they_have_a_slack_line(world):
+    world.put_list(LIST, RULES + "owner ops@shop.example: slack U0OPS\nband churning: at least lots\n")
+    world.verify_sender()
+    r = world.run("monday-bad-rules", MONDAY)
+    assert r["status"] == "FAILED" and r.get("error") == "churn.BadRules", r
+    # The rules in force are unreadable, so the admin's slack line cannot be known: email.
+    (notice,) = world.sent_emails()
+    assert notice["destinations"]["ToAddresses"] == ["ops@shop.example"]
+    assert "rules doc" in notice["subject"]
+
+    # With readable rules naming the admin's Slack, a bad list is told on Slack, not by email.
+    bad = LIST.replace("2026-09-01", "soon").replace("2026-09-10", "later").replace("2026-10-01", "?")
+    world.put_list(bad, RULES + "owner ops@shop.example: slack U0OPS\n")
+    r = world.run("monday-bad-list-slack", MONDAY)
+    assert r["status"] == "FAILED" and r.get("error") == "churn.BadList", r
+    ((channel, body),) = world.slack.posts
+    assert channel == "DU0OPS" and "stopped" in body["text"]
+    assert len(world.sent_emails()) == 1
+
+
+def scale_list(customers, owners_, overdue_every=10):
+    """A list where every `overdue_every`-th customer is overdue and sour, spread over the owners."""
+    rows = ["customer_id,name,owner,email,last_order_date,order_pace_days,support_mood"]
+    for i in range(customers):
+        overdue = i % overdue_every == min(3, overdue_every - 1)
+        rows.append(f"K{i:06d},Shop {i},{owners_[(i // overdue_every) % len(owners_)]},k{i}@cust.example,"
+                    f"{'2026-08-01' if overdue else '2026-11-10'},30,{'-0.9' if overdue else '0.2'}")
+    return "\n".join(rows) + "\n"
+
+
+def test_large_candidate_lists_move_through_s3(world):
+    # 5 owners with 120 flagged customers each and a weekly cap of 40: the scorer keeps 120
+    # candidates per owner (spares for the pause), which together are over its 128 KB inline
+    # limit (Step Functions' state limit is 256 KB), so each list travels as an S3 object that the
+    # handoff reads. (100,000 customers through the same path: tests/sfn/bench_scorer.py.)
+    # The table stays small because moto copies the whole table for every transaction action.
+    owners_ = [f"owner{k}@shop.example" for k in range(5)]
+    rules = RULES.split("weekly cap")[0] + "weekly cap: 40\ncontact pause: 21 days\n" + "".join(
+        f"owner {o}: email\n" for o in owners_)
+    world.put_list(scale_list(600, owners_, overdue_every=1), rules)
+    world.verify_sender()
+    r = world.run("monday-large", MONDAY, timeout=600)
+    assert r["status"] == "SUCCEEDED", r
+    o = owners(r)
+    assert {k: (v["status"], v["names"]) for k, v in o.items()} == {k: ("sent", 40) for k in owners_}
+    keys = [k["Key"] for k in world.s3.list_objects_v2(Bucket="cp-runs-bucket")["Contents"]]
+    assert sorted(k for k in keys if "/candidates/" in k) == sorted(
+        f"runs/2026-W48/monday-large/candidates/{o}.json" for o in owners_), keys
+    assert len(world.sent_emails()) == 5 and len(world.items("cp-runs")) == 5
+    assert audit_actions(world).count("surfaced") == 200
+    pages = world.ddb.get_paginator("scan").paginate(TableName="cp-state", Select="COUNT")
+    assert sum(p["Count"] for p in pages) == 600, "every customer's score and band is stored"

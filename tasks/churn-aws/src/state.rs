@@ -51,6 +51,8 @@ const BATCH_WRITE_MAX: usize = 25;
 const BATCH_GET_MAX: usize = 100;
 /// Attempts for unprocessed items/keys and transaction conflicts before giving up (retryable).
 const MAX_ATTEMPTS: u32 = 8;
+/// Names recorded per TransactWriteItems call (two actions each; DynamoDB allows 100 per call).
+const RECORD_NAMES_PER_TRANSACTION: usize = 50;
 /// Concurrent batch or update requests of one call.
 const WRITE_CONCURRENCY: usize = 4;
 
@@ -580,7 +582,8 @@ impl DynamoDbStateStore {
 
     /// Records the surfaced names of a sent list (SPEC §4 record), mirroring `SqliteStore::record`:
     /// for each name, its `surfaced_date`, band, score, reason, rules version and owner, and one
-    /// `surfaced` audit item, in one transaction per name. Idempotent: a name already surfaced on
+    /// `surfaced` audit item — up to 50 names per transaction (one round trip for a capped list),
+    /// name by name when a concurrent Record got to one of them first. Idempotent: a name already surfaced on
     /// `as_of` is skipped. Returns how many names were newly recorded. The caller marks the ledger
     /// entry recorded afterwards.
     #[allow(clippy::too_many_arguments)]
@@ -596,7 +599,8 @@ impl DynamoDbStateStore {
     ) -> Result<usize, StateError> {
         let ids: Vec<&str> = items.iter().map(|i| i.customer_id.as_str()).collect();
         let current = self.get_many(&ids).await?;
-        let mut recorded = 0;
+        // Two actions per name (state update + audit put); one transaction holds up to 100.
+        let mut pending: Vec<(&str, [TransactWriteItem; 2])> = Vec::new();
         for item in items {
             let before = &current[&item.customer_id];
             if before.surfaced_date == Some(as_of) {
@@ -628,22 +632,43 @@ impl DynamoDbStateStore {
                 .expression_attribute_values(":u", s(&ts))
                 .build()
                 .map_err(build_err("DynamoDB.TransactWriteItems"))?;
-            let ops = vec![
-                TransactWriteItem::builder().update(update).build(),
-                self.audit_put(
-                    &item.customer_id,
-                    &ts,
-                    change.action,
-                    by_user,
-                    &change.before,
-                    &change.after,
-                    &change.notes,
-                )?,
-            ];
-            match self.transact(&item.customer_id, ops).await {
-                Ok(()) => recorded += 1,
-                Err(StateError::AlreadyRecorded { .. }) => {}
-                Err(e) => return Err(e),
+            let audit = self.audit_put(
+                &item.customer_id,
+                &ts,
+                change.action,
+                by_user,
+                &change.before,
+                &change.after,
+                &change.notes,
+            )?;
+            pending.push((
+                &item.customer_id,
+                [TransactWriteItem::builder().update(update).build(), audit],
+            ));
+        }
+        let mut recorded = 0;
+        for chunk in pending.chunks(RECORD_NAMES_PER_TRANSACTION) {
+            if chunk.len() > 1 {
+                let ops: Vec<TransactWriteItem> = chunk
+                    .iter()
+                    .flat_map(|(_, ops)| ops.iter().cloned())
+                    .collect();
+                match self.transact("(batch)", ops).await {
+                    Ok(()) => {
+                        recorded += chunk.len();
+                        continue;
+                    }
+                    // Someone recorded one of these meanwhile (a concurrent Record): name by name.
+                    Err(StateError::AlreadyRecorded { .. }) => {}
+                    Err(e) => return Err(e),
+                }
+            }
+            for (customer_id, ops) in chunk {
+                match self.transact(customer_id, ops.to_vec()).await {
+                    Ok(()) => recorded += 1,
+                    Err(StateError::AlreadyRecorded { .. }) => {}
+                    Err(e) => return Err(e),
+                }
             }
         }
         tracing::debug!(

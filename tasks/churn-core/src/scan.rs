@@ -42,6 +42,13 @@ impl ScoreSink for NoSink {
 pub enum ScanError<E> {
     #[error(transparent)]
     List(#[from] ListError),
+    /// The list was read to the end and refused by SPEC §2's stop rules; the bad rows found, so
+    /// the admin can be told which lines to fix.
+    #[error("{error}")]
+    Refused {
+        error: ListError,
+        bad_rows: Vec<BadRow>,
+    },
     #[error("storing scores: {0}")]
     Sink(E),
 }
@@ -252,7 +259,15 @@ pub fn scan<R: Read, S: ScoreSink>(
         }
         spare = recycle(buf);
     }
-    let summary = reader.finish()?;
+    let summary = match reader.finish() {
+        Ok(s) => s,
+        Err(error) => {
+            return Err(ScanError::Refused {
+                error,
+                bad_rows: errors,
+            });
+        }
+    };
     let lists = shortlists
         .into_iter()
         .map(|(owner, (s, candidates))| {

@@ -22,8 +22,10 @@ use crate::error::TaskError;
 use crate::payload::{CustomerOut, HandoffEvent, OwnerResult};
 use crate::task_error;
 
-/// Reasons written at once per owner (Bedrock calls in flight).
-const REASON_CONCURRENCY: usize = 4;
+/// Reasons written at once per owner (Bedrock calls in flight): a whole capped list in one wave, so a
+/// handoff waits about one model reply, not three. With the Map's 4 owners at a time that is at most
+/// 40 calls in flight; a throttled call falls back to the deterministic reason.
+const REASON_CONCURRENCY: usize = 10;
 
 /// The handoff's long-lived parts: the shared app, and the secrets and Slack client read on first
 /// use and kept for the container's life.
@@ -51,7 +53,7 @@ impl Handoff {
             .unwrap_or_else(|| default.to_string())
     }
 
-    async fn slack(&self) -> Result<&SlackNotifier, TaskError> {
+    pub(crate) async fn slack(&self) -> Result<&SlackNotifier, TaskError> {
         self.slack
             .get_or_try_init(|| async {
                 let name = Self::secret_name("SLACK_TOKEN_SECRET", "cp/slack/bot-token");

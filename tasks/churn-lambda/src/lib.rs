@@ -4,6 +4,7 @@
 pub mod app;
 pub mod error;
 pub mod handoff;
+pub mod notice;
 pub mod payload;
 pub mod record;
 pub mod runner;

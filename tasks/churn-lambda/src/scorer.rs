@@ -4,7 +4,7 @@
 use std::io::Cursor;
 
 use churn_aws::{AuditClock, DynamoDbSendLedger, DynamoDbStateStore, S3ObjectStore, ScoreWrite};
-use churn_core::customers::{CustomerReader, ReadOptions};
+use churn_core::customers::{BadRow, CustomerReader, ReadOptions};
 use churn_core::model::normalize_email;
 use churn_core::rules::{Channel, parse_rules};
 use churn_core::scan::{ScanError, ScanOptions, ScoreSink, scan};
@@ -130,6 +130,11 @@ pub async fn handle(app: &App, event: Value) -> Result<ScorerOutput, TaskError> 
     let found =
         scan(reader, &opts, prior.states(), &mut sink, &mut |_| {}).map_err(|e| match e {
             ScanError::List(e) => bad_list(e),
+            ScanError::Refused { error, bad_rows } => {
+                let mut e = bad_list(error);
+                e.message.push_str(&bad_rows_text(&bad_rows));
+                e
+            }
             ScanError::Sink(never) => match never {},
         })?;
 
@@ -234,6 +239,29 @@ pub async fn handle(app: &App, event: Value) -> Result<ScorerOutput, TaskError> 
     })
 }
 
+/// The first bad rows, one per line, for the admin notice (the cause stays well under Step
+/// Functions' 32 KB limit).
+fn bad_rows_text(rows: &[BadRow]) -> String {
+    const SHOWN: usize = 20;
+    let mut text = String::from("\nBad rows:");
+    for r in rows.iter().take(SHOWN) {
+        let reason: String = r.reason.chars().take(200).collect();
+        text.push_str(&format!("\n  line {}: {reason}", r.line));
+    }
+    if rows.len() > SHOWN {
+        text.push_str(&format!("\n  … and {} more", rows.len() - SHOWN));
+    }
+    text
+}
+
 fn bad_list(e: churn_core::customers::ListError) -> TaskError {
-    TaskError::new("churn.BadList", format!("{e}: nothing was written or sent"))
+    let message = e.to_string();
+    if message.contains("nothing was") {
+        TaskError::new("churn.BadList", message)
+    } else {
+        TaskError::new(
+            "churn.BadList",
+            format!("{message}: nothing was written or sent"),
+        )
+    }
 }

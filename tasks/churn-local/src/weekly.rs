@@ -453,7 +453,7 @@ pub fn scan_list(
         progress(done, total)
     })
     .map_err(|e| match e {
-        ScanError::List(e) => WeeklyError::List(e),
+        ScanError::List(e) | ScanError::Refused { error: e, .. } => WeeklyError::List(e),
         ScanError::Sink(e) => WeeklyError::Store(e),
     })?;
     progress(total, total);
