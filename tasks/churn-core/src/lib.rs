@@ -5,6 +5,7 @@
 pub mod backtest;
 pub mod clock;
 pub mod customers;
+pub mod digest;
 pub mod links;
 pub mod message;
 pub mod model;

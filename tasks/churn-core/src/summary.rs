@@ -4,8 +4,10 @@
 //! quarter's backtest (SPEC §12).
 
 use serde::Serialize;
+use serde_json::Value;
 
 use crate::backtest::BacktestReport;
+use crate::message::{EmailBody, html_escape};
 use crate::state::{AuditItem, LostReason, UNDOABLE_ACTIONS};
 
 /// Last month in numbers.
@@ -190,6 +192,139 @@ fn numbers(text: &str) -> Vec<String> {
     out
 }
 
+/// Where the month's paragraph came from.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "source", content = "why", rename_all = "snake_case")]
+pub enum ParagraphSource {
+    /// The model's paragraph, every number checked.
+    Model,
+    /// No model configured: the template by design.
+    Template,
+    /// The template, because the model's paragraph was refused or the call failed (why).
+    Fallback(String),
+}
+
+impl ParagraphSource {
+    /// `model`, `template` or `fallback`, for logs.
+    pub fn label(&self) -> &'static str {
+        match self {
+            ParagraphSource::Model => "model",
+            ParagraphSource::Template => "template",
+            ParagraphSource::Fallback(_) => "fallback",
+        }
+    }
+}
+
+/// The month's paragraph: the model's `reply` when it passes [`check_narrative`], else the
+/// template. `None` means no model was asked; `Some(Err(why))` a failed call.
+pub fn choose_paragraph(
+    c: &MonthCounts,
+    reply: Option<Result<String, String>>,
+) -> (String, ParagraphSource) {
+    match reply {
+        None => (template_paragraph(c), ParagraphSource::Template),
+        Some(Err(why)) => (template_paragraph(c), ParagraphSource::Fallback(why)),
+        Some(Ok(text)) => match check_narrative(&text, c) {
+            Ok(p) => (p, ParagraphSource::Model),
+            Err(rejected) => (
+                template_paragraph(c),
+                ParagraphSource::Fallback(rejected.to_string()),
+            ),
+        },
+    }
+}
+
+/// The model's instructions and the one user message: the month's counts as JSON and nothing
+/// else (no names, emails or customer ids ever reach the model).
+pub fn narrative_prompt(c: &MonthCounts) -> (String, String) {
+    let system = "You write a one-paragraph monthly summary of a small business's customer \
+                  retention work for its owners. Use only the numbers given, written exactly as \
+                  given (whole numbers; money as given in recovered_value_text); introduce no other \
+                  number, no percentages, no dates other than the month. Plain, warm, at most 5 \
+                  sentences, no headings, no lists, no markdown. Reply with the paragraph only."
+        .to_string();
+    let reasons: Vec<Value> = c
+        .lost_reasons
+        .iter()
+        .map(|(r, n)| serde_json::json!({"reason": r, "count": n}))
+        .collect();
+    let data = serde_json::json!({
+        "month": c.month,
+        "flagged": c.flagged,
+        "reached_out": c.reached,
+        "won_back": c.won_back,
+        "recovered_value_text": money(c.recovered_value),
+        "lost": c.lost,
+        "lost_reasons": reasons,
+        "came_back_on_their_own": c.reactivated,
+    });
+    (system, format!("Last month's counts, as JSON:\n{data}"))
+}
+
+/// The summary email (SES): subject, HTML and plain text, built the same way locally and on AWS.
+pub fn summary_email(c: &MonthCounts, paragraph: &str, evidence: Option<&str>) -> EmailBody {
+    let subject = format!("Churn summary for {}", c.month);
+    let rows: Vec<(String, String)> = vec![
+        ("Flagged on Monday lists".into(), c.flagged.to_string()),
+        ("Reached out".into(), c.reached.to_string()),
+        (
+            "Won back".into(),
+            if c.recovered_value > 0.0 {
+                format!("{} (value {})", c.won_back, money(c.recovered_value))
+            } else {
+                c.won_back.to_string()
+            },
+        ),
+        ("Lost".into(), c.lost.to_string()),
+        ("Came back on their own".into(), c.reactivated.to_string()),
+    ];
+    let reasons: Vec<String> = c
+        .lost_reasons
+        .iter()
+        .take(3)
+        .map(|(r, n)| format!("{r} ({n})"))
+        .collect();
+    let mut text = format!("{subject}\n\n{paragraph}\n\n");
+    for (k, v) in &rows {
+        text.push_str(&format!("{k}: {v}\n"));
+    }
+    if !reasons.is_empty() {
+        text.push_str(&format!("Top lost reasons: {}\n", reasons.join(", ")));
+    }
+    if let Some(e) = evidence {
+        text.push_str(&format!("\n{e}\n"));
+    }
+    let td = "padding:4px 10px;border-bottom:1px solid #ddd";
+    let mut html = format!(
+        "<!doctype html><html><body style=\"font-family:sans-serif\"><h2>{}</h2><p>{}</p><table style=\"border-collapse:collapse\">",
+        html_escape(&subject),
+        html_escape(paragraph)
+    );
+    for (k, v) in &rows {
+        html.push_str(&format!(
+            "<tr><td style=\"{td}\">{}</td><td style=\"{td};text-align:right\">{}</td></tr>",
+            html_escape(k),
+            html_escape(v)
+        ));
+    }
+    html.push_str("</table>");
+    if !reasons.is_empty() {
+        html.push_str(&format!(
+            "<p>Top lost reasons: {}</p>",
+            html_escape(&reasons.join(", "))
+        ));
+    }
+    if let Some(e) = evidence {
+        html.push_str(&format!("<p>{}</p>", html_escape(e)));
+    }
+    html.push_str("</body></html>");
+    EmailBody {
+        subject,
+        html,
+        text,
+    }
+}
+
 /// One line of evidence from a backtest of the last quarter (SPEC §12).
 pub fn evidence_line(r: &BacktestReport) -> String {
     let pct = |x: Option<f64>| x.map_or("n/a".to_string(), |v| format!("{:.0}%", v * 100.0));
@@ -283,6 +418,74 @@ mod tests {
             check_narrative("One.\n\nTwo.", &c),
             Err(NarrativeRejected::Paragraphs)
         );
+    }
+
+    #[test]
+    fn the_model_paragraph_is_used_only_when_every_number_matches() {
+        let c = count_month("2026-11", &fixture());
+        let good =
+            "In November 2026 owners won back 2 of the 3 flagged customers, recovering 1,501.";
+        assert_eq!(
+            choose_paragraph(&c, Some(Ok(good.into()))),
+            (good.to_string(), ParagraphSource::Model)
+        );
+        let (p, source) = choose_paragraph(&c, Some(Ok("Owners won back 5 customers.".into())));
+        assert_eq!(p, template_paragraph(&c));
+        assert_eq!(
+            source,
+            ParagraphSource::Fallback(
+                "the paragraph mentions 5, which is not one of the month's counts".into()
+            )
+        );
+        let (p, source) = choose_paragraph(&c, Some(Err("Bedrock throttled the call".into())));
+        assert_eq!(p, template_paragraph(&c));
+        assert_eq!(source.label(), "fallback");
+        assert_eq!(choose_paragraph(&c, None).1, ParagraphSource::Template);
+    }
+
+    #[test]
+    fn the_prompt_carries_counts_only() {
+        let c = count_month("2026-11", &fixture());
+        let (system, user) = narrative_prompt(&c);
+        assert!(system.contains("Use only the numbers given"));
+        let json: Value = serde_json::from_str(user.split_once('\n').unwrap().1).unwrap();
+        let keys: Vec<&str> = json
+            .as_object()
+            .unwrap()
+            .keys()
+            .map(String::as_str)
+            .collect();
+        assert_eq!(
+            keys,
+            [
+                "came_back_on_their_own",
+                "flagged",
+                "lost",
+                "lost_reasons",
+                "month",
+                "reached_out",
+                "recovered_value_text",
+                "won_back"
+            ]
+        );
+        assert!(!user.contains("C1") && !user.contains("sam"));
+    }
+
+    #[test]
+    fn the_email_has_both_parts_escaped() {
+        let c = count_month("2026-11", &fixture());
+        let e = summary_email(&c, "Owners <b>did</b> well & more.", Some("Evidence: x"));
+        assert_eq!(e.subject, "Churn summary for 2026-11");
+        assert!(
+            e.html
+                .contains("Owners &lt;b&gt;did&lt;/b&gt; well &amp; more.")
+        );
+        assert!(e.text.contains("Won back: 2 (value 1,501)"));
+        assert!(
+            e.text
+                .contains("Top lost reasons: price (2), switched to a competitor (1)")
+        );
+        assert!(e.text.ends_with("Evidence: x\n"));
     }
 
     #[test]
