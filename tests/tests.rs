@@ -6,6 +6,7 @@ mod backtest;
 mod check;
 mod compare;
 mod demo;
+mod digest;
 mod outcome;
 mod palive;
 mod score;

@@ -210,6 +210,7 @@ pub fn run(command: Command) -> Result<ExitCode, CliError> {
             }
             Ok(ExitCode::SUCCESS)
         }
+        Command::Digest(args) => crate::digest_cmd::run(&args),
         Command::DemoData {
             customers,
             owners,

@@ -2,6 +2,7 @@
 
 mod backtest_cmd;
 mod commands;
+mod digest_cmd;
 mod palive_cmd;
 mod print;
 
@@ -183,6 +184,8 @@ enum Command {
         #[command(flatten)]
         output: OutputArgs,
     },
+    /// This week so far: the watch band, the outcomes recorded, who came back on their own.
+    Digest(digest_cmd::DigestArgs),
     /// Make a realistic sample data folder (named customers, several owners, a few messy rows).
     DemoData {
         /// How many customers.

@@ -6,6 +6,7 @@ pub mod compare;
 pub mod config;
 pub mod demo_data;
 pub mod demo_orders;
+pub mod digest;
 pub mod explain;
 pub mod files;
 pub mod outcome;

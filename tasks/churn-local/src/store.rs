@@ -171,6 +171,21 @@ impl SqliteStore {
         Ok(out)
     }
 
+    /// Every customer whose stored band is `band` (the digest's watch band), by id.
+    pub fn in_band(&self, band: Band) -> Result<Vec<CustomerState>, StoreError> {
+        let mut stmt = self.conn.prepare(
+            "SELECT customer_id, score, band, reason, surfaced_date, last_contact, status, owner,
+                    won_back_date, lost_date, lost_reason, rules_version
+             FROM customer_state WHERE band = ?1 ORDER BY customer_id",
+        )?;
+        let mut out = Vec::new();
+        let mut rows = stmt.query([band.as_str()])?;
+        while let Some(row) = rows.next()? {
+            out.push(state_from_row(row)?);
+        }
+        Ok(out)
+    }
+
     /// One customer's state (a fresh active state when none is stored).
     pub fn get_state(&self, customer_id: &str) -> Result<CustomerState, StoreError> {
         get_state(&self.conn, customer_id)

@@ -7,7 +7,9 @@ use std::path::Path;
 
 use churn_core::backtest::{BacktestOptions, build_input, read_list, run};
 use churn_core::orders::read_orders;
-use churn_core::summary::{MonthCounts, count_month, evidence_line, template_paragraph};
+use churn_core::summary::{
+    MonthCounts, ParagraphSource, choose_paragraph, count_month, evidence_line, summary_email,
+};
 use jiff::civil::Date;
 use serde::Serialize;
 
@@ -21,10 +23,12 @@ use crate::weekly::{WeeklyError, customers_path, load_rules};
 pub struct MonthlySummary {
     pub counts: MonthCounts,
     pub paragraph: String,
+    /// Where the paragraph came from (locally: the template; no model is called).
+    pub paragraph_source: ParagraphSource,
     /// One line from the last quarter's backtest, when `orders.csv` is in the folder.
     pub evidence: Option<String>,
     pub recipients: Vec<String>,
-    /// The email written to the outbox (`outbox/summary/<month>.txt`).
+    /// The email written to the outbox (`outbox/summary/<month>.txt`, with `<month>.html`).
     pub file: Option<String>,
 }
 
@@ -59,27 +63,20 @@ pub fn monthly_summary(
     dry_run: bool,
 ) -> Result<MonthlySummary, SummaryError> {
     let settings = Settings::load(dir).map_err(WeeklyError::from)?;
-    let (start, next) =
-        month_bounds(month).ok_or_else(|| SummaryError::Month(month.to_string()))?;
-    // Audit timestamps are UTC; the month is the business's, in its time zone.
-    let bound = |d: Date| -> Result<String, SummaryError> {
-        let ts = d
-            .to_zoned_datetime(settings.tz.clone())
-            .map_err(|_| SummaryError::Month(month.to_string()))?
-            .timestamp();
-        Ok(format!("{ts:.9}"))
-    };
+    let (month, from, to) = churn_core::summary::month_window(month, &settings.tz)
+        .ok_or_else(|| SummaryError::Month(month.to_string()))?;
     let store = SqliteStore::open_read_only(dir).map_err(WeeklyError::from)?;
     let items = store
-        .audit_between(&bound(start)?, &bound(next)?)
+        .audit_between(&from, &to)
         .map_err(WeeklyError::from)?;
-    let month = format!("{:04}-{:02}", start.year(), start.month());
     let counts = count_month(&month, &items);
-    let paragraph = template_paragraph(&counts);
+    // The same composition as the summary Lambda, without the model.
+    let (paragraph, paragraph_source) = choose_paragraph(&counts, None);
     let evidence = quarter_evidence(dir, &settings)?;
     let mut summary = MonthlySummary {
         counts,
         paragraph,
+        paragraph_source,
         evidence,
         recipients: settings.raw.summary_recipients.clone(),
         file: None,
@@ -89,14 +86,18 @@ pub fn monthly_summary(
             .join("outbox")
             .join("summary")
             .join(format!("{month}.txt"));
-        let mut text = format!(
-            "To: {}\nSubject: Churn summary for {month}\n\n{}\n",
-            summary.recipients.join(", "),
-            summary.paragraph
+        let email = summary_email(
+            &summary.counts,
+            &summary.paragraph,
+            summary.evidence.as_deref(),
         );
-        if let Some(e) = &summary.evidence {
-            text.push_str(&format!("\n{e}\n"));
-        }
+        let text = format!(
+            "To: {}\nSubject: {}\n\n{}",
+            summary.recipients.join(", "),
+            email.subject,
+            email.text
+        );
+        write_atomic(&path.with_extension("html"), email.html.as_bytes())?;
         write_atomic(&path, text.as_bytes())?;
         summary.file = Some(path.display().to_string());
     }
