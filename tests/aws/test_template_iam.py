@@ -326,6 +326,7 @@ def check_scheduler_only_starts_its_state_machine(template: dict) -> list[str]:
     if not schedules:
         return ["no schedule in the template"]
     roles = resources_of(template, {"AWS::IAM::Role"})
+    functions = resources_of(template, FUNCTION_TYPES)
     for name, res in schedules.items():
         target = props(res).get("Target", {})
         role_ids = refs(target.get("RoleArn"))
@@ -347,11 +348,13 @@ def check_scheduler_only_starts_its_state_machine(template: dict) -> list[str]:
             if st.get("Effect") != "Allow":
                 continue
             actions = {str(a) for a in as_list(st.get("Action"))}
-            if actions != {"states:StartExecution"}:
-                problems.append(f"{role}: grants {sorted(actions)}; only states:StartExecution")
+            # A schedule starts its state machine, or invokes its function (digest, summary).
+            expected = "lambda:InvokeFunction" if target_ids <= set(functions) else "states:StartExecution"
+            if actions != {expected}:
+                problems.append(f"{role}: grants {sorted(actions)}; only {expected}")
             for resource in as_list(st.get("Resource")):
                 if refs(resource) != target_ids or literal_text(resource) is not None:
-                    problems.append(f"{role}: StartExecution on {resource!r}, not the schedule's state machine")
+                    problems.append(f"{role}: {expected} on {resource!r}, not the schedule's target")
     return problems
 
 
@@ -376,8 +379,38 @@ def test_template_holds(check):
 def test_three_monday_functions_each_with_a_role():
     template = load()
     functions = resources_of(template, FUNCTION_TYPES)
-    assert {function_name(n, r) for n, r in functions.items()} == MONDAY_FUNCTIONS
-    assert len({role_of(r) for r in functions.values()}) == 3
+    assert MONDAY_FUNCTIONS <= {function_name(n, r) for n, r in functions.items()}
+    assert len({role_of(r) for r in functions.values()}) == len(functions)
+
+
+def test_digest_and_summary_read_only_and_on_their_schedules():
+    """Issue 4: the digest and summary only read the state and the audit, each has its own
+    schedule in the business's time zone, and only the summary may call Bedrock and SES."""
+    template = load()
+    resources = template["Resources"]
+    functions = resources_of(template, FUNCTION_TYPES)
+    by_binary = {function_name(n, r): n for n, r in functions.items()}
+    tables = {t: refs_name for t, refs_name in (("state", "StateTable"), ("audit", "AuditTable"))}
+    for binary, schedule, cron in (
+        ("churn-digest", "DigestSchedule", "cron(0 16 ? * 6 *)"),
+        ("churn-summary", "SummarySchedule", "cron(0 9 ? * 2#1 *)"),
+    ):
+        logical_id = by_binary[binary]
+        statements = role_statements(template, role_of(functions[logical_id]))
+        actions = {str(a) for st in statements for a in as_list(st.get("Action"))}
+        table_actions = {
+            str(a)
+            for st in statements
+            if refs(st.get("Resource")) & set(tables.values())
+            for a in as_list(st.get("Action"))
+        }
+        assert table_actions <= {"dynamodb:Scan", "dynamodb:Query", "dynamodb:GetItem"}, table_actions
+        assert ("bedrock:InvokeModel" in actions) == (binary == "churn-summary")
+        assert ("ses:SendEmail" in actions) == (binary == "churn-summary")
+        sched = props(resources[schedule])
+        assert sched["ScheduleExpression"] == cron
+        assert refs(sched["ScheduleExpressionTimezone"]) == {"TimeZone"}
+        assert refs(sched["Target"]["Arn"]) == {logical_id}
 
 
 def test_audit_table_denies_changes_to_items():
@@ -555,7 +588,7 @@ BAD.update(
       FlexibleTimeWindow: {Mode: "OFF"}
       Target: {Arn: !Ref Machine, RoleArn: !GetAtt SchedRole.Arn}
 """,
-            "not the schedule's state machine",
+            "not the schedule's target",
         ),
     }
 )
