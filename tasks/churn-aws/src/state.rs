@@ -204,6 +204,27 @@ impl Prior {
         })
     }
 
+    /// Every customer whose stored band is `band`, with their full state when it matters (else
+    /// the score, band and owner), by id.
+    pub fn in_band(&self, band: Band) -> Vec<CustomerState> {
+        let mut out: Vec<CustomerState> = self
+            .scores
+            .iter()
+            .filter(|(_, c)| c.band == Some(band))
+            .map(|(id, c)| match self.states.get(&**id) {
+                Some(st) => st.clone(),
+                None => CustomerState {
+                    score: c.score,
+                    band: c.band,
+                    owner: (c.owner != NO_OWNER).then(|| self.owners[c.owner as usize].to_string()),
+                    ..CustomerState::new(id)
+                },
+            })
+            .collect();
+        out.sort_by(|a, b| a.customer_id.cmp(&b.customer_id));
+        out
+    }
+
     /// How many Scan pages were read (all segments).
     pub fn pages(&self) -> u64 {
         self.pages

@@ -308,7 +308,7 @@ impl AsyncReasoner for BedrockReasoner {
     }
 }
 
-fn map_sdk_error(e: SdkError<ConverseError, HttpResponse>) -> BedrockError {
+pub(crate) fn map_sdk_error(e: SdkError<ConverseError, HttpResponse>) -> BedrockError {
     match &e {
         SdkError::TimeoutError(_) => BedrockError::Timeout(Duration::ZERO),
         SdkError::DispatchFailure(_) => {

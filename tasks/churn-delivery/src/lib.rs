@@ -10,12 +10,14 @@
 
 pub mod bedrock;
 pub mod error;
+pub mod narrative;
 pub mod slack;
 
 pub use bedrock::{
     AsyncReasoner, BedrockError, BedrockReasoner, BedrockReasonerConfig, DEFAULT_MODEL_ID,
     FallbackReason, ReasonSource, reasons,
 };
+pub use narrative::{BedrockNarrator, NarratorConfig};
 pub use error::{ERROR_CONFIG, ERROR_INTERNAL, ERROR_REFUSED, ERROR_RETRYABLE};
 pub use slack::{
     PartFailure, PostedMessage, PostedPart, RetryPolicy, SendReport, SlackError, SlackNotifier,

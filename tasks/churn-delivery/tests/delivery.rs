@@ -18,3 +18,6 @@ mod slack;
 
 #[path = "delivery/bedrock.rs"]
 mod bedrock;
+
+#[path = "delivery/narrative.rs"]
+mod narrative;

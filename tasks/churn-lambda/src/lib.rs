@@ -2,6 +2,7 @@
 //! which compose the domain (`churn-core`) with the AWS and delivery adapters.
 
 pub mod app;
+pub mod digest;
 pub mod error;
 pub mod handoff;
 pub mod notice;
@@ -9,3 +10,4 @@ pub mod payload;
 pub mod record;
 pub mod runner;
 pub mod scorer;
+pub mod summary;

@@ -81,6 +81,11 @@ impl SlackServer {
         st.users.insert(email.to_lowercase(), id.to_string());
     }
 
+    /// A channel the bot is a member of (posts to it are accepted).
+    pub fn add_channel(&self, id: &str) {
+        self.state.lock().unwrap().open.insert(id.to_string());
+    }
+
     /// Queues faults for the next calls of `api_method`, in order.
     pub fn script(&self, api_method: &str, faults: impl IntoIterator<Item = Fault>) {
         let mut st = self.state.lock().unwrap();

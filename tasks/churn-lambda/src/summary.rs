@@ -1,0 +1,169 @@
+//! The summary task (SPEC §9): the first Monday of the month, 09:00 local — last month's counts
+//! from `cp-audit`, a one-paragraph narrative by Claude on Bedrock (counts only in; every number
+//! checked, else the template paragraph), emailed through SES to the configured recipients. The
+//! email is composed by the same code as `churn summary` (`churn_core::summary::summary_email`).
+//!
+//! Input (Scheduler): `{"as_of"?: "<aws.scheduler.scheduled-time>", "month"?: "YYYY-MM",
+//! "dry_run"?: false}` — the month defaults to the one before `as_of`'s. Output: `{"month",
+//! "counts", "paragraph_source", "recipients", "message_id", "dry_run"}` (the recipient count,
+//! never addresses).
+
+use std::io::Cursor;
+
+use churn_aws::{DynamoDbStateStore, S3ObjectStore, SesMailer};
+use churn_core::customers::{CustomerReader, ReadOptions};
+use churn_core::digest::names_and_emails;
+use churn_core::summary::{
+    MonthCounts, ParagraphSource, choose_paragraph, count_month, month_window, previous_month,
+    summary_email,
+};
+use churn_core::values::DateOrder;
+use churn_core::week::resolve_as_of;
+use churn_delivery::{BedrockNarrator, NarratorConfig};
+use jiff::tz::TimeZone;
+use rustc_hash::FxHashSet;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use tokio::sync::OnceCell;
+
+use crate::app::App;
+use crate::error::TaskError;
+use crate::task_error;
+
+/// The summary's long-lived parts: the app, and the narrator built on first use.
+pub struct Summarizer {
+    pub app: App,
+    narrator: OnceCell<Option<BedrockNarrator>>,
+}
+
+/// The Scheduler's input.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SummaryInput {
+    #[serde(default)]
+    pub as_of: Option<String>,
+    #[serde(default)]
+    pub month: Option<String>,
+    #[serde(default)]
+    pub dry_run: bool,
+}
+
+/// What the task returns.
+#[derive(Debug, Serialize)]
+pub struct SummaryOutput {
+    pub month: String,
+    pub counts: MonthCounts,
+    pub paragraph_source: ParagraphSource,
+    /// How many recipients (never their addresses).
+    pub recipients: usize,
+    pub message_id: Option<String>,
+    pub dry_run: bool,
+}
+
+impl Summarizer {
+    pub fn new(app: App) -> Summarizer {
+        Summarizer {
+            app,
+            narrator: OnceCell::new(),
+        }
+    }
+
+    /// The narrator, unless `NARRATIVE=template` (then the template paragraph by design).
+    async fn narrator(&self, model_id: &str) -> Option<&BedrockNarrator> {
+        self.narrator
+            .get_or_init(|| async {
+                let template = std::env::var("NARRATIVE").is_ok_and(|v| v == "template");
+                (!template && !model_id.is_empty()).then(|| {
+                    let model_id = std::env::var("SUMMARY_MODEL_ID")
+                        .ok()
+                        .filter(|v| !v.is_empty())
+                        .unwrap_or_else(|| model_id.to_string());
+                    let timeout = std::env::var("NARRATIVE_TIMEOUT_MS")
+                        .ok()
+                        .and_then(|v| v.parse().ok())
+                        .map_or(NarratorConfig::default().timeout, std::time::Duration::from_millis);
+                    BedrockNarrator::new(
+                        &self.app.sdk,
+                        NarratorConfig {
+                            model_id,
+                            timeout,
+                            ..NarratorConfig::default()
+                        },
+                    )
+                })
+            })
+            .await
+            .as_ref()
+    }
+}
+
+/// Counts the month, writes the paragraph, and emails the summary (unless `dry_run`).
+pub async fn handle(s: &Summarizer, event: Value) -> Result<SummaryOutput, TaskError> {
+    let input: SummaryInput = serde_json::from_value(event)
+        .map_err(|e| TaskError::bad_input(format!("the summary input is not valid: {e}")))?;
+    let app = &s.app;
+    let cfg = app.config().await?;
+    let tz = TimeZone::get(&cfg.timezone)
+        .map_err(|_| TaskError::new("churn.Config", "the configured timezone is unknown"))?;
+    let month = match input.month.as_deref() {
+        Some(m) => m.to_string(),
+        None => {
+            let as_of = resolve_as_of(input.as_of.as_deref(), &tz, jiff::Timestamp::now())
+                .map_err(|e| TaskError::bad_input(e.to_string()))?;
+            previous_month(as_of)
+        }
+    };
+    let (month, from, to) = month_window(&month, &tz).ok_or_else(|| {
+        TaskError::bad_input(format!("`{month}` is not a month like 2026-11"))
+    })?;
+    let span = tracing::info_span!("summary", month = %month, dry_run = input.dry_run);
+    let _enter = span.enter();
+
+    let store = DynamoDbStateStore::new(&app.clients, &app.tables);
+    let items = store
+        .audit_between(&from, &to)
+        .await
+        .map_err(|e| task_error!(e))?;
+    let counts = count_month(&month, &items);
+    let (paragraph, source) = match s.narrator(&cfg.model_id).await {
+        Some(n) => n.paragraph(&counts).await,
+        None => choose_paragraph(&counts, None),
+    };
+    tracing::info!(
+        audit_items = items.len(),
+        flagged = counts.flagged,
+        source = source.label(),
+        "summary counted"
+    );
+    let email = summary_email(&counts, &paragraph, None);
+    let mut message_id = None;
+    if !input.dry_run {
+        // Every sender refuses a customer's address (SPEC §1): read the list's emails first.
+        let list = S3ObjectStore::new(&app.clients)
+            .get_text(&app.buckets.list, "customers.csv")
+            .await
+            .map_err(|e| task_error!(e))?;
+        let read = ReadOptions {
+            date_order: DateOrder::DayFirst,
+            tz: tz.clone(),
+        };
+        let reader = CustomerReader::new(Cursor::new(list.text.into_bytes()), read, &[])
+            .map_err(|e| TaskError::new("churn.BadList", e.to_string()))?;
+        let (_, customer_emails) = names_and_emails(reader, &FxHashSet::default());
+        let id = SesMailer::new(&app.clients)
+            .send(&cfg.sender, &cfg.summary_recipients, &email, |a| {
+                customer_emails.contains(a)
+            })
+            .await
+            .map_err(|e| task_error!(e))?;
+        message_id = Some(id);
+    }
+    Ok(SummaryOutput {
+        month,
+        counts,
+        paragraph_source: source,
+        recipients: cfg.summary_recipients.len(),
+        message_id,
+        dry_run: input.dry_run,
+    })
+}

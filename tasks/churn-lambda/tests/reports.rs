@@ -1,0 +1,470 @@
+//! The digest and summary Lambdas, run as their real binaries (`--invoke`: one event on stdin,
+//! the result on stdout) against moto (DynamoDB, S3, Parameter Store, Secrets Manager, SES), a
+//! Slack-like server (bearer token, Block Kit checks) and a Bedrock-like server (Converse).
+
+#[allow(dead_code)]
+#[path = "../../churn-aws/tests/moto/support.rs"]
+mod support;
+
+#[allow(dead_code)]
+#[path = "../../churn-delivery/tests/delivery/http.rs"]
+mod http;
+
+#[allow(dead_code)]
+#[path = "../../churn-delivery/tests/delivery/slack_server.rs"]
+mod slack_server;
+
+#[allow(dead_code)]
+#[path = "../../churn-delivery/tests/delivery/bedrock_server.rs"]
+mod bedrock_server;
+
+use std::io::Write;
+use std::process::{Command, Stdio};
+
+use aws_sdk_s3::types::{BucketLocationConstraint, CreateBucketConfiguration};
+use aws_sdk_ssm::types::ParameterType;
+use churn_aws::{AwsClients, DynamoDbStateStore, ScoreChanges, ScoreWrite, TableNames};
+use churn_core::model::Band;
+use churn_core::state::{
+    Change, CustomerState, LostReason, Outcome, apply_outcome, reactivate,
+};
+use jiff::civil::date;
+use serde_json::{Value, json};
+
+use bedrock_server::{BedrockServer, Mode};
+use slack_server::SlackServer;
+use support::{REGION, clients, create_tables, endpoint, moto_data, unique};
+
+const TOKEN: &str = "xoxb-test-digest-token";
+const CHANNEL: &str = "C0DIGEST";
+
+const LIST: &str = "customer_id,name,owner,email,last_order_date\n\
+C1,Harbor Bakery,alex@shop.example,c1@cust.example,2026-09-01\n\
+C2,Maple Cafe,alex@shop.example,c2@cust.example,2026-09-10\n\
+C3,Copper Deli,alex@shop.example,c3@cust.example,2026-10-01\n\
+C5,Cedar Salon,alex@shop.example,c5@cust.example,2026-11-25\n\
+C7,Birch & Co <Ltd>,sam@shop.example,c7@cust.example,2026-11-20\n";
+
+/// One deployment's worth of AWS resources in moto, with unique names.
+struct Env {
+    clients: AwsClients,
+    tables: TableNames,
+    list_bucket: String,
+    config_path: String,
+    token_secret: String,
+    sender: String,
+}
+
+async fn env(recipients: &str) -> Env {
+    let clients = clients().await;
+    let tables = create_tables(&clients).await;
+    let list_bucket = unique("cp-list");
+    clients
+        .s3
+        .create_bucket()
+        .bucket(&list_bucket)
+        .create_bucket_configuration(
+            CreateBucketConfiguration::builder()
+                .location_constraint(BucketLocationConstraint::from(REGION))
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+    clients
+        .s3
+        .put_object()
+        .bucket(&list_bucket)
+        .key("customers.csv")
+        .body(LIST.as_bytes().to_vec().into())
+        .send()
+        .await
+        .unwrap();
+    let config_path = format!("/{}/config/", unique("cp"));
+    let sender = format!("{}@shop.example", unique("churn"));
+    for (k, v) in [
+        ("timezone", "Asia/Singapore"),
+        ("fallback_owner", "ops@shop.example"),
+        ("sender", sender.as_str()),
+        ("model_id", "global.anthropic.claude-haiku-4-5-20251001-v1:0"),
+        ("outcome_url", "https://outcomes.example/"),
+        ("digest_channel", CHANNEL),
+        ("summary_recipients", recipients),
+    ] {
+        clients
+            .ssm
+            .put_parameter()
+            .name(format!("{config_path}{k}"))
+            .value(v)
+            .r#type(ParameterType::String)
+            .send()
+            .await
+            .unwrap();
+    }
+    let token_secret = unique("cp/slack/bot-token");
+    clients
+        .secretsmanager
+        .create_secret()
+        .name(&token_secret)
+        .secret_string(TOKEN)
+        .send()
+        .await
+        .unwrap();
+    clients
+        .sesv2
+        .create_email_identity()
+        .email_identity(&sender)
+        .send()
+        .await
+        .unwrap();
+    Env {
+        clients,
+        tables,
+        list_bucket,
+        config_path,
+        token_secret,
+        sender,
+    }
+}
+
+/// The fixture, written by the real store: C7 in the watch band (a plain score item), C1 in the
+/// watch band but lost, C2 at-risk; October's outcomes (the summary's month); last week's and
+/// this week's outcomes (Singapore); C5 lost in November and back on their own this week.
+async fn fixture(e: &Env) {
+    let store = DynamoDbStateStore::new(&e.clients, &e.tables);
+    let w = |id: &str, score: u32, band: Band| ScoreWrite {
+        customer_id: id.into(),
+        score,
+        band,
+        owner: "alex@shop.example".into(),
+    };
+    store
+        .write_scores(
+            &ScoreChanges {
+                puts: vec![
+                    w("C7", 30, Band::Watch),
+                    w("C1", 35, Band::Watch),
+                    w("C2", 60, Band::AtRisk),
+                ],
+                updates: vec![],
+                unchanged: 0,
+            },
+            "2026-10-05T00:05:00.000000000Z",
+        )
+        .await
+        .unwrap();
+    let lost = |reason| Outcome::Lost { reason, note: None };
+    let fresh = CustomerState::new;
+    let c5_lost = apply_outcome(&fresh("C5"), &lost(LostReason::Closed), date(2026, 11, 5));
+    let writes: Vec<(Change, &str)> = vec![
+        // October: C1 lost (price), C3 won back (900).
+        (
+            apply_outcome(&fresh("C1"), &lost(LostReason::Price), date(2026, 10, 14)),
+            "2026-10-14T02:00:00.000000000Z",
+        ),
+        (
+            apply_outcome(
+                &fresh("C3"),
+                &Outcome::WonBack { value: Some(900.0) },
+                date(2026, 10, 20),
+            ),
+            "2026-10-20T02:00:00.000000000Z",
+        ),
+        (c5_lost.clone(), "2026-11-05T02:00:00.000000000Z"),
+        // Last week (Friday 20 Nov, Singapore).
+        (
+            apply_outcome(&fresh("C3"), &Outcome::ReachedOut, date(2026, 11, 20)),
+            "2026-11-20T03:00:00.000000000Z",
+        ),
+        // This week.
+        (
+            apply_outcome(
+                &fresh("C2"),
+                &Outcome::WonBack {
+                    value: Some(1200.0),
+                },
+                date(2026, 11, 24),
+            ),
+            "2026-11-24T02:00:00.000000000Z",
+        ),
+        (
+            reactivate(&c5_lost.state, date(2026, 11, 25)),
+            "2026-11-26T02:00:00.000000000Z",
+        ),
+    ];
+    for (change, ts) in writes {
+        store.apply(&change, "sam", ts).await.unwrap();
+    }
+}
+
+/// Runs a task binary with `event` on stdin and the deployment's environment; checks every log
+/// line is JSON without personal data; returns (success, stdout JSON).
+async fn invoke(
+    bin: &'static str,
+    e: &Env,
+    event: Value,
+    extra: Vec<(&'static str, String)>,
+) -> (bool, Value) {
+    let envs: Vec<(&str, String)> = vec![
+        ("AWS_ENDPOINT_URL", endpoint()),
+        ("AWS_REGION", REGION.into()),
+        ("AWS_ACCESS_KEY_ID", "test".into()),
+        ("AWS_SECRET_ACCESS_KEY", "test".into()),
+        ("S3_FORCE_PATH_STYLE", "true".into()),
+        ("STATE_TABLE", e.tables.state.clone()),
+        ("AUDIT_TABLE", e.tables.audit.clone()),
+        ("RUNS_TABLE", e.tables.runs.clone()),
+        ("LIST_BUCKET", e.list_bucket.clone()),
+        ("RULES_BUCKET", "unused-rules".into()),
+        ("RUNS_BUCKET", "unused-runs".into()),
+        ("CONFIG_PATH", e.config_path.clone()),
+        ("SLACK_TOKEN_SECRET", e.token_secret.clone()),
+        ("RUST_LOG", "info".into()),
+    ];
+    let out = tokio::task::spawn_blocking(move || {
+        let mut child = Command::new(bin)
+            .arg("--invoke")
+            .env_clear()
+            .env("PATH", std::env::var("PATH").unwrap_or_default())
+            .envs(envs.into_iter().chain(extra))
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("the task binary runs");
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(event.to_string().as_bytes())
+            .unwrap();
+        child.wait_with_output().unwrap()
+    })
+    .await
+    .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    for line in stderr.lines().filter(|l| !l.trim().is_empty()) {
+        assert!(
+            serde_json::from_str::<Value>(line).is_ok(),
+            "not a JSON log line: {line}"
+        );
+        for private in ["Harbor", "Maple", "Birch", "@cust.example", TOKEN] {
+            assert!(!line.contains(private), "{private} in a log line: {line}");
+        }
+    }
+    let v = serde_json::from_str(stdout.trim())
+        .unwrap_or_else(|_| panic!("stdout is not JSON: {stdout}\nstderr: {stderr}"));
+    (out.status.success(), v)
+}
+
+fn digest_bin() -> &'static str {
+    env!("CARGO_BIN_EXE_churn-digest")
+}
+
+fn summary_bin() -> &'static str {
+    env!("CARGO_BIN_EXE_churn-summary")
+}
+
+fn all_text(body: &Value) -> String {
+    body["blocks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|b| b["text"]["text"].as_str().unwrap_or_default().to_string())
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn digest_posts_this_weeks_table_to_the_channel_with_the_bot_token() {
+    let e = env("boss@shop.example").await;
+    fixture(&e).await;
+    let slack = SlackServer::start(TOKEN).await;
+    slack.add_channel(CHANNEL);
+    // Friday 27 Nov 16:00 Singapore, as the Scheduler passes it.
+    let (ok, out) = invoke(
+        digest_bin(),
+        &e,
+        json!({"as_of": "2026-11-27T08:00:00Z"}),
+        vec![("SLACK_API_URL", slack.base_url.clone())],
+    )
+    .await;
+    assert!(ok, "{out}");
+    assert_eq!(out["week"], "2026-W48");
+    assert_eq!(
+        (
+            out["watch"].as_u64(),
+            out["outcomes"].as_u64(),
+            out["came_back"].as_u64()
+        ),
+        (Some(1), Some(1), Some(1)),
+        "{out}"
+    );
+    assert_eq!(out["posted"].as_array().unwrap().len(), 1);
+
+    let calls = slack.received_for("chat.postMessage");
+    assert_eq!(calls.len(), 1);
+    assert_eq!(
+        calls[0].authorization.as_deref(),
+        Some(format!("Bearer {TOKEN}").as_str())
+    );
+    let posted = slack.posted();
+    assert_eq!(posted[0]["channel"], CHANNEL);
+    let text = all_text(&posted[0]);
+    assert!(
+        text.contains("Birch &amp; Co &lt;Ltd&gt;"),
+        "watch band by name: {text}"
+    );
+    assert!(
+        !text.contains("Harbor Bakery"),
+        "a lost customer is not on watch: {text}"
+    );
+    assert!(
+        text.contains("Maple Cafe") && text.contains("value 1,200"),
+        "{text}"
+    );
+    assert!(
+        !text.contains("Copper Deli"),
+        "last week's outcome is not this week's: {text}"
+    );
+    assert!(text.contains("Cedar Salon"), "came back on their own: {text}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn digest_errors_have_stable_types_and_an_empty_week_says_so() {
+    let e = env("boss@shop.example").await;
+    let wrong = SlackServer::start("xoxb-another-token").await;
+    wrong.add_channel(CHANNEL);
+    let (ok, out) = invoke(
+        digest_bin(),
+        &e,
+        json!({"as_of": "2026-11-27"}),
+        vec![("SLACK_API_URL", wrong.base_url.clone())],
+    )
+    .await;
+    assert!(!ok);
+    assert_eq!(out["errorType"], "churn.Config", "{out}");
+    assert!(!out["errorMessage"].as_str().unwrap().contains(TOKEN));
+
+    let slack = SlackServer::start(TOKEN).await;
+    slack.add_channel(CHANNEL);
+    let (ok, out) = invoke(
+        digest_bin(),
+        &e,
+        json!({"as_of": "2026-11-27"}),
+        vec![("SLACK_API_URL", slack.base_url.clone())],
+    )
+    .await;
+    assert!(ok, "{out}");
+    assert!(all_text(&slack.posted()[0]).contains("A quiet week"));
+
+    for bad in [json!({"as_of": "Friday"}), json!({"asof": "2026-11-27"})] {
+        let (ok, out) = invoke(digest_bin(), &e, bad, vec![]).await;
+        assert!(!ok);
+        assert_eq!(out["errorType"], "churn.BadInput", "{out}");
+    }
+}
+
+/// Messages moto's SES holds from `from`.
+async fn sent_from(from: &str) -> Vec<Value> {
+    moto_data().await["ses"]["Message"]
+        .as_array()
+        .map(|m| m.iter().filter(|m| m["source"] == from).cloned().collect())
+        .unwrap_or_default()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn summary_emails_last_months_counts_with_a_checked_narrative() {
+    let e = env("boss@shop.example, finance@shop.example").await;
+    fixture(&e).await;
+    let good = "October 2026: owners won back 1 customer worth 900 and lost 1, to price.";
+    let bedrock = BedrockServer::start(Mode::Reply(good)).await;
+    // The first Monday of November 2026, 09:00 Singapore.
+    let (ok, out) = invoke(
+        summary_bin(),
+        &e,
+        json!({"as_of": "2026-11-02T01:00:00Z"}),
+        vec![("AWS_ENDPOINT_URL_BEDROCK_RUNTIME", bedrock.url.clone())],
+    )
+    .await;
+    assert!(ok, "{out}");
+    assert_eq!(out["month"], "2026-10");
+    assert_eq!(out["counts"]["won_back"], 1);
+    assert_eq!(out["counts"]["recovered_value"], 900.0);
+    assert_eq!(out["counts"]["lost"], 1);
+    assert_eq!(out["paragraph_source"]["source"], "model", "{out}");
+    assert_eq!(out["recipients"], 2);
+    let seen = bedrock.seen();
+    assert_eq!(seen.len(), 1);
+    let sent_to_model = seen[0].body.to_string();
+    for private in ["C1", "C3", "Harbor", "@", "sam"] {
+        assert!(
+            !sent_to_model.contains(private),
+            "{private} reached the model"
+        );
+    }
+    let mail = sent_from(&e.sender).await;
+    assert_eq!(mail.len(), 1, "{mail:?}");
+    assert_eq!(mail[0]["subject"], "Churn summary for 2026-10");
+    assert_eq!(mail[0]["id"], out["message_id"]);
+    assert!(
+        mail[0]["body"].as_str().unwrap().contains(good),
+        "moto keeps the HTML part"
+    );
+    assert_eq!(
+        mail[0]["destinations"]["ToAddresses"],
+        json!(["boss@shop.example", "finance@shop.example"])
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn summary_uses_the_template_when_the_model_gets_a_number_wrong_or_throttles() {
+    let e = env("boss@shop.example").await;
+    fixture(&e).await;
+    for mode in [
+        Mode::Reply("October 2026: owners won back 3 customers."),
+        Mode::Throttle,
+    ] {
+        let bedrock = BedrockServer::start(mode).await;
+        let (ok, out) = invoke(
+            summary_bin(),
+            &e,
+            json!({"month": "2026-10"}),
+            vec![("AWS_ENDPOINT_URL_BEDROCK_RUNTIME", bedrock.url.clone())],
+        )
+        .await;
+        assert!(ok, "{out}");
+        assert_eq!(out["paragraph_source"]["source"], "fallback", "{out}");
+        assert!(!bedrock.seen().is_empty(), "the model was asked");
+    }
+    let mail = sent_from(&e.sender).await;
+    assert_eq!(mail.len(), 2);
+    for m in &mail {
+        let body = m["body"].as_str().unwrap();
+        assert!(
+            body.contains("In 2026-10, the Monday lists flagged 0 customers"),
+            "{body}"
+        );
+        assert!(!body.contains("won back 3"), "{body}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn summary_refuses_a_customer_recipient_and_bad_months() {
+    let e = env("boss@shop.example, C7@Cust.example").await;
+    let template = || vec![("NARRATIVE", "template".to_string())];
+    let (ok, out) = invoke(summary_bin(), &e, json!({"month": "2026-10"}), template()).await;
+    assert!(!ok);
+    assert_eq!(out["errorType"], "churn.Refused", "{out}");
+    assert!(
+        !out["errorMessage"]
+            .as_str()
+            .unwrap()
+            .contains("cust.example")
+    );
+    assert!(sent_from(&e.sender).await.is_empty(), "nothing reached SES");
+    let (ok, out) = invoke(summary_bin(), &e, json!({"month": "October"}), template()).await;
+    assert!(!ok);
+    assert_eq!(out["errorType"], "churn.BadInput");
+}
