@@ -209,6 +209,28 @@ pub fn build_digest<'a>(
     })
 }
 
+/// Display names of the `wanted` customers, and every customer email (no message may go to
+/// one), in one pass over the list. Bad rows are skipped: the digest only needs names.
+pub fn names_and_emails<R: std::io::Read>(
+    mut reader: crate::customers::CustomerReader<R>,
+    wanted: &rustc_hash::FxHashSet<&str>,
+) -> (
+    rustc_hash::FxHashMap<String, String>,
+    crate::scan::CustomerEmails,
+) {
+    let mut names = rustc_hash::FxHashMap::default();
+    let mut emails = crate::scan::CustomerEmails::default();
+    while let Some(row) = reader.next_row() {
+        if let Ok(row) = row {
+            emails.insert(row.email);
+            if wanted.contains(row.customer_id) {
+                names.insert(row.customer_id.to_string(), row.name.to_string());
+            }
+        }
+    }
+    (names, emails)
+}
+
 fn outcome_detail(i: &AuditItem) -> Option<String> {
     match i.action.as_str() {
         "won_back" => i

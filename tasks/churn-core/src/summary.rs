@@ -78,6 +78,38 @@ pub fn count_month(month: &str, items: &[AuditItem]) -> MonthCounts {
     c
 }
 
+/// `YYYY-MM` normalised, and its audit window `[from, to)` as `ts` strings (RFC 3339 UTC with
+/// nanoseconds): the month is the business's, in its time zone. `None` for anything else.
+pub fn month_window(month: &str, tz: &jiff::tz::TimeZone) -> Option<(String, String, String)> {
+    let (y, m) = month.trim().split_once('-')?;
+    if y.len() != 4 || m.len() != 2 {
+        return None;
+    }
+    let (y, m): (i16, i8) = (y.parse().ok()?, m.parse().ok()?);
+    let start = jiff::civil::Date::new(y, m, 1).ok()?;
+    let next = if m == 12 {
+        jiff::civil::Date::new(y + 1, 1, 1).ok()?
+    } else {
+        jiff::civil::Date::new(y, m + 1, 1).ok()?
+    };
+    let at = |d: jiff::civil::Date| {
+        d.to_zoned_datetime(tz.clone())
+            .ok()
+            .map(|z| format!("{:.9}", z.timestamp()))
+    };
+    Some((format!("{y:04}-{m:02}"), at(start)?, at(next)?))
+}
+
+/// The month before `date`'s (`YYYY-MM`): what the first-Monday summary reports.
+pub fn previous_month(date: jiff::civil::Date) -> String {
+    let (y, m) = if date.month() == 1 {
+        (date.year() - 1, 12)
+    } else {
+        (date.year(), date.month() - 1)
+    };
+    format!("{y:04}-{m:02}")
+}
+
 /// Money as the summary prints it: whole units with thousands separators (`12,400`).
 pub fn money(v: f64) -> String {
     let whole = v.round() as i64;
@@ -486,6 +518,23 @@ mod tests {
                 .contains("Top lost reasons: price (2), switched to a competitor (1)")
         );
         assert!(e.text.ends_with("Evidence: x\n"));
+    }
+
+    #[test]
+    fn month_windows_are_local() {
+        let sg = jiff::tz::TimeZone::get("Asia/Singapore").unwrap();
+        assert_eq!(
+            month_window("2026-12", &sg),
+            Some((
+                "2026-12".into(),
+                "2026-11-30T16:00:00.000000000Z".into(),
+                "2026-12-31T16:00:00.000000000Z".into()
+            ))
+        );
+        assert_eq!(month_window("November", &sg), None);
+        assert_eq!(month_window("2026-13", &sg), None);
+        assert_eq!(previous_month(jiff::civil::date(2027, 1, 4)), "2026-12");
+        assert_eq!(previous_month(jiff::civil::date(2026, 12, 7)), "2026-11");
     }
 
     #[test]
