@@ -43,24 +43,85 @@ fn digest_shows_the_watch_band_this_weeks_outcomes_and_who_came_back() {
     let d = dir.path().to_str().unwrap();
     run_json(&["weekly", "--data", d, "--as-of", "2026-11-23"]);
     // Last week (Friday 20 Nov, and Sunday 22 Nov 23:30 in Singapore): not this week's.
-    audit(dir.path(), "C4", "2026-11-20T03:00:00.000000000Z", "reached_out", "{}");
-    audit(dir.path(), "C3", "2026-11-22T15:30:00.000000000Z", "lost", r#"{"lost_reason":"price"}"#);
+    audit(
+        dir.path(),
+        "C4",
+        "2026-11-20T03:00:00.000000000Z",
+        "reached_out",
+        "{}",
+    );
+    audit(
+        dir.path(),
+        "C3",
+        "2026-11-22T15:30:00.000000000Z",
+        "lost",
+        r#"{"lost_reason":"price"}"#,
+    );
     // This week.
-    audit(dir.path(), "C1", "2026-11-23T02:00:00.000000000Z", "reached_out", "{}");
-    audit(dir.path(), "C2", "2026-11-24T02:00:00.000000000Z", "won_back", r#"{"recovered_value":1200.0}"#);
-    audit(dir.path(), "C6", "2026-11-25T02:00:00.000000000Z", "lost", r#"{"lost_reason":"competitor","note":"went elsewhere"}"#);
-    audit(dir.path(), "C1", "2026-11-25T03:00:00.000000000Z", "won_back", "{}");
-    audit(dir.path(), "C1", "2026-11-25T03:01:00.000000000Z", "undo", r#"{"undoes":"2026-11-25T03:00:00.000000000Z"}"#);
-    audit(dir.path(), "C5", "2026-11-26T02:00:00.000000000Z", "reactivated", r#"{"last_order_date":"2026-11-25"}"#);
+    audit(
+        dir.path(),
+        "C1",
+        "2026-11-23T02:00:00.000000000Z",
+        "reached_out",
+        "{}",
+    );
+    audit(
+        dir.path(),
+        "C2",
+        "2026-11-24T02:00:00.000000000Z",
+        "won_back",
+        r#"{"recovered_value":1200.0}"#,
+    );
+    audit(
+        dir.path(),
+        "C6",
+        "2026-11-25T02:00:00.000000000Z",
+        "lost",
+        r#"{"lost_reason":"competitor","note":"went elsewhere"}"#,
+    );
+    audit(
+        dir.path(),
+        "C1",
+        "2026-11-25T03:00:00.000000000Z",
+        "won_back",
+        "{}",
+    );
+    audit(
+        dir.path(),
+        "C1",
+        "2026-11-25T03:01:00.000000000Z",
+        "undo",
+        r#"{"undoes":"2026-11-25T03:00:00.000000000Z"}"#,
+    );
+    audit(
+        dir.path(),
+        "C5",
+        "2026-11-26T02:00:00.000000000Z",
+        "reactivated",
+        r#"{"last_order_date":"2026-11-25"}"#,
+    );
     // After the as-of day: not yet.
-    audit(dir.path(), "C4", "2026-11-27T16:00:00.000000000Z", "lost", r#"{"lost_reason":"closed"}"#);
+    audit(
+        dir.path(),
+        "C4",
+        "2026-11-27T16:00:00.000000000Z",
+        "lost",
+        r#"{"lost_reason":"closed"}"#,
+    );
 
     let r = run_json(&["digest", "--data", d, "--as-of", "2026-11-27"]);
     assert_eq!(r["week"], "2026-W48");
-    assert_eq!((r["from"].as_str(), r["to"].as_str()), (Some("2026-11-23"), Some("2026-11-27")));
+    assert_eq!(
+        (r["from"].as_str(), r["to"].as_str()),
+        (Some("2026-11-23"), Some("2026-11-27"))
+    );
     assert_eq!(names(&r["watch"]), ["C7"]);
     assert_eq!(r["watch"][0]["name"], "Birch & Co <Ltd>");
-    assert_eq!(names(&r["outcomes"]), ["C1", "C2", "C6"], "undone and other weeks' left out");
+    assert_eq!(
+        names(&r["outcomes"]),
+        ["C1", "C2", "C6"],
+        "undone and other weeks' left out"
+    );
     assert_eq!(r["outcomes"][1]["detail"], "value 1,200");
     assert_eq!(r["outcomes"][2]["detail"], "switched to a competitor");
     assert_eq!(names(&r["came_back"]), ["C5"]);
@@ -79,8 +140,14 @@ fn digest_shows_the_watch_band_this_weeks_outcomes_and_who_came_back() {
         .map(|b| b["text"]["text"].as_str().unwrap_or_default().to_string())
         .collect();
     assert!(all.contains("Birch &amp; Co &lt;Ltd&gt;"), "{all}");
-    assert!(all.contains("Maple Cafe") && all.contains("Won back"), "{all}");
-    assert!(!all.contains("Sunny Books"), "last week's outcome is not shown: {all}");
+    assert!(
+        all.contains("Maple Cafe") && all.contains("Won back"),
+        "{all}"
+    );
+    assert!(
+        !all.contains("Sunny Books"),
+        "last week's outcome is not shown: {all}"
+    );
 
     let out = run(&["digest", "--data", d, "--as-of", "2026-11-27"]);
     assert!(out.status.success());
@@ -92,7 +159,11 @@ fn digest_shows_the_watch_band_this_weeks_outcomes_and_who_came_back() {
 
 #[test]
 fn an_outcome_recorded_now_is_in_this_weeks_digest() {
-    let dir = folder(&list(), SMALL_RULES, Some("digest_channel = \"C0DIGEST\"\n"));
+    let dir = folder(
+        &list(),
+        SMALL_RULES,
+        Some("digest_channel = \"C0DIGEST\"\n"),
+    );
     let d = dir.path().to_str().unwrap();
     run_json(&["weekly", "--data", d, "--as-of", "2026-11-23"]);
     run_json(&["outcome", "C2", "lost", "--reason", "service", "--data", d]);
@@ -109,7 +180,11 @@ fn without_a_channel_it_prints_and_says_so() {
     let out = run(&["digest", "--data", d, "--as-of", "2026-11-27"]);
     assert!(out.status.success());
     assert!(stdout(&out).contains("Watch band (1)"));
-    assert!(stderr(&out).contains("no digest channel is configured"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("no digest channel is configured"),
+        "{}",
+        stderr(&out)
+    );
     assert!(!dir.path().join("outbox/2026-W48/digest.json").exists());
     let r = run_json(&["digest", "--data", d, "--as-of", "2026-11-27"]);
     assert!(r["channel"].is_null());
@@ -123,7 +198,10 @@ fn an_empty_week_says_so_and_bad_input_fails() {
     let out = run(&["digest", "--data", d, "--as-of", "2026-11-27", "--dry-run"]);
     assert!(out.status.success(), "{}", stderr(&out));
     assert!(stdout(&out).contains("A quiet week"), "{}", stdout(&out));
-    assert!(!dir.path().join("outbox").exists(), "a dry run writes nothing");
+    assert!(
+        !dir.path().join("outbox").exists(),
+        "a dry run writes nothing"
+    );
     let bad = run(&["digest", "--data", d, "--as-of", "Friday"]);
     assert!(!bad.status.success());
     assert!(stderr(&bad).contains("--as-of"), "{}", stderr(&bad));

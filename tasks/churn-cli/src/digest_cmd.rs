@@ -10,8 +10,8 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use clap::Args;
 use churn_local::digest::local_digest;
+use clap::Args;
 
 use crate::commands::CliError;
 

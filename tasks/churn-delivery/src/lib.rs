@@ -17,8 +17,8 @@ pub use bedrock::{
     AsyncReasoner, BedrockError, BedrockReasoner, BedrockReasonerConfig, DEFAULT_MODEL_ID,
     FallbackReason, ReasonSource, reasons,
 };
-pub use narrative::{BedrockNarrator, NarratorConfig};
 pub use error::{ERROR_CONFIG, ERROR_INTERNAL, ERROR_REFUSED, ERROR_RETRYABLE};
+pub use narrative::{BedrockNarrator, NarratorConfig};
 pub use slack::{
     PartFailure, PostedMessage, PostedPart, RetryPolicy, SendReport, SlackError, SlackNotifier,
     SlackRecipient, SlackToken,

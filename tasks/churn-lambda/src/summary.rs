@@ -81,7 +81,10 @@ impl Summarizer {
                     let timeout = std::env::var("NARRATIVE_TIMEOUT_MS")
                         .ok()
                         .and_then(|v| v.parse().ok())
-                        .map_or(NarratorConfig::default().timeout, std::time::Duration::from_millis);
+                        .map_or(
+                            NarratorConfig::default().timeout,
+                            std::time::Duration::from_millis,
+                        );
                     BedrockNarrator::new(
                         &self.app.sdk,
                         NarratorConfig {
@@ -113,9 +116,8 @@ pub async fn handle(s: &Summarizer, event: Value) -> Result<SummaryOutput, TaskE
             previous_month(as_of)
         }
     };
-    let (month, from, to) = month_window(&month, &tz).ok_or_else(|| {
-        TaskError::bad_input(format!("`{month}` is not a month like 2026-11"))
-    })?;
+    let (month, from, to) = month_window(&month, &tz)
+        .ok_or_else(|| TaskError::bad_input(format!("`{month}` is not a month like 2026-11")))?;
     let span = tracing::info_span!("summary", month = %month, dry_run = input.dry_run);
     let _enter = span.enter();
 

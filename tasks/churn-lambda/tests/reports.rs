@@ -25,9 +25,7 @@ use aws_sdk_s3::types::{BucketLocationConstraint, CreateBucketConfiguration};
 use aws_sdk_ssm::types::ParameterType;
 use churn_aws::{AwsClients, DynamoDbStateStore, ScoreChanges, ScoreWrite, TableNames};
 use churn_core::model::Band;
-use churn_core::state::{
-    Change, CustomerState, LostReason, Outcome, apply_outcome, reactivate,
-};
+use churn_core::state::{Change, CustomerState, LostReason, Outcome, apply_outcome, reactivate};
 use jiff::civil::date;
 use serde_json::{Value, json};
 
@@ -86,7 +84,10 @@ async fn env(recipients: &str) -> Env {
         ("timezone", "Asia/Singapore"),
         ("fallback_owner", "ops@shop.example"),
         ("sender", sender.as_str()),
-        ("model_id", "global.anthropic.claude-haiku-4-5-20251001-v1:0"),
+        (
+            "model_id",
+            "global.anthropic.claude-haiku-4-5-20251001-v1:0",
+        ),
         ("outcome_url", "https://outcomes.example/"),
         ("digest_channel", CHANNEL),
         ("summary_recipients", recipients),
@@ -328,7 +329,10 @@ async fn digest_posts_this_weeks_table_to_the_channel_with_the_bot_token() {
         !text.contains("Copper Deli"),
         "last week's outcome is not this week's: {text}"
     );
-    assert!(text.contains("Cedar Salon"), "came back on their own: {text}");
+    assert!(
+        text.contains("Cedar Salon"),
+        "came back on their own: {text}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

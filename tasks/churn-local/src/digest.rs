@@ -59,9 +59,7 @@ pub fn local_digest(
     let (from, to) = audit_window(as_of, &settings.tz)?;
     let store = SqliteStore::open_read_only(dir).map_err(WeeklyError::from)?;
     let watch = store.in_band(Band::Watch).map_err(WeeklyError::from)?;
-    let audit = store
-        .audit_between(&from, &to)
-        .map_err(WeeklyError::from)?;
+    let audit = store.audit_between(&from, &to).map_err(WeeklyError::from)?;
     let wanted: FxHashSet<&str> = watch
         .iter()
         .map(|s| s.customer_id.as_str())
@@ -127,6 +125,7 @@ fn list_names(
         return Ok(FxHashMap::default());
     }
     let (reader, _) = open_list(&path)?;
-    let rows = CustomerReader::new(reader, settings.read_options(), &[]).map_err(WeeklyError::from)?;
+    let rows =
+        CustomerReader::new(reader, settings.read_options(), &[]).map_err(WeeklyError::from)?;
     Ok(names_and_emails(rows, wanted).0)
 }

@@ -66,9 +66,7 @@ pub fn monthly_summary(
     let (month, from, to) = churn_core::summary::month_window(month, &settings.tz)
         .ok_or_else(|| SummaryError::Month(month.to_string()))?;
     let store = SqliteStore::open_read_only(dir).map_err(WeeklyError::from)?;
-    let items = store
-        .audit_between(&from, &to)
-        .map_err(WeeklyError::from)?;
+    let items = store.audit_between(&from, &to).map_err(WeeklyError::from)?;
     let counts = count_month(&month, &items);
     // The same composition as the summary Lambda, without the model.
     let (paragraph, paragraph_source) = choose_paragraph(&counts, None);

@@ -13,7 +13,13 @@ use crate::bedrock_server::{BedrockServer, Mode};
 async fn sdk_config(endpoint: &str) -> SdkConfig {
     aws_config::defaults(BehaviorVersion::latest())
         .region(Region::new("us-east-1"))
-        .credentials_provider(Credentials::new("AKIDEXAMPLE", "test-secret", None, None, "tests"))
+        .credentials_provider(Credentials::new(
+            "AKIDEXAMPLE",
+            "test-secret",
+            None,
+            None,
+            "tests",
+        ))
         .endpoint_url(endpoint)
         .load()
         .await
@@ -55,13 +61,20 @@ async fn a_paragraph_whose_numbers_match_is_used_and_the_model_sees_counts_only(
     let seen = server.seen();
     assert_eq!(seen.len(), 1);
     assert_eq!(seen[0].model_id, DEFAULT_MODEL_ID);
-    let user = seen[0].body.pointer("/messages/0/content/0/text").and_then(Value::as_str).unwrap();
+    let user = seen[0]
+        .body
+        .pointer("/messages/0/content/0/text")
+        .and_then(Value::as_str)
+        .unwrap();
     let data: Value = serde_json::from_str(user.split_once('\n').unwrap().1).unwrap();
     assert_eq!(data["flagged"], 14);
     assert_eq!(data["recovered_value_text"], "4,250");
     let sent = seen[0].body.to_string();
     for private in ["@", "customer_id", "C00"] {
-        assert!(!sent.contains(private), "{private} reached the model: {sent}");
+        assert!(
+            !sent.contains(private),
+            "{private} reached the model: {sent}"
+        );
     }
 }
 
@@ -73,7 +86,9 @@ async fn a_wrong_number_gives_the_template() {
     assert_eq!(p, template_paragraph(&counts()));
     assert_eq!(
         source,
-        ParagraphSource::Fallback("the paragraph mentions 4, which is not one of the month's counts".into())
+        ParagraphSource::Fallback(
+            "the paragraph mentions 4, which is not one of the month's counts".into()
+        )
     );
 }
 
@@ -90,7 +105,10 @@ async fn a_throttle_gives_the_template() {
     let (server, n) = narrator(Mode::Throttle).await;
     let (p, source) = n.paragraph(&counts()).await;
     assert_eq!(p, template_paragraph(&counts()));
-    assert_eq!(source, ParagraphSource::Fallback("Bedrock throttled the call".into()));
+    assert_eq!(
+        source,
+        ParagraphSource::Fallback("Bedrock throttled the call".into())
+    );
     assert_eq!(server.seen().len(), 1);
 }
 
