@@ -179,6 +179,11 @@ pub fn run(command: Command) -> Result<ExitCode, CliError> {
             crate::backtest_cmd::run_backtest(&args).map_err(CliError)?;
             Ok(ExitCode::SUCCESS)
         }
+        Command::ImportOrders { file, data, output } => {
+            crate::import_cmd::run(&data.data, &file, &login_name(), output.json)
+                .map_err(CliError)?;
+            Ok(ExitCode::SUCCESS)
+        }
         Command::PAlive(PAliveCommand::Fit { summary, output }) => {
             crate::palive_cmd::fit_summary(&summary, output.json).map_err(CliError)?;
             Ok(ExitCode::SUCCESS)

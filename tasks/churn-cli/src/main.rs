@@ -3,6 +3,7 @@
 mod backtest_cmd;
 mod commands;
 mod digest_cmd;
+mod import_cmd;
 mod palive_cmd;
 mod print;
 
@@ -165,6 +166,20 @@ enum Command {
         /// Where to write the plot (default: backtest.svg beside the order file).
         #[arg(long, value_name = "SVG")]
         plot: Option<PathBuf>,
+        #[command(flatten)]
+        output: OutputArgs,
+    },
+    /// Merge a Shopify, Stripe or WooCommerce order export (or a plain customer_id,order_date
+    /// list) into the order history and update the list's order columns.
+    ///
+    /// Sets last_order_date (never backwards), first_order_date (never forwards), order_count
+    /// and order_pace_days in the columns customers.csv already has, changing only those cells.
+    /// Importing the same file again changes nothing; customers not in the list are reported.
+    ImportOrders {
+        /// The order export (CSV).
+        file: PathBuf,
+        #[command(flatten)]
+        data: DataArgs,
         #[command(flatten)]
         output: OutputArgs,
     },

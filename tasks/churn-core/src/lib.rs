@@ -4,11 +4,13 @@
 
 pub mod backtest;
 pub mod clock;
+pub mod csv_cells;
 pub mod customers;
 pub mod digest;
 pub mod links;
 pub mod message;
 pub mod model;
+pub mod order_import;
 pub mod orders;
 pub mod palive;
 pub mod plot;

@@ -102,6 +102,16 @@ pub struct OrderFile {
     pub ignored_orders: u64,
     /// Extra rows of an order already seen (line items), merged into it.
     pub merged_rows: u64,
+    /// Order ids the file marks cancelled, voided, failed or refunded in full, with the customer
+    /// when the row names one: a history that holds them drops them (order-import).
+    pub ignored: Vec<IgnoredOrder>,
+}
+
+/// An order id the file says no longer counts.
+#[derive(Debug, Clone, PartialEq)]
+pub struct IgnoredOrder {
+    pub order_id: String,
+    pub customer_key: Option<CustomerKey>,
 }
 
 /// Where each field sits in a format.
@@ -140,10 +150,12 @@ fn detect(norm: &[String]) -> Option<(OrderFormat, Cols)> {
             },
         ));
     }
-    // Stripe: `Created date (UTC)` (normalised `createddate(utc)`), `id`, `Amount`.
-    if let (Some(id), Some(date), Some(amount)) =
-        (find(&["id"]), find_prefix("createddate"), find(&["amount"]))
-    {
+    // Stripe: `Created date (UTC)` (older exports: `Created (UTC)`), `id`, `Amount`.
+    if let (Some(id), Some(date), Some(amount)) = (
+        find(&["id"]),
+        find_prefix("createddate").or_else(|| find(&["created(utc)"])),
+        find(&["amount"]),
+    ) {
         return Some((
             OrderFormat::Stripe,
             Cols {
@@ -318,6 +330,17 @@ enum Slot {
     Ignored,
 }
 
+/// Who a row belongs to. Exports key customers by email (their customer id is the shop's or the
+/// payment processor's, not the list's); a plain file keys them by id.
+fn row_key(format: OrderFormat, id: &str, email: &str) -> Option<CustomerKey> {
+    match format {
+        OrderFormat::Plain if !id.is_empty() => Some(CustomerKey::Id(id.to_string())),
+        _ if !email.is_empty() => Some(CustomerKey::Email(email.to_lowercase())),
+        _ if !id.is_empty() => Some(CustomerKey::Id(id.to_string())),
+        _ => None,
+    }
+}
+
 /// Reads an order file: detects its format from the header, then reads every row.
 ///
 /// A row is bad (skipped, reported with its line) when it has no customer id or email, no date,
@@ -365,6 +388,7 @@ pub fn read_orders<R: Read>(reader: R, opts: &ReadOptions) -> Result<OrderFile, 
         bad_rows: Vec::new(),
         ignored_orders: 0,
         merged_rows: 0,
+        ignored: Vec::new(),
     };
     let mut by_id: FxHashMap<String, Slot> = FxHashMap::default();
     // `None` marks an order a later row of the same order cancelled.
@@ -406,15 +430,23 @@ pub fn read_orders<R: Read>(reader: R, opts: &ReadOptions) -> Result<OrderFile, 
                 (false, Some(slot)) => {
                     if let Slot::Kept(i) = *slot {
                         // A later row cancels an order kept from an earlier row.
-                        orders[i] = None;
+                        let key = orders[i].take().map(|o| o.customer_key);
                         out.ignored_orders += 1;
                         *slot = Slot::Ignored;
+                        out.ignored.push(IgnoredOrder {
+                            order_id: order_id.to_string(),
+                            customer_key: key,
+                        });
                     }
                     out.merged_rows += 1;
                 }
                 (false, None) => {
                     out.ignored_orders += 1;
                     by_id.insert(order_id.to_string(), Slot::Ignored);
+                    out.ignored.push(IgnoredOrder {
+                        order_id: order_id.to_string(),
+                        customer_key: row_key(format, cell(&rec, cols.id), cell(&rec, cols.email)),
+                    });
                 }
             }
             continue;
@@ -432,19 +464,10 @@ pub fn read_orders<R: Read>(reader: R, opts: &ReadOptions) -> Result<OrderFile, 
             out.merged_rows += 1;
             continue;
         }
-        let id = cell(&rec, cols.id);
-        let email = cell(&rec, cols.email);
-        // Exports key customers by email (the id is the payment processor's, not the list's);
-        // a plain file keys them by id.
-        let key = match format {
-            OrderFormat::Plain if !id.is_empty() => CustomerKey::Id(id.to_string()),
-            _ if !email.is_empty() => CustomerKey::Email(email.to_lowercase()),
-            _ if !id.is_empty() => CustomerKey::Id(id.to_string()),
-            _ => {
-                out.bad_rows
-                    .push(bad("no customer id or email on this row".into()));
-                continue;
-            }
+        let Some(key) = row_key(format, cell(&rec, cols.id), cell(&rec, cols.email)) else {
+            out.bad_rows
+                .push(bad("no customer id or email on this row".into()));
+            continue;
         };
         let date = match parse_order_date(cell(&rec, Some(cols.date)), opts) {
             Ok(Some(d)) => d,
@@ -606,6 +629,20 @@ ch_4,Order 4,Payment complete.,2026-04-29 08:15:00,60.00,10.00,usd,60.00,10.00,2
         );
         assert_eq!(f.orders[1].customer_key, CustomerKey::Id("cus_B".into()));
         assert_eq!(f.orders[1].date, date(2026, 4, 29));
+        let ids: Vec<&str> = f.ignored.iter().map(|i| i.order_id.as_str()).collect();
+        assert_eq!(ids, ["ch_2", "ch_3"]);
+        assert_eq!(
+            f.ignored[0].customer_key,
+            Some(CustomerKey::Email("maple@deli.example".into()))
+        );
+        // Older exports name the date column `Created (UTC)`.
+        let f = read(
+            "id,Created (UTC),Amount,Amount Refunded,Status,Customer Email
+ch_9,2026-04-01 08:15,5.00,0.00,Paid,a@b.example
+",
+        );
+        assert_eq!(f.format, OrderFormat::Stripe);
+        assert_eq!(f.orders[0].date, date(2026, 4, 1));
     }
 
     #[test]

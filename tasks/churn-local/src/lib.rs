@@ -9,6 +9,7 @@ pub mod demo_orders;
 pub mod digest;
 pub mod explain;
 pub mod files;
+pub mod import_orders;
 pub mod outcome;
 pub mod store;
 pub mod summary;

@@ -5,6 +5,7 @@
 use std::path::Path;
 
 use churn_core::model::{Band, ListItem};
+use churn_core::order_import::{CustomerChange, HistOrder, HistoryDiff};
 use churn_core::state::{AuditItem, Change, CustomerState, Status, surfaced};
 use jiff::civil::Date;
 use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
@@ -60,6 +61,15 @@ CREATE TABLE IF NOT EXISTS send_ledger (
     sent_at       TEXT NOT NULL,
     recorded_at   TEXT,
     PRIMARY KEY (week, owner)
+) WITHOUT ROWID;
+
+-- order-import's kept history: one row per (customer, order id), merged on every import.
+CREATE TABLE IF NOT EXISTS order_history (
+    customer_id TEXT NOT NULL,
+    order_id    TEXT NOT NULL,
+    order_date  TEXT NOT NULL,
+    amount      REAL,
+    PRIMARY KEY (customer_id, order_id)
 ) WITHOUT ROWID;
 
 CREATE TABLE IF NOT EXISTS meta (
@@ -335,6 +345,102 @@ impl SqliteStore {
             params![key, v],
         )?;
         Ok(v)
+    }
+}
+
+impl SqliteStore {
+    /// The kept order history of each of `customer_ids` (customers without one are absent).
+    pub fn order_history<'i>(
+        &self,
+        customer_ids: impl IntoIterator<Item = &'i str>,
+    ) -> Result<FxHashMap<String, Vec<HistOrder>>, StoreError> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT order_id, order_date, amount FROM order_history WHERE customer_id = ?1",
+        )?;
+        let mut out = FxHashMap::default();
+        for cid in customer_ids {
+            let mut rows = stmt.query([cid])?;
+            let mut list = Vec::new();
+            while let Some(r) = rows.next()? {
+                let date: String = r.get(1)?;
+                list.push(HistOrder {
+                    order_id: r.get(0)?,
+                    date: date.parse::<Date>().map_err(|e| {
+                        StoreError::Corrupt(format!("order_history date {date}: {e}"))
+                    })?,
+                    amount: r.get(2)?,
+                });
+            }
+            if !list.is_empty() {
+                out.insert(cid.to_string(), list);
+            }
+        }
+        Ok(out)
+    }
+
+    /// Starts writing an import's history changes and audit items; nothing is kept unless it is
+    /// committed (the caller writes the list in between, so a failed list write keeps nothing).
+    pub fn begin_order_import(&mut self) -> Result<OrderImportWrite<'_>, StoreError> {
+        Ok(OrderImportWrite {
+            tx: self.conn.transaction()?,
+        })
+    }
+}
+
+/// An order-import's writes inside one transaction.
+pub struct OrderImportWrite<'c> {
+    tx: rusqlite::Transaction<'c>,
+}
+
+impl OrderImportWrite<'_> {
+    /// Puts and deletes one customer's history rows.
+    pub fn history(&mut self, customer_id: &str, diff: &HistoryDiff) -> Result<(), StoreError> {
+        let mut put = self.tx.prepare_cached(
+            "INSERT INTO order_history (customer_id, order_id, order_date, amount) VALUES (?1, ?2, ?3, ?4)
+             ON CONFLICT (customer_id, order_id) DO UPDATE SET order_date = excluded.order_date, amount = excluded.amount",
+        )?;
+        for o in &diff.put {
+            put.execute(params![
+                customer_id,
+                o.order_id,
+                o.date.to_string(),
+                o.amount
+            ])?;
+        }
+        let mut del = self
+            .tx
+            .prepare_cached("DELETE FROM order_history WHERE customer_id = ?1 AND order_id = ?2")?;
+        for id in &diff.delete {
+            del.execute(params![customer_id, id])?;
+        }
+        Ok(())
+    }
+
+    /// Writes the `order_import` audit item of one changed customer.
+    pub fn audit(
+        &mut self,
+        change: &CustomerChange,
+        by_user: &str,
+        ts: &str,
+        notes: &Map<String, Value>,
+    ) -> Result<(), StoreError> {
+        let (before, after) = change.audit_maps();
+        insert_audit(
+            &self.tx,
+            &change.customer_id,
+            ts,
+            "order_import",
+            by_user,
+            &before,
+            &after,
+            notes,
+        )
+    }
+
+    /// Keeps everything written.
+    pub fn commit(self) -> Result<(), StoreError> {
+        self.tx.commit()?;
+        Ok(())
     }
 }
 
