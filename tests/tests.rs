@@ -7,6 +7,7 @@ mod check;
 mod compare;
 mod demo;
 mod digest;
+mod import_orders;
 mod outcome;
 mod palive;
 mod score;
