@@ -131,8 +131,9 @@ pub fn match_orders(table: &ListTable, file: &OrderFile) -> Result<Matched, Impo
                 .copied()
                 .or_else(|| ids_lower.get(&lower()).copied())
                 .or_else(|| emails.get(&lower()).copied()),
+            // Already lower-cased by the reader.
             CustomerKey::Email(_) => emails
-                .get(&lower())
+                .get(s)
                 .copied()
                 .or_else(|| ids_lower.get(&lower()).copied()),
         }
@@ -145,6 +146,8 @@ pub fn match_orders(table: &ListTable, file: &OrderFile) -> Result<Matched, Impo
     // Plain files without order ids: the N-th order of a customer on a day is `DATE#N`, so the
     // same file (or a later full export) names the same orders again.
     let mut nth: FxHashMap<(usize, Date), u32> = FxHashMap::default();
+    // Gathered by row (a cheap key), then keyed by customer id once.
+    let mut by_row: FxHashMap<usize, FileOrders> = FxHashMap::default();
     for o in &file.orders {
         let Some(row) = find(&o.customer_key) else {
             *unknown
@@ -162,39 +165,33 @@ pub fn match_orders(table: &ListTable, file: &OrderFile) -> Result<Matched, Impo
                 format!("{}#{}", o.date, n)
             }
         };
-        entry(&mut out.customers, table, id_col, row)
-            .orders
-            .push(HistOrder {
-                order_id,
-                date: o.date,
-                amount: o.amount,
-            });
+        by_row.entry(row).or_default().orders.push(HistOrder {
+            order_id,
+            date: o.date,
+            amount: o.amount,
+        });
     }
     for ig in &file.ignored {
         if let Some(row) = ig.customer_key.as_ref().and_then(&find) {
-            entry(&mut out.customers, table, id_col, row)
+            by_row
+                .entry(row)
+                .or_default()
                 .cancelled
                 .push(ig.order_id.clone());
         }
     }
+    out.customers = by_row
+        .into_iter()
+        .map(|(row, mut fo)| {
+            fo.row = row;
+            (table.rows[row][id_col].trim().to_string(), fo)
+        })
+        .collect();
     out.unknown = unknown
         .into_iter()
         .map(|(key, orders)| UnknownCustomer { key, orders })
         .collect();
     Ok(out)
-}
-
-fn entry<'m>(
-    customers: &'m mut BTreeMap<String, FileOrders>,
-    table: &ListTable,
-    id_col: usize,
-    row: usize,
-) -> &'m mut FileOrders {
-    let id = table.rows[row][id_col].trim().to_string();
-    customers.entry(id).or_insert_with(|| FileOrders {
-        row,
-        ..Default::default()
-    })
 }
 
 /// One cell to write.
