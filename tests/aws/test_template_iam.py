@@ -278,7 +278,9 @@ def check_no_star_resources(template: dict) -> list[str]:
                     continue
                 # ${AWS::Region} and the like stand for one name each; only a literal * is wild.
                 shape = re.sub(r"\$\{[^}]*\}", "x", text)
-                if shape == "*" or ARN_WILDCARD.match(shape) or shape.startswith(("arn:aws:s3:::*", "arn:x:s3:::*")):
+                # An S3 ARN's last field is bucket/key: `bucket/*` is one bucket's objects.
+                is_s3 = shape.startswith(("arn:aws:s3:::", "arn:x:s3:::"))
+                if shape == "*" or (ARN_WILDCARD.match(shape) and not is_s3) or shape.startswith(("arn:aws:s3:::*", "arn:x:s3:::*")):
                     extra = actions - ALLOWED_STAR
                     if extra:
                         problems.append(
@@ -344,17 +346,23 @@ def check_scheduler_only_starts_its_state_machine(template: dict) -> list[str]:
             problems.append(f"{role}: trusted by {trusted}, expected scheduler.amazonaws.com only")
         if props(roles[role]).get("ManagedPolicyArns"):
             problems.append(f"{role}: managed policies attached")
+        # A schedule starts its state machine or invokes its function, and may send to its own
+        # dead-letter queue; nothing else.
+        dlq_ids = refs((target.get("DeadLetterConfig") or {}).get("Arn"))
         for st in role_statements(template, role):
             if st.get("Effect") != "Allow":
                 continue
             actions = {str(a) for a in as_list(st.get("Action"))}
-            # A schedule starts its state machine, or invokes its function (digest, summary).
-            expected = "lambda:InvokeFunction" if target_ids <= set(functions) else "states:StartExecution"
-            if actions != {expected}:
-                problems.append(f"{role}: grants {sorted(actions)}; only {expected}")
+            if actions == {"sqs:SendMessage"} and dlq_ids:
+                for resource in as_list(st.get("Resource")):
+                    if refs(resource) != dlq_ids:
+                        problems.append(f"{role}: SendMessage on {resource!r}, not the schedule's dead-letter queue")
+                continue
+            if actions not in ({"states:StartExecution"}, {"lambda:InvokeFunction"}):
+                problems.append(f"{role}: grants {sorted(actions)}; only states:StartExecution or lambda:InvokeFunction")
             for resource in as_list(st.get("Resource")):
                 if refs(resource) != target_ids or literal_text(resource) is not None:
-                    problems.append(f"{role}: {expected} on {resource!r}, not the schedule's target")
+                    problems.append(f"{role}: {sorted(actions)} on {resource!r}, not the schedule's target")
     return problems
 
 
@@ -376,10 +384,13 @@ def test_template_holds(check):
     assert check(load()) == []
 
 
-def test_three_monday_functions_each_with_a_role():
+def test_every_function_has_its_own_role():
     template = load()
     functions = resources_of(template, FUNCTION_TYPES)
-    assert MONDAY_FUNCTIONS <= {function_name(n, r) for n, r in functions.items()}
+    assert {function_name(n, r) for n, r in functions.items()} >= MONDAY_FUNCTIONS | {
+        "churn-drive-sync",
+        "churn-order-import",
+    }
     assert len({role_of(r) for r in functions.values()}) == len(functions)
 
 
