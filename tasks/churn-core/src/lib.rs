@@ -7,6 +7,7 @@ pub mod clock;
 pub mod csv_cells;
 pub mod customers;
 pub mod digest;
+pub mod drive_sync;
 pub mod links;
 pub mod message;
 pub mod model;
