@@ -15,6 +15,7 @@ pub mod error;
 pub mod ledger;
 pub mod mail;
 pub mod objects;
+pub mod orders;
 pub mod params;
 pub mod secrets;
 pub mod state;
@@ -26,6 +27,7 @@ pub use error::{AwsFailure, ERROR_CONFIG, ERROR_INTERNAL, ERROR_REFUSED, ERROR_R
 pub use ledger::{DynamoDbSendLedger, LedgerEntry, LedgerError};
 pub use mail::{MailError, SesMailer};
 pub use objects::{ObjectError, ObjectText, PutResult, S3ObjectStore};
+pub use orders::DynamoDbOrderHistory;
 pub use params::{ConfigError, SsmConfig};
 pub use secrets::{Secret, SecretsError, SecretsManagerSecrets};
 pub use state::{

@@ -165,6 +165,67 @@ impl S3ObjectStore {
         })
     }
 
+    /// Writes `bytes` with `content_type` and user metadata (`x-amz-meta-*`), e.g. drive-sync's
+    /// `source-version`.
+    pub async fn put_bytes_with_metadata(
+        &self,
+        bucket: &str,
+        key: &str,
+        bytes: Vec<u8>,
+        content_type: &str,
+        metadata: &[(&str, &str)],
+    ) -> Result<PutResult, ObjectError> {
+        let mut req = self
+            .client
+            .put_object()
+            .bucket(bucket)
+            .key(key)
+            .content_type(content_type)
+            .body(ByteStream::from(bytes));
+        for (k, v) in metadata {
+            req = req.metadata(*k, *v);
+        }
+        let out = req.send().await.map_err(|e| ObjectError::Aws {
+            bucket: bucket.into(),
+            key: key.into(),
+            failure: AwsFailure::from_sdk("S3.PutObject", &e),
+        })?;
+        Ok(PutResult {
+            version_id: out.version_id,
+            e_tag: out.e_tag,
+        })
+    }
+
+    /// An object's user metadata (`x-amz-meta-*`); a missing key is [`ObjectError::NotFound`].
+    pub async fn metadata(
+        &self,
+        bucket: &str,
+        key: &str,
+    ) -> Result<std::collections::HashMap<String, String>, ObjectError> {
+        let out = self
+            .client
+            .head_object()
+            .bucket(bucket)
+            .key(key)
+            .send()
+            .await
+            .map_err(|e| {
+                if e.raw_response().is_some_and(|r| r.status().as_u16() == 404) {
+                    ObjectError::NotFound {
+                        bucket: bucket.into(),
+                        key: key.into(),
+                    }
+                } else {
+                    ObjectError::Aws {
+                        bucket: bucket.into(),
+                        key: key.into(),
+                        failure: AwsFailure::from_sdk("S3.HeadObject", &e),
+                    }
+                }
+            })?;
+        Ok(out.metadata.unwrap_or_default())
+    }
+
     /// Writes `value` as JSON (`application/json`).
     pub async fn put_json<T: Serialize + ?Sized>(
         &self,

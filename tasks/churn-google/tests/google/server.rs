@@ -88,7 +88,8 @@ impl Fake {
 pub fn public_key() -> Vec<u8> {
     std::fs::read(concat!(
         env!("CARGO_MANIFEST_DIR"),
-        "/tests/data/TEST-ONLY-service-account-public-key.der"
+        // Valid from the churn-google tests and from other crates that include this file.
+        "/../churn-google/tests/data/TEST-ONLY-service-account-public-key.der"
     ))
     .unwrap()
 }
