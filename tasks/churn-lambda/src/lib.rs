@@ -1,14 +1,12 @@
-//! The Monday run's Lambda tasks (SPEC §4): thin entry points in `src/bin/` over these handlers,
+//! The Lambda functions (SPEC §4, §7–9): thin entry points in `src/bin/` over these handlers,
 //! which compose the domain (`churn-core`) with the AWS and delivery adapters.
 
 pub mod app;
 pub mod digest;
-pub mod error;
-pub mod handoff;
-pub mod notice;
 pub mod drive_sync;
 pub mod error;
 pub mod handoff;
+pub mod notice;
 pub mod order_import;
 pub mod payload;
 pub mod record;
