@@ -63,8 +63,8 @@ run() {
   fi
 }
 
-step "cfn-lint template.yaml ($(.venv-lint/bin/cfn-lint --version))"
-run .venv-lint/bin/cfn-lint template.yaml
+step "cfn-lint template.yaml ses-inbound.yaml ($(.venv-lint/bin/cfn-lint --version))"
+run .venv-lint/bin/cfn-lint template.yaml ses-inbound.yaml
 
 step "sam validate --lint ($(.venv-sam/bin/sam --version))"
 # No credentials are needed, and any the caller has are kept away from it.

@@ -10,6 +10,7 @@ mod digest;
 mod import_orders;
 mod outcome;
 mod palive;
+mod read_mail;
 mod score;
 mod summary;
 mod weekly;

@@ -390,6 +390,7 @@ def test_every_function_has_its_own_role():
     assert {function_name(n, r) for n, r in functions.items()} >= MONDAY_FUNCTIONS | {
         "churn-drive-sync",
         "churn-order-import",
+        "churn-mood-reader",
     }
     assert len({role_of(r) for r in functions.values()}) == len(functions)
 
@@ -422,6 +423,25 @@ def test_digest_and_summary_read_only_and_on_their_schedules():
         assert sched["ScheduleExpression"] == cron
         assert refs(sched["ScheduleExpressionTimezone"]) == {"TimeZone"}
         assert refs(sched["Target"]["Arn"]) == {logical_id}
+
+
+def test_mood_reader_wiring():
+    """S3 put from the raw-mime bucket (SES inbound), failures to an SQS destination, 7-day logs,
+    and a role that reads only the inbound prefix and the list mirror."""
+    template = load()
+    res = template["Resources"]
+    fn = props(res["MoodReaderFunction"])
+    (event,) = fn["Events"].values()
+    assert event["Type"] == "S3"
+    assert refs(event["Properties"]["Bucket"]) == {"RawMimeBucket"}
+    on_failure = fn["EventInvokeConfig"]["DestinationConfig"]["OnFailure"]
+    assert on_failure["Type"] == "SQS"
+    assert refs(on_failure["Destination"]) == {"MoodReaderDeadLetterQueue"}
+    assert props(res["MoodReaderLogGroup"])["RetentionInDays"] == 7
+    statements = as_list(props(res["MoodReaderRole"])["Policies"][0]["PolicyDocument"]["Statement"])
+    gets = [st for st in statements if "s3:GetObject" in as_list(st["Action"])]
+    assert len(gets) == 2
+    assert not any("s3:PutObject" in as_list(st["Action"]) for st in statements)
 
 
 def test_audit_table_denies_changes_to_items():

@@ -14,6 +14,7 @@ pub mod clock;
 pub mod error;
 pub mod ledger;
 pub mod mail;
+pub mod mood;
 pub mod objects;
 pub mod orders;
 pub mod params;

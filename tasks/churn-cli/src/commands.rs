@@ -184,6 +184,7 @@ pub fn run(command: Command) -> Result<ExitCode, CliError> {
                 .map_err(CliError)?;
             Ok(ExitCode::SUCCESS)
         }
+        Command::ReadMail(args) => crate::read_mail_cmd::run(&args).map_err(CliError),
         Command::PAlive(PAliveCommand::Fit { summary, output }) => {
             crate::palive_cmd::fit_summary(&summary, output.json).map_err(CliError)?;
             Ok(ExitCode::SUCCESS)

@@ -6,6 +6,7 @@ mod digest_cmd;
 mod import_cmd;
 mod palive_cmd;
 mod print;
+mod read_mail_cmd;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -186,6 +187,9 @@ enum Command {
     /// The P(alive) model (BG/NBD): the chance each customer is still buying.
     #[command(name = "p-alive", subcommand)]
     PAlive(PAliveCommand),
+    /// Read one support email into the sender's support_mood (or, with --parse-only, just show
+    /// what it says and who sent it). Never replies.
+    ReadMail(read_mail_cmd::ReadMailArgs),
     /// Last month in numbers: flagged, reached, won back (and value), lost (top reasons).
     Summary {
         /// The month, e.g. 2026-11.

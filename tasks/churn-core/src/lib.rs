@@ -5,13 +5,16 @@
 pub mod backtest;
 pub mod clock;
 pub mod csv_cells;
+pub mod csv_sheet;
 pub mod customers;
 pub mod digest;
 pub mod drive_sync;
 pub mod links;
+pub mod mail;
 pub mod message;
 pub mod model;
 pub mod order_import;
+pub mod mood;
 pub mod orders;
 pub mod palive;
 pub mod plot;

@@ -308,6 +308,7 @@ impl AsyncReasoner for BedrockReasoner {
     }
 }
 
+/// Maps a Converse failure to a [`BedrockError`] (shared with the mood labeller).
 pub(crate) fn map_sdk_error(e: SdkError<ConverseError, HttpResponse>) -> BedrockError {
     match &e {
         SdkError::TimeoutError(_) => BedrockError::Timeout(Duration::ZERO),

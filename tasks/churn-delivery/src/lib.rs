@@ -11,6 +11,7 @@
 pub mod bedrock;
 pub mod error;
 pub mod narrative;
+pub mod mood;
 pub mod slack;
 
 pub use bedrock::{

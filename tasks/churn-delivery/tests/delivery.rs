@@ -21,3 +21,8 @@ mod bedrock;
 
 #[path = "delivery/narrative.rs"]
 mod narrative;
+#[path = "delivery/mood_server.rs"]
+mod mood_server;
+
+#[path = "delivery/mood.rs"]
+mod mood;

@@ -8,6 +8,7 @@ pub mod error;
 pub mod handoff;
 pub mod notice;
 pub mod order_import;
+pub mod mood_reader;
 pub mod payload;
 pub mod record;
 pub mod runner;

@@ -10,6 +10,7 @@ pub mod digest;
 pub mod explain;
 pub mod files;
 pub mod import_orders;
+pub mod mood;
 pub mod outcome;
 pub mod store;
 pub mod summary;
