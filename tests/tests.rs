@@ -12,5 +12,6 @@ mod outcome;
 mod palive;
 mod read_mail;
 mod score;
+mod serve;
 mod summary;
 mod weekly;

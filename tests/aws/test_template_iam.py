@@ -391,6 +391,7 @@ def test_every_function_has_its_own_role():
         "churn-drive-sync",
         "churn-order-import",
         "churn-mood-reader",
+        "churn-outcome",
     }
     assert len({role_of(r) for r in functions.values()}) == len(functions)
 
@@ -442,6 +443,40 @@ def test_mood_reader_wiring():
     gets = [st for st in statements if "s3:GetObject" in as_list(st["Action"])]
     assert len(gets) == 2
     assert not any("s3:PutObject" in as_list(st["Action"]) for st in statements)
+
+
+def test_outcome_handler_is_public_capped_and_least_privilege():
+    """The Function URL has no IAM auth (Slack cannot sign with SigV4), so the function
+    verifies every request itself; its concurrency is capped; its role appends to and reads the
+    audit, reads and updates state, and reads exactly its four secrets."""
+    template = load()
+    functions = resources_of(template, FUNCTION_TYPES)
+    (name,) = [n for n, r in functions.items() if function_name(n, r) == "churn-outcome"]
+    p = props(functions[name])
+    assert p["FunctionUrlConfig"]["AuthType"] == "NONE"
+    assert 1 <= int(p["ReservedConcurrentExecutions"]) <= 50
+    assert p["Architectures"] if "Architectures" in p else template["Globals"]["Function"]["Architectures"] == ["arm64"]
+    statements = role_statements(template, role_of(functions[name]))
+    audit_ids = audit_table_ids(template)
+    granted: dict[str, set[str]] = {}
+    for st in statements:
+        for res in as_list(st.get("Resource")):
+            for ref in refs(res) or {str(res)}:
+                granted.setdefault(ref, set()).update(as_list(st.get("Action")))
+    (audit,) = audit_ids
+    assert granted[audit] == {"dynamodb:PutItem", "dynamodb:GetItem", "dynamodb:Query"}
+    assert granted["StateTable"] == {"dynamodb:GetItem", "dynamodb:UpdateItem"}
+    secrets = {k for k, v in granted.items() if v == {"secretsmanager:GetSecretValue"}}
+    assert secrets == {"SlackBotTokenSecret", "SlackSigningSecret", "SlackSigningSecretPrevious", "EmailLinkKeySecret"}
+    resources = template["Resources"]
+    alarms = [r for r in resources.values() if r.get("Type") == "AWS::CloudWatch::Alarm"
+              and props(r).get("MetricName") == "SlackSignatureFailures"]
+    assert len(alarms) == 1
+    a = props(alarms[0])
+    assert (a["Period"], a["Threshold"], a["ComparisonOperator"]) == (3600, 5, "GreaterThanThreshold")
+    filters = [r for r in resources.values() if r.get("Type") == "AWS::Logs::MetricFilter"
+               and "slack_signature_refused" in props(r).get("FilterPattern", "")]
+    assert len(filters) == 1
 
 
 def test_audit_table_denies_changes_to_items():

@@ -17,6 +17,7 @@ pub mod mail;
 pub mod mood;
 pub mod objects;
 pub mod orders;
+pub mod outcome_port;
 pub mod params;
 pub mod secrets;
 pub mod state;

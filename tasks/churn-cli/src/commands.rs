@@ -49,6 +49,7 @@ const DEMO_FILES: [(&str, &str); 4] = [
 pub fn run(command: Command) -> Result<ExitCode, CliError> {
     match command {
         Command::Demo { out, output } => demo(out, output.json),
+        Command::Serve(args) => crate::serve_cmd::run(args),
         Command::Weekly {
             data,
             as_of,

@@ -7,6 +7,7 @@ mod import_cmd;
 mod palive_cmd;
 mod print;
 mod read_mail_cmd;
+mod serve_cmd;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -205,6 +206,10 @@ enum Command {
     },
     /// This week so far: the watch band, the outcomes recorded, who came back on their own.
     Digest(digest_cmd::DigestArgs),
+    /// Serve the outcome handler on 127.0.0.1: Slack buttons and forms at /slack/interactions,
+    /// email links at /o/<token>. Needs SLACK_SIGNING_SECRET; SLACK_BOT_TOKEN enables the Won back
+    /// and Lost forms.
+    Serve(serve_cmd::ServeArgs),
     /// Make a realistic sample data folder (named customers, several owners, a few messy rows).
     DemoData {
         /// How many customers.

@@ -245,7 +245,17 @@ pub struct ModalMetadata {
     pub channel_id: String,
     #[serde(default)]
     pub message_ts: String,
+    /// The click's `response_url`, to answer the owner after the submission.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub response_url: Option<String>,
+    /// The message's blocks as they will be once the outcome is recorded, when they fit in
+    /// `private_metadata` (3,000 characters).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub blocks: Option<Vec<Value>>,
 }
+
+/// Slack's limit on a view's `private_metadata`.
+pub const MAX_PRIVATE_METADATA_CHARS: usize = 3000;
 
 fn plain(text: &str) -> Value {
     json!({"type": "plain_text", "text": text, "emoji": true})
@@ -347,34 +357,22 @@ pub fn errors_response(errors: &FieldErrors) -> Value {
     json!({"response_action": "errors", "errors": map})
 }
 
-/// The row's blocks after an action: the customer's section and context stay; the buttons are
-/// replaced by a line saying who did what, and an Undo button (or, after an undo, the buttons
-/// again). Returns `None` when the message has no row for this customer.
+/// The row's blocks after an action: the customer's section stays; the row's context line gains
+/// (or has replaced) a status element saying who did what; the buttons become an Undo button (or,
+/// after an undo, the three buttons again). The row keeps its three blocks, so a full message
+/// stays within Slack's 50 blocks. Returns `None` when the message has no row for this customer.
 pub fn updated_blocks(
     blocks: &[Value],
     customer_id: &str,
     done: &str,
     undo: bool,
 ) -> Option<Vec<Value>> {
-    let pos = blocks.iter().position(|b| {
-        b["type"] == "actions"
-            && b["elements"].as_array().is_some_and(|els| {
-                els.iter().any(|e| {
-                    e["value"]
-                        .as_str()
-                        .and_then(|v| serde_json::from_str::<ButtonValue>(v).ok())
-                        .and_then(|v| v.c)
-                        .as_deref()
-                        == Some(customer_id)
-                })
-            })
-    })?;
+    let pos = row_actions(blocks, customer_id)?;
     let old = &blocks[pos];
     let value = old["elements"][0]["value"].clone();
     let block_id = old["block_id"].clone();
     let mut out = blocks.to_vec();
-    let status =
-        json!({"type": "context", "elements": [{"type": "mrkdwn", "text": truncate(done, 3000)}]});
+    let status = json!({"type": "mrkdwn", "text": truncate(done, 3000)});
     let buttons = if undo {
         json!({"type": "actions", "block_id": block_id, "elements": [
             {"type": "button", "text": plain("Undo"), "action_id": "undo", "value": value}
@@ -386,25 +384,60 @@ pub fn updated_blocks(
             {"type": "button", "text": plain("Lost"), "action_id": "lost", "value": value, "style": "danger"}
         ]})
     };
-    // A status line left by an earlier action is replaced, not stacked.
-    if pos > 0
-        && out[pos - 1]["type"] == "context"
-        && out[pos - 1]["block_id"] == json!(format!("s:{}", block_id.as_str().unwrap_or("")))
-    {
-        out.remove(pos - 1);
-        let pos = pos - 1;
-        out[pos] = buttons;
-        out.insert(pos, with_block_id(status, &block_id));
-    } else {
-        out[pos] = buttons;
-        out.insert(pos, with_block_id(status, &block_id));
+    out[pos] = buttons;
+    let is_status = |e: &Value| {
+        e["text"]
+            .as_str()
+            .is_some_and(|t| t.starts_with(STATUS_MARK))
+    };
+    match pos.checked_sub(1).map(|i| (i, &mut out[i])) {
+        Some((_, ctx)) if ctx["type"] == "context" && ctx["elements"].is_array() => {
+            let els = ctx["elements"].as_array_mut().expect("checked above");
+            // A status left by an earlier action is replaced, not stacked.
+            els.retain(|e| !is_status(e));
+            els.truncate(9);
+            els.push(status);
+        }
+        _ => out.insert(pos, json!({"type": "context", "elements": [status]})),
     }
     Some(out)
 }
 
-fn with_block_id(mut block: Value, actions_id: &Value) -> Value {
-    block["block_id"] = json!(format!("s:{}", actions_id.as_str().unwrap_or("")));
-    block
+/// What every status line starts with (see [`done_line`]).
+const STATUS_MARK: &str = "✓ ";
+
+/// Index of the actions block whose buttons carry `customer_id`.
+fn row_actions(blocks: &[Value], customer_id: &str) -> Option<usize> {
+    blocks.iter().position(|b| {
+        b["type"] == "actions"
+            && b["elements"].as_array().is_some_and(|els| {
+                els.iter().any(|e| {
+                    e["value"]
+                        .as_str()
+                        .and_then(|v| serde_json::from_str::<ButtonValue>(v).ok())
+                        .and_then(|v| v.c)
+                        .as_deref()
+                        == Some(customer_id)
+                })
+            })
+    })
+}
+
+/// The customer's display name as the row shows it (the bold start of its section), unescaped;
+/// `None` when the row is not found.
+pub fn row_name(blocks: &[Value], customer_id: &str) -> Option<String> {
+    let pos = row_actions(blocks, customer_id)?;
+    let section = blocks[..pos]
+        .iter()
+        .rev()
+        .find(|b| b["type"] == "section")?;
+    let text = section["text"]["text"].as_str()?;
+    let name = text.strip_prefix('*')?.split('*').next()?;
+    let name = name
+        .replace("&lt;", "<")
+        .replace("&gt;", ">")
+        .replace("&amp;", "&");
+    (!name.trim().is_empty()).then_some(name)
 }
 
 /// "✓ Reached out by <@U123> on 2026-11-23" (user mentions are Slack's own syntax, not user text).
@@ -591,6 +624,7 @@ mod tests {
             week: "2026-W48".into(),
             channel_id: "D1".into(),
             message_ts: "1.2".into(),
+            ..Default::default()
         };
         let view = lost_modal("Harbor <Bakery>", &meta);
         let p = json!({"type": "view_submission", "user": {"id": "U1", "name": "sam"},
@@ -668,18 +702,62 @@ mod tests {
             true,
         )
         .unwrap();
-        assert_eq!(after.len(), 5);
+        assert_eq!(after.len(), 4, "the row keeps its three blocks");
         assert_eq!(
-            after[3]["elements"][0]["text"],
+            after[2]["elements"][1]["text"],
             "✓ Reached out by <@U1> on 2026-11-23"
         );
-        assert_eq!(after[4]["elements"][0]["action_id"], "undo");
+        assert_eq!(after[3]["elements"][0]["action_id"], "undo");
         let back =
             updated_blocks(&after, "C1", &done_line("undo", "U1", "2026-11-23"), false).unwrap();
-        assert_eq!(back.len(), 5, "the status line is replaced, not stacked");
-        assert_eq!(back[4]["elements"].as_array().unwrap().len(), 3);
+        assert_eq!(back.len(), 4);
+        assert_eq!(
+            back[2]["elements"].as_array().unwrap().len(),
+            2,
+            "the status is replaced, not stacked"
+        );
+        assert_eq!(
+            back[2]["elements"][1]["text"],
+            "✓ Undone by <@U1> on 2026-11-23"
+        );
+        assert_eq!(back[3]["elements"].as_array().unwrap().len(), 3);
+        assert_eq!(row_name(&blocks, "C1").as_deref(), Some("Harbor Bakery"));
+        assert_eq!(row_name(&blocks, "C9"), None);
         assert!(updated_blocks(&blocks, "C9", "x", true).is_none());
         let msg = json!({"channel": "D1", "text": "t", "blocks": after});
+        crate::message::validate_message(&msg).unwrap();
+    }
+
+    #[test]
+    fn a_full_message_with_every_row_done_stays_within_slacks_limits() {
+        let items: Vec<_> = (0..crate::message::CUSTOMERS_PER_MESSAGE)
+            .map(|i| crate::model::ListItem {
+                customer_id: format!("C{i}"),
+                name: format!("Shop {i}"),
+                band: crate::Band::Churning,
+                score: 80,
+                reason: "Next order is late.".into(),
+                breakdown: vec![],
+                lifetime_value: None,
+                rules_version: "x".into(),
+            })
+            .collect();
+        let list = crate::message::OwnerList {
+            week: "2026-W48",
+            as_of: "2026-11-23",
+            owner: "a@x.example",
+            items: &items,
+        };
+        let messages = crate::message::slack_messages(&list, "D1");
+        assert_eq!(messages.len(), 1);
+        let mut blocks: Vec<Value> = messages[0]["blocks"].as_array().unwrap().clone();
+        for round in 0..3 {
+            for item in &items {
+                let line = done_line("reached_out", "U1", "2026-11-23");
+                blocks = updated_blocks(&blocks, &item.customer_id, &line, round % 2 == 0).unwrap();
+            }
+        }
+        let msg = json!({"channel": "D1", "text": "t", "blocks": blocks});
         crate::message::validate_message(&msg).unwrap();
     }
 }

@@ -12,6 +12,7 @@ pub mod bedrock;
 pub mod error;
 pub mod narrative;
 pub mod mood;
+pub mod respond;
 pub mod slack;
 
 pub use bedrock::{
@@ -20,6 +21,7 @@ pub use bedrock::{
 };
 pub use error::{ERROR_CONFIG, ERROR_INTERNAL, ERROR_REFUSED, ERROR_RETRYABLE};
 pub use narrative::{BedrockNarrator, NarratorConfig};
+pub use respond::{ResponseUrlError, SlackWeb};
 pub use slack::{
     PartFailure, PostedMessage, PostedPart, RetryPolicy, SendReport, SlackError, SlackNotifier,
     SlackRecipient, SlackToken,

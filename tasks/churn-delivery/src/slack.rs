@@ -333,6 +333,36 @@ impl SlackNotifier {
         })
     }
 
+    /// `views.open`: opens a modal with the click's `trigger_id` (Slack gives it 3 seconds, so an
+    /// expired trigger is final, never retried).
+    pub async fn views_open(&self, trigger_id: &str, view: &Value) -> Result<(), SlackError> {
+        const METHOD: &str = "views.open";
+        let body = serde_json::json!({"trigger_id": trigger_id, "view": view});
+        let bytes = serde_json::to_vec(&body).map_err(|e| SlackError::BadResponse {
+            method: METHOD,
+            detail: format!("cannot serialise the body: {e}"),
+        })?;
+        self.call(METHOD, Payload::Json(bytes)).await.map(|_| ())
+    }
+
+    /// `chat.update`: replaces the text and blocks of a message the bot posted.
+    pub async fn chat_update(
+        &self,
+        channel: &str,
+        ts: &str,
+        text: &str,
+        blocks: &[Value],
+    ) -> Result<(), SlackError> {
+        const METHOD: &str = "chat.update";
+        let body =
+            serde_json::json!({"channel": channel, "ts": ts, "text": text, "blocks": blocks});
+        let bytes = serde_json::to_vec(&body).map_err(|e| SlackError::BadResponse {
+            method: METHOD,
+            detail: format!("cannot serialise the body: {e}"),
+        })?;
+        self.call(METHOD, Payload::Json(bytes)).await.map(|_| ())
+    }
+
     /// Sends an owner's list: resolves the DM (the user id given → `conversations.open`; none →
     /// `users.lookupByEmail`, then `conversations.open`), then posts each message in order with
     /// its `channel` set to that DM, stopping at the first part that fails.
@@ -525,6 +555,12 @@ fn classify(method: &'static str, code: &str, retry_after: Option<Duration>) -> 
         }),
         "invalid_blocks"
         | "invalid_blocks_format"
+        | "expired_trigger_id"
+        | "invalid_trigger_id"
+        | "view_too_large"
+        | "message_not_found"
+        | "cant_update_message"
+        | "edit_window_closed"
         | "msg_too_long"
         | "no_text"
         | "too_many_attachments"

@@ -9,6 +9,7 @@ pub mod handoff;
 pub mod notice;
 pub mod order_import;
 pub mod mood_reader;
+pub mod outcome;
 pub mod payload;
 pub mod record;
 pub mod runner;

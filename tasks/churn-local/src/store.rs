@@ -324,6 +324,44 @@ impl SqliteStore {
         Ok(())
     }
 
+    /// Applies `change` only if every field in `change.before` still holds that value, in one
+    /// `BEGIN IMMEDIATE` transaction (so another process or connection cannot slip in between the
+    /// check and the write). Returns `false`, writing nothing, when a field no longer matches or
+    /// the change is a no-op: the same click delivered twice changes state once.
+    pub fn apply_if_current(
+        &mut self,
+        change: &Change,
+        by_user: &str,
+        ts: &str,
+    ) -> Result<bool, StoreError> {
+        if change.is_noop() {
+            return Ok(false);
+        }
+        let tx = self
+            .conn
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+        let current = get_state(&tx, &change.state.customer_id)?;
+        if change
+            .before
+            .iter()
+            .any(|(field, value)| &current.field(field) != value)
+        {
+            return Ok(false);
+        }
+        write_change(&tx, change, by_user, ts)?;
+        tx.commit()?;
+        Ok(true)
+    }
+
+    /// Write-ahead logging with `synchronous = NORMAL`: readers never block the writer and a
+    /// commit costs no fsync of the main file (a long-running server's setting; the mode stays
+    /// with the file).
+    pub fn use_wal(&mut self) -> Result<(), StoreError> {
+        self.conn
+            .execute_batch("PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL;")?;
+        Ok(())
+    }
+
     /// A value from the `meta` table, creating it with `make` when absent.
     pub fn meta_or_insert(
         &mut self,
@@ -680,6 +718,24 @@ mod tests {
                 .apply(&c, "sam", "2026-11-23T10:00:00.000000000Z")
                 .is_err()
         );
+        assert_eq!(store.audit_count().unwrap(), 1);
+    }
+
+    #[test]
+    fn apply_if_current_writes_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut store = SqliteStore::open(dir.path()).unwrap();
+        let before = CustomerState::new("C1");
+        let c = apply_outcome(&before, &Outcome::ReachedOut, date(2026, 11, 23));
+        assert!(store.apply_if_current(&c, "sam", "t1").unwrap());
+        // Planned from the same old state: refused, nothing written.
+        assert!(!store.apply_if_current(&c, "sam", "t2").unwrap());
+        let noop = apply_outcome(
+            &store.get_state("C1").unwrap(),
+            &Outcome::ReachedOut,
+            date(2026, 11, 23),
+        );
+        assert!(!store.apply_if_current(&noop, "sam", "t3").unwrap());
         assert_eq!(store.audit_count().unwrap(), 1);
     }
 

@@ -530,7 +530,7 @@ pub fn write_outbox(
 }
 
 /// The email-link secret: `CHURN_LINK_SECRET` if set, else a random one kept in the database.
-fn link_secret(store: &mut SqliteStore) -> Result<Vec<u8>, StoreError> {
+pub fn link_secret(store: &mut SqliteStore) -> Result<Vec<u8>, StoreError> {
     if let Some(s) = std::env::var("CHURN_LINK_SECRET")
         .ok()
         .filter(|s| !s.is_empty())

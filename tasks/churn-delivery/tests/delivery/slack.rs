@@ -392,3 +392,131 @@ async fn unreachable_slack_is_retryable() {
     );
     assert_eq!(err.error_type(), ERROR_RETRYABLE);
 }
+
+// ---------------------------------------------------------------- the outcome handler's calls
+
+fn modal() -> Value {
+    json!({
+        "type": "modal", "callback_id": "won_back", "private_metadata": "{}",
+        "title": {"type": "plain_text", "text": "Won back"},
+        "submit": {"type": "plain_text", "text": "Record"},
+        "blocks": [{"type": "input", "block_id": "value", "label": {"type": "plain_text", "text": "Value"},
+                    "element": {"type": "plain_text_input", "action_id": "value"}}]
+    })
+}
+
+#[tokio::test]
+async fn views_open_needs_a_fresh_trigger_the_token_and_a_valid_view() {
+    let (server, notifier) = setup().await;
+    let trigger = server.issue_trigger(Duration::ZERO);
+    notifier.views_open(&trigger, &modal()).await.unwrap();
+    assert_eq!(server.views().len(), 1);
+    // A trigger works once.
+    let e = notifier.views_open(&trigger, &modal()).await.unwrap_err();
+    assert_eq!(e.code(), Some("invalid_trigger_id"));
+    // Older than 3 seconds.
+    let old = server.issue_trigger(Duration::from_millis(3100));
+    let e = notifier.views_open(&old, &modal()).await.unwrap_err();
+    assert_eq!(e.code(), Some("expired_trigger_id"));
+    assert!(!e.is_retryable());
+    // Malformed views.
+    let mut long_title = modal();
+    long_title["title"]["text"] = json!("A title longer than 24 chars");
+    let mut no_submit = modal();
+    no_submit.as_object_mut().unwrap().remove("submit");
+    let mut no_callback = modal();
+    no_callback.as_object_mut().unwrap().remove("callback_id");
+    let mut not_modal = modal();
+    not_modal["type"] = json!("home");
+    let mut too_many = modal();
+    too_many["blocks"] = json!(vec![json!({"type": "divider"}); 101]);
+    for bad in [long_title, no_submit, no_callback, not_modal, too_many] {
+        let t = server.issue_trigger(Duration::ZERO);
+        let e = notifier.views_open(&t, &bad).await.unwrap_err();
+        assert_eq!(e.code(), Some("invalid_arguments"), "{bad}");
+    }
+    assert_eq!(server.views().len(), 1);
+    // The bearer token is checked.
+    let wrong = SlackNotifier::with_options(
+        SlackToken::new("xoxb-wrong"),
+        &server.base_url,
+        fast_policy(),
+    )
+    .unwrap();
+    let t = server.issue_trigger(Duration::ZERO);
+    let e = wrong.views_open(&t, &modal()).await.unwrap_err();
+    assert_eq!(e.error_type(), ERROR_CONFIG);
+}
+
+#[tokio::test]
+async fn chat_update_replaces_a_posted_message_and_checks_it() {
+    let (server, notifier) = setup().await;
+    let report = notifier.send_list(&by_id(), &messages(2)).await.unwrap();
+    let (channel, ts) = (report.channel.clone().unwrap(), report.posted[0].ts.clone());
+    let blocks = vec![json!({"type": "section", "text": {"type": "mrkdwn", "text": "done"}})];
+    notifier
+        .chat_update(&channel, &ts, "done", &blocks)
+        .await
+        .unwrap();
+    assert_eq!(
+        server.message(&channel, &ts).unwrap()["blocks"],
+        json!(blocks)
+    );
+    let e = notifier
+        .chat_update(&channel, "1.999", "x", &blocks)
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), Some("message_not_found"));
+    let e = notifier
+        .chat_update(&channel, &ts, "x", &[])
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), Some("invalid_blocks"));
+}
+
+#[tokio::test]
+async fn response_urls_work_without_a_token_five_times() {
+    let (server, notifier) = setup().await;
+    let report = notifier.send_list(&by_id(), &messages(1)).await.unwrap();
+    let (channel, ts) = (report.channel.clone().unwrap(), report.posted[0].ts.clone());
+    let web = churn_delivery::SlackWeb::new(None, Duration::from_secs(5)).unwrap();
+    let url = server.issue_response_url(&channel, &ts);
+    let blocks = json!([{"type": "section", "text": {"type": "mrkdwn", "text": "✓ done"}}]);
+    web.post_response_url(
+        &url,
+        &json!({"replace_original": true, "text": "t", "blocks": blocks}),
+    )
+    .await
+    .unwrap();
+    assert_eq!(server.message(&channel, &ts).unwrap()["blocks"], blocks);
+    for _ in 0..4 {
+        web.post_response_url(&url, &json!({"response_type": "ephemeral", "text": "hi"}))
+            .await
+            .unwrap();
+    }
+    let e = web
+        .post_response_url(&url, &json!({"text": "sixth"}))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(
+            e,
+            churn_delivery::ResponseUrlError::Refused { status: 404, .. }
+        ),
+        "{e}"
+    );
+    let e = web
+        .post_response_url(
+            &server.issue_response_url(&channel, &ts),
+            &json!({"replace_original": true, "text": "t", "blocks": []}),
+        )
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(
+            e,
+            churn_delivery::ResponseUrlError::Refused { status: 400, .. }
+        ),
+        "{e}"
+    );
+}

@@ -1,11 +1,13 @@
-//! A Slack-like Web API: `users.lookupByEmail`, `conversations.open`, `chat.postMessage` with the
-//! documented request and response shapes, bearer-token auth (`not_authed` / `invalid_auth` with
-//! HTTP 200, as Slack answers), Block Kit bodies checked with `validate_message`, everything
-//! received recorded, and scripted faults per method.
+//! A Slack-like Web API: `users.lookupByEmail`, `conversations.open`, `chat.postMessage`,
+//! `chat.update` and `views.open` with the documented request and response shapes, bearer-token
+//! auth (`not_authed` / `invalid_auth` with HTTP 200, as Slack answers), Block Kit bodies checked
+//! with `validate_message`, modals checked against Slack's view rules, `trigger_id`s that expire
+//! after 3 seconds and work once, interaction `response_url`s (5 uses, tied to a message),
+//! everything received recorded, and scripted faults per method.
 
 use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use std::sync::{Arc, Mutex};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use churn_core::message::validate_message;
 use hyper::Method;
@@ -49,12 +51,30 @@ struct State {
     open: HashSet<String>,
     posted: Vec<Value>,
     next_ts: u64,
+    /// Messages as they now stand, by (channel, ts).
+    messages: HashMap<(String, String), Value>,
+    /// trigger_id → when Slack issued it.
+    triggers: HashMap<String, Instant>,
+    /// Views opened, in order.
+    views: Vec<Value>,
+    /// response_url id → (channel, ts, uses).
+    hooks: HashMap<String, (String, String, u32)>,
+    /// Bodies posted to response_urls, in order, with the hook id.
+    responses: Vec<(String, Value)>,
+    next_id: u64,
 }
+
+/// How long Slack honours a `trigger_id`.
+pub const TRIGGER_TTL: Duration = Duration::from_secs(3);
+/// How many times a `response_url` may be used.
+pub const RESPONSE_URL_USES: u32 = 5;
 
 #[derive(Clone)]
 pub struct SlackServer {
     /// The base URL to give the notifier (`http://127.0.0.1:PORT/api/`).
     pub base_url: String,
+    /// `http://127.0.0.1:PORT/hooks/`, the prefix of the response_urls it issues.
+    pub hooks_url: String,
     state: Arc<Mutex<State>>,
 }
 
@@ -72,8 +92,48 @@ impl SlackServer {
         .await;
         SlackServer {
             base_url: format!("http://{addr}/api/"),
+            hooks_url: format!("http://{addr}/hooks/"),
             state,
         }
+    }
+
+    /// A trigger_id as Slack puts in a click payload, issued `age` ago.
+    pub fn issue_trigger(&self, age: Duration) -> String {
+        let mut st = self.state.lock().unwrap();
+        st.next_id += 1;
+        let id = format!("{}.1337.{:x}", 1_700_000_000 + st.next_id, st.next_id);
+        let at = Instant::now().checked_sub(age).unwrap_or_else(Instant::now);
+        st.triggers.insert(id.clone(), at);
+        id
+    }
+
+    /// A response_url for a click on the message (channel, ts).
+    pub fn issue_response_url(&self, channel: &str, ts: &str) -> String {
+        let mut st = self.state.lock().unwrap();
+        st.next_id += 1;
+        let id = format!("T0001/{}/{:x}", st.next_id, st.next_id * 7919);
+        st.hooks
+            .insert(id.clone(), (channel.to_string(), ts.to_string(), 0));
+        format!("{}{id}", self.hooks_url)
+    }
+
+    /// The message (channel, ts) as it now stands (after any updates).
+    pub fn message(&self, channel: &str, ts: &str) -> Option<Value> {
+        let st = self.state.lock().unwrap();
+        st.messages
+            .get(&(channel.to_string(), ts.to_string()))
+            .cloned()
+    }
+
+    /// The views opened, in order.
+    pub fn views(&self) -> Vec<Value> {
+        self.state.lock().unwrap().views.clone()
+    }
+
+    /// The bodies posted to response_urls, in order.
+    pub fn responses(&self) -> Vec<Value> {
+        let st = self.state.lock().unwrap();
+        st.responses.iter().map(|(_, v)| v.clone()).collect()
     }
 
     pub fn add_user(&self, email: &str, id: &str) {
@@ -149,6 +209,9 @@ fn handle(state: &Mutex<State>, expected_auth: &str, req: Req) -> Resp {
     };
 
     let mut st = state.lock().unwrap();
+    if let Some(hook) = req.path.strip_prefix("/hooks/") {
+        return response_url(&mut st, hook, &req.method, &ct, json_body);
+    }
     st.received.push(Received {
         api_method: api_method.clone(),
         http_method: req.method.clone(),
@@ -267,6 +330,8 @@ fn handle(state: &Mutex<State>, expected_auth: &str, req: Req) -> Resp {
             st.next_ts += 1;
             let ts = format!("1700000000.{:06}", st.next_ts);
             st.posted.push(body.clone());
+            st.messages
+                .insert((channel.clone(), ts.clone()), body.clone());
             ok(json!({
                 "ok": true,
                 "channel": channel,
@@ -279,6 +344,198 @@ fn handle(state: &Mutex<State>, expected_auth: &str, req: Req) -> Resp {
                 }
             }))
         }
+        "chat.update" => {
+            let Some(body) = json_body.filter(|_| req.method == Method::POST) else {
+                return err("invalid_arguments");
+            };
+            let key = (
+                body["channel"].as_str().unwrap_or_default().to_string(),
+                body["ts"].as_str().unwrap_or_default().to_string(),
+            );
+            if key.0.is_empty() {
+                return err("channel_not_found");
+            }
+            if let Err(problem) = validate_message(&body) {
+                return invalid_blocks(&problem);
+            }
+            let Some(existing) = st.messages.get_mut(&key) else {
+                return err("message_not_found");
+            };
+            existing["text"] = body["text"].clone();
+            existing["blocks"] = body["blocks"].clone();
+            ok(json!({"ok": true, "channel": key.0, "ts": key.1, "text": body["text"]}))
+        }
+        "views.open" => {
+            let Some(body) = json_body.filter(|_| req.method == Method::POST) else {
+                return err("invalid_arguments");
+            };
+            let trigger = body["trigger_id"].as_str().unwrap_or_default();
+            // A trigger works once, within 3 seconds of the click.
+            match st.triggers.remove(trigger) {
+                None => return err("invalid_trigger_id"),
+                Some(at) if at.elapsed() > TRIGGER_TTL => return err("expired_trigger_id"),
+                Some(_) => {}
+            }
+            let view = match &body["view"] {
+                Value::String(s) => serde_json::from_str(s).unwrap_or(Value::Null),
+                v => v.clone(),
+            };
+            if let Err(problem) = validate_view(&view) {
+                return json_resp(
+                    200,
+                    &json!({"ok": false, "error": "invalid_arguments",
+                            "response_metadata": {"messages": [format!("[ERROR] {problem}")]}}),
+                    &[],
+                );
+            }
+            st.views.push(view.clone());
+            let mut out = view.clone();
+            out["id"] = json!(format!("V{:06}", st.views.len()));
+            out["state"] = json!({"values": {}});
+            ok(json!({"ok": true, "view": out}))
+        }
         _ => err("unknown_method"),
     }
+}
+
+fn invalid_blocks(problem: &str) -> Resp {
+    json_resp(
+        200,
+        &json!({
+            "ok": false,
+            "error": "invalid_blocks",
+            "errors": [problem],
+            "response_metadata": {"messages": ["[ERROR] invalid blocks"]}
+        }),
+        &[],
+    )
+}
+
+fn plain_text(v: &Value, max: usize, what: &str) -> Result<(), String> {
+    if v["type"] != "plain_text" {
+        return Err(format!("{what} must be plain_text"));
+    }
+    let n = v["text"].as_str().map(|t| t.chars().count()).unwrap_or(0);
+    if n == 0 || n > max {
+        return Err(format!("{what} must be 1 to {max} characters"));
+    }
+    Ok(())
+}
+
+/// Slack's rules for a modal view (Block Kit "View objects"): type modal, a plain_text title of
+/// at most 24 characters, 1 to 100 blocks, a callback_id ≤ 255, private_metadata ≤ 3000, a
+/// submit button whenever there is an input block, submit/close ≤ 24 characters, inputs with a
+/// label and an element that has an action_id, unique block_ids.
+pub fn validate_view(view: &Value) -> Result<(), String> {
+    if view["type"] != "modal" {
+        return Err("view.type must be modal".into());
+    }
+    plain_text(&view["title"], 24, "title")?;
+    let cb = view["callback_id"].as_str().unwrap_or_default();
+    if cb.is_empty() || cb.len() > 255 {
+        return Err("callback_id must be 1 to 255 characters".into());
+    }
+    if view["private_metadata"]
+        .as_str()
+        .map_or(0, |m| m.chars().count())
+        > 3000
+    {
+        return Err("private_metadata must be at most 3000 characters".into());
+    }
+    let blocks = view["blocks"].as_array().ok_or("blocks is missing")?;
+    if blocks.is_empty() || blocks.len() > 100 {
+        return Err("a view needs 1 to 100 blocks".into());
+    }
+    let mut ids = HashSet::new();
+    let mut inputs = 0;
+    for (i, b) in blocks.iter().enumerate() {
+        if let Some(id) = b["block_id"].as_str()
+            && (id.is_empty() || id.len() > 255 || !ids.insert(id.to_string()))
+        {
+            return Err(format!("block {i}: block_id empty, too long or repeated"));
+        }
+        match b["type"].as_str() {
+            Some("input") => {
+                inputs += 1;
+                plain_text(&b["label"], 2000, &format!("block {i} label"))?;
+                let el = &b["element"];
+                if !el.is_object() || el["action_id"].as_str().is_none_or(str::is_empty) {
+                    return Err(format!("block {i}: input element needs an action_id"));
+                }
+                if el["type"] == "static_select"
+                    && el["options"]
+                        .as_array()
+                        .is_none_or(|o| o.is_empty() || o.len() > 100)
+                {
+                    return Err(format!("block {i}: static_select needs 1 to 100 options"));
+                }
+            }
+            Some("section") => {
+                let n = b["text"]["text"].as_str().map_or(0, |t| t.chars().count());
+                if n == 0 || n > 3000 {
+                    return Err(format!(
+                        "block {i}: section text must be 1 to 3000 characters"
+                    ));
+                }
+            }
+            Some("context" | "divider" | "header" | "actions") => {}
+            other => return Err(format!("block {i}: unsupported type {other:?}")),
+        }
+    }
+    if inputs > 0 && view["submit"].is_null() {
+        return Err("a view with input blocks needs submit".into());
+    }
+    for key in ["submit", "close"] {
+        if !view[key].is_null() {
+            plain_text(&view[key], 24, key)?;
+        }
+    }
+    Ok(())
+}
+
+/// An interaction response_url: JSON only, 5 uses, `replace_original` replaces the message the
+/// click came from (its blocks checked), anything else is recorded as a new (or ephemeral) message.
+fn response_url(
+    st: &mut State,
+    hook: &str,
+    method: &Method,
+    ct: &str,
+    body: Option<Value>,
+) -> Resp {
+    let Some((channel, ts, uses)) = st.hooks.get(hook).cloned() else {
+        return text(404, "invalid_url");
+    };
+    if uses >= RESPONSE_URL_USES {
+        return text(404, "used_url");
+    }
+    if *method != Method::POST || !ct.starts_with("application/json") {
+        return text(400, "invalid_payload");
+    }
+    let Some(body) = body.filter(Value::is_object) else {
+        return text(400, "invalid_payload");
+    };
+    if body["text"].as_str().is_none() && body["blocks"].as_array().is_none() {
+        return text(400, "no_text");
+    }
+    if body["replace_original"] == true {
+        let mut full = body.clone();
+        full["channel"] = json!(channel);
+        if let Err(problem) = validate_message(&full) {
+            return text(400, &format!("invalid_blocks: {problem}"));
+        }
+        let Some(existing) = st.messages.get_mut(&(channel.clone(), ts.clone())) else {
+            return text(404, "message_not_found");
+        };
+        existing["text"] = body["text"].clone();
+        existing["blocks"] = body["blocks"].clone();
+    } else if body["blocks"].is_array() {
+        let mut full = body.clone();
+        full["channel"] = json!(channel);
+        if let Err(problem) = validate_message(&full) {
+            return text(400, &format!("invalid_blocks: {problem}"));
+        }
+    }
+    st.hooks.insert(hook.to_string(), (channel, ts, uses + 1));
+    st.responses.push((hook.to_string(), body));
+    json_resp(200, &json!({"ok": true}), &[])
 }

@@ -1,0 +1,42 @@
+//! `DynamoDbStateStore` as the outcome handler's [`OutcomeStore`]: consistent reads, and
+//! [`DynamoDbStateStore::apply`]'s conditional transaction (a failed condition is
+//! [`Applied::AlreadyRecorded`]; nothing was written).
+
+use std::sync::{Mutex, OnceLock};
+
+use churn_core::ports::{Applied, OutcomeStore, PortError};
+use churn_core::state::{AuditItem, Change, CustomerState};
+
+use crate::{AuditClock, DynamoDbStateStore, StateError};
+
+/// One clock per process, so concurrent writes in one container get distinct `ts`.
+fn tick() -> String {
+    static CLOCK: OnceLock<Mutex<AuditClock>> = OnceLock::new();
+    let clock = CLOCK.get_or_init(|| Mutex::new(AuditClock::default()));
+    match clock.lock() {
+        Ok(mut c) => c.tick(),
+        Err(poisoned) => poisoned.into_inner().tick(),
+    }
+}
+
+fn port(e: StateError) -> PortError {
+    PortError::new(e.to_string(), e.is_retryable())
+}
+
+impl OutcomeStore for DynamoDbStateStore {
+    async fn state(&self, customer_id: &str) -> Result<CustomerState, PortError> {
+        self.get_state(customer_id).await.map_err(port)
+    }
+
+    async fn history(&self, customer_id: &str) -> Result<Vec<AuditItem>, PortError> {
+        self.audit_for(customer_id).await.map_err(port)
+    }
+
+    async fn apply(&self, change: &Change, by_user: &str) -> Result<Applied, PortError> {
+        match DynamoDbStateStore::apply(self, change, by_user, &tick()).await {
+            Ok(()) => Ok(Applied::Recorded),
+            Err(StateError::AlreadyRecorded { .. }) => Ok(Applied::AlreadyRecorded),
+            Err(e) => Err(port(e)),
+        }
+    }
+}

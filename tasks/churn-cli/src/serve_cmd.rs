@@ -1,0 +1,238 @@
+//! `churn serve [--port P]`: the outcome handler on 127.0.0.1 (for a Slack app in development and
+//! the email links of local lists), the same code and paths as behind the Lambda Function URL,
+//! over the data folder's `churn.db`.
+//!
+//! Settings (environment):
+//! - `SLACK_SIGNING_SECRET` (required) and, during a rotation, `SLACK_SIGNING_SECRET_PREVIOUS`.
+//! - `SLACK_BOT_TOKEN` (optional): without it, Won back and Lost (their forms need `views.open`)
+//!   and `chat.update` are off; Reached out and Undo still update the row through the click's
+//!   `response_url`, which needs no token.
+//! - Email links: `CHURN_LINK_SECRET` if set, else the key `churn weekly` keeps in `churn.db` — the
+//!   same key signs and verifies, so links in local emails work here.
+//! - `CHURN_SLACK_API_URL` / `CHURN_SLACK_RESPONSE_URL_PREFIX`: another Slack API base URL and an
+//!   extra allowed `response_url` prefix (local test servers only).
+
+use std::convert::Infallible;
+use std::io::Write;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use churn_core::clock::AuditClock;
+use churn_core::links::LinkSigner;
+use churn_core::ports::{Applied, OutcomeStore, PortError};
+use churn_core::slack::{MAX_BODY_BYTES, SigningSecrets};
+use churn_core::state::{AuditItem, Change, CustomerState};
+use churn_delivery::{RetryPolicy, SlackNotifier, SlackToken, SlackWeb};
+use churn_local::config::Settings;
+use churn_local::store::SqliteStore;
+use churn_local::weekly::link_secret;
+use churn_outcome::{OutcomeHandler, Request, Response, SLACK_RESPONSE_URL_PREFIX};
+use clap::Args;
+use http_body_util::{BodyExt, Full, Limited};
+use hyper::body::{Bytes, Incoming};
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper_util::rt::TokioIo;
+
+use crate::commands::CliError;
+
+/// `churn serve` flags.
+#[derive(Args, Debug, Clone)]
+pub struct ServeArgs {
+    /// The port on 127.0.0.1 (0 picks a free one; the address is printed).
+    #[arg(long, default_value_t = 8080)]
+    port: u16,
+    /// The data folder (default: the current folder).
+    #[arg(long, value_name = "DIR", default_value = ".")]
+    data: PathBuf,
+}
+
+/// The local outcome store: `churn.db` behind one connection; every call runs on the blocking
+/// pool, and `apply` is conditional (`SqliteStore::apply_if_current`).
+#[derive(Clone)]
+struct LocalStore {
+    inner: Arc<Mutex<(SqliteStore, AuditClock)>>,
+}
+
+impl LocalStore {
+    async fn with<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&mut SqliteStore, &mut AuditClock) -> Result<T, String> + Send + 'static,
+    ) -> Result<T, PortError> {
+        let inner = self.inner.clone();
+        tokio::task::spawn_blocking(move || {
+            let mut guard = inner
+                .lock()
+                .map_err(|_| "the database lock was poisoned".to_string())?;
+            let (store, clock) = &mut *guard;
+            f(store, clock)
+        })
+        .await
+        .map_err(|e| PortError::new(format!("database task failed: {e}"), true))?
+        .map_err(|e| PortError::new(e, true))
+    }
+}
+
+impl OutcomeStore for LocalStore {
+    async fn state(&self, customer_id: &str) -> Result<CustomerState, PortError> {
+        let id = customer_id.to_string();
+        self.with(move |s, _| s.get_state(&id).map_err(|e| e.to_string()))
+            .await
+    }
+
+    async fn history(&self, customer_id: &str) -> Result<Vec<AuditItem>, PortError> {
+        let id = customer_id.to_string();
+        self.with(move |s, _| s.audit_for(&id).map_err(|e| e.to_string()))
+            .await
+    }
+
+    async fn apply(&self, change: &Change, by_user: &str) -> Result<Applied, PortError> {
+        let (change, by) = (change.clone(), by_user.to_string());
+        self.with(
+            move |s, clock| match s.apply_if_current(&change, &by, &clock.tick()) {
+                Ok(true) => Ok(Applied::Recorded),
+                Ok(false) => Ok(Applied::AlreadyRecorded),
+                Err(e) => Err(e.to_string()),
+            },
+        )
+        .await
+    }
+}
+
+fn env(name: &str) -> Option<String> {
+    std::env::var(name).ok().filter(|v| !v.trim().is_empty())
+}
+
+/// Runs the server until the process is stopped.
+pub fn run(args: ServeArgs) -> Result<ExitCode, CliError> {
+    let Some(signing) = env("SLACK_SIGNING_SECRET") else {
+        return Err(CliError(
+            "churn serve needs SLACK_SIGNING_SECRET (the Slack app's Basic Information → App \
+             Credentials → Signing Secret); during a rotation also SLACK_SIGNING_SECRET_PREVIOUS"
+                .into(),
+        ));
+    };
+    let signing = SigningSecrets::new(
+        signing.trim(),
+        env("SLACK_SIGNING_SECRET_PREVIOUS")
+            .as_deref()
+            .map(str::trim),
+    );
+    let settings = Settings::load(&args.data)?;
+    let mut store = SqliteStore::open(&args.data)?;
+    store.use_wal()?;
+    let links = LinkSigner::new(&link_secret(&mut store)?);
+    let api = match env("SLACK_BOT_TOKEN") {
+        Some(token) => {
+            let base = env("CHURN_SLACK_API_URL")
+                .unwrap_or_else(|| churn_delivery::slack::DEFAULT_BASE_URL.into());
+            // A click gives 3 seconds: one quick attempt, no long waits.
+            let policy = RetryPolicy {
+                max_rate_limit_retries: 0,
+                max_transient_retries: 1,
+                backoff_base: Duration::from_millis(100),
+                default_retry_after: Duration::from_millis(500),
+                max_total_wait: Duration::from_millis(500),
+                request_timeout: Duration::from_secs(2),
+            };
+            Some(SlackNotifier::with_options(
+                SlackToken::new(token),
+                &base,
+                policy,
+            )?)
+        }
+        None => {
+            eprintln!(
+                "churn serve: no SLACK_BOT_TOKEN: Won back and Lost (their forms need views.open) \
+                 and chat.update are off; Reached out and Undo still update the row through \
+                 Slack's response_url."
+            );
+            None
+        }
+    };
+    let slack = SlackWeb::new(api, Duration::from_secs(2))?;
+    let mut prefixes = vec![SLACK_RESPONSE_URL_PREFIX.to_string()];
+    prefixes.extend(env("CHURN_SLACK_RESPONSE_URL_PREFIX"));
+    let store = LocalStore {
+        inner: Arc::new(Mutex::new((store, AuditClock::default()))),
+    };
+    let handler = Arc::new(
+        OutcomeHandler::new(store, slack, signing, links, settings.tz.clone())
+            .with_response_url_prefixes(prefixes),
+    );
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    runtime.block_on(serve(handler, args.port))?;
+    Ok(ExitCode::SUCCESS)
+}
+
+type Handler = OutcomeHandler<LocalStore, SlackWeb>;
+
+async fn serve(handler: Arc<Handler>, port: u16) -> std::io::Result<()> {
+    let listener = tokio::net::TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], port))).await?;
+    let addr = listener.local_addr()?;
+    println!(
+        "churn serve: listening on http://{addr} (Slack interactivity: /slack/interactions, email links: /o/<token>)"
+    );
+    std::io::stdout().flush()?;
+    loop {
+        let (stream, _) = match listener.accept().await {
+            Ok(s) => s,
+            Err(e) => {
+                tracing::warn!(error = %e, "accept failed");
+                continue;
+            }
+        };
+        let handler = handler.clone();
+        tokio::spawn(async move {
+            let service = service_fn(move |req: hyper::Request<Incoming>| {
+                let handler = handler.clone();
+                async move { Ok::<_, Infallible>(answer(&handler, req).await) }
+            });
+            let _ = http1::Builder::new()
+                .serve_connection(TokioIo::new(stream), service)
+                .await;
+        });
+    }
+}
+
+async fn answer(handler: &Handler, req: hyper::Request<Incoming>) -> hyper::Response<Full<Bytes>> {
+    let (parts, body) = req.into_parts();
+    // The body is capped while it is read: a larger one is never held in memory.
+    let body = match Limited::new(body, MAX_BODY_BYTES).collect().await {
+        Ok(b) => b.to_bytes().to_vec(),
+        Err(_) => {
+            return to_hyper(&Response {
+                status: 413,
+                headers: vec![],
+                body: String::new(),
+            });
+        }
+    };
+    let headers = parts
+        .headers
+        .iter()
+        .filter_map(|(k, v)| Some((k.as_str().to_string(), v.to_str().ok()?.to_string())))
+        .collect();
+    let request = Request {
+        method: parts.method.as_str().to_string(),
+        path: parts.uri.path().to_string(),
+        headers,
+        body,
+        is_base64: false,
+    };
+    to_hyper(&handler.handle(request).await)
+}
+
+fn to_hyper(r: &Response) -> hyper::Response<Full<Bytes>> {
+    let mut b = hyper::Response::builder().status(r.status);
+    for (k, v) in &r.headers {
+        b = b.header(k.as_str(), v.as_str());
+    }
+    b.body(Full::new(Bytes::from(r.body.clone())))
+        .unwrap_or_else(|_| hyper::Response::new(Full::new(Bytes::new())))
+}

@@ -1,0 +1,176 @@
+//! The outcome handler behind a Lambda Function URL (auth NONE): the Function URL event becomes a
+//! [`churn_outcome::Request`], the shared handler answers it over `DynamoDbStateStore` and Slack.
+//! The Slack bot token, the signing secrets (current and previous) and the email-link key are
+//! read from Secrets Manager once per container, on the first request (init makes no network
+//! call).
+
+use std::time::Duration;
+
+use churn_aws::{AwsClients, DynamoDbStateStore, SecretsError, SecretsManagerSecrets, TableNames};
+use churn_core::links::LinkSigner;
+use churn_core::slack::SigningSecrets;
+use churn_delivery::{RetryPolicy, SlackNotifier, SlackToken, SlackWeb};
+use churn_outcome::event::{request_from_function_url, response_to_function_url};
+use churn_outcome::{OutcomeHandler, SLACK_RESPONSE_URL_PREFIX};
+use serde_json::Value;
+use tokio::sync::OnceCell;
+
+use crate::error::TaskError;
+use crate::task_error;
+
+/// Where the secrets are and how the handler is set up (from the function environment).
+#[derive(Debug, Clone)]
+pub struct OutcomeEnv {
+    /// `SLACK_TOKEN_SECRET` (default `cp/slack/bot-token`).
+    pub bot_token_secret: String,
+    /// `SLACK_SIGNING_SECRET_NAME` (default `cp/slack/signing-secret`).
+    pub signing_secret: String,
+    /// `SLACK_SIGNING_SECRET_PREVIOUS_NAME` (default `cp/slack/signing-secret-previous`); a
+    /// missing secret means no rotation in progress.
+    pub previous_signing_secret: String,
+    /// `LINK_KEY_SECRET` (default `cp/email/link-key`).
+    pub link_key_secret: String,
+    /// `TIME_ZONE` (default UTC): what "today" is for the recorded dates.
+    pub time_zone: jiff::tz::TimeZone,
+    /// `SLACK_API_URL` (default Slack's); tests point it at a local server.
+    pub slack_api_url: String,
+    /// `SLACK_RESPONSE_URL_PREFIX`: an extra allowed response_url prefix (tests only).
+    pub extra_response_url_prefix: Option<String>,
+}
+
+fn env_or(name: &str, default: &str) -> String {
+    std::env::var(name)
+        .ok()
+        .filter(|v| !v.trim().is_empty())
+        .unwrap_or_else(|| default.to_string())
+}
+
+impl OutcomeEnv {
+    pub fn from_env() -> Result<OutcomeEnv, TaskError> {
+        let tz_name = env_or("TIME_ZONE", "UTC");
+        let time_zone = jiff::tz::TimeZone::get(&tz_name).map_err(|_| {
+            TaskError::new(
+                "churn.Config",
+                format!("TIME_ZONE `{tz_name}` is not a time zone"),
+            )
+        })?;
+        Ok(OutcomeEnv {
+            bot_token_secret: env_or("SLACK_TOKEN_SECRET", "cp/slack/bot-token"),
+            signing_secret: env_or("SLACK_SIGNING_SECRET_NAME", "cp/slack/signing-secret"),
+            previous_signing_secret: env_or(
+                "SLACK_SIGNING_SECRET_PREVIOUS_NAME",
+                "cp/slack/signing-secret-previous",
+            ),
+            link_key_secret: env_or("LINK_KEY_SECRET", "cp/email/link-key"),
+            time_zone,
+            slack_api_url: env_or("SLACK_API_URL", churn_delivery::slack::DEFAULT_BASE_URL),
+            extra_response_url_prefix: std::env::var("SLACK_RESPONSE_URL_PREFIX")
+                .ok()
+                .filter(|v| !v.trim().is_empty()),
+        })
+    }
+}
+
+/// The handler this function runs.
+pub type Handler = OutcomeHandler<DynamoDbStateStore, SlackWeb>;
+
+/// The container's long-lived context.
+pub struct OutcomeApp {
+    clients: AwsClients,
+    tables: TableNames,
+    env: OutcomeEnv,
+    handler: OnceCell<Handler>,
+}
+
+impl OutcomeApp {
+    /// From the function environment; no network calls.
+    pub async fn from_env() -> Result<OutcomeApp, TaskError> {
+        let sdk = churn_aws::load_sdk_config().await;
+        let tables =
+            TableNames::from_env().map_err(|e| TaskError::new("churn.Config", e.to_string()))?;
+        Ok(OutcomeApp::new(
+            AwsClients::new(&sdk),
+            tables,
+            OutcomeEnv::from_env()?,
+        ))
+    }
+
+    pub fn new(clients: AwsClients, tables: TableNames, env: OutcomeEnv) -> OutcomeApp {
+        OutcomeApp {
+            clients,
+            tables,
+            env,
+            handler: OnceCell::new(),
+        }
+    }
+
+    /// The handler, built on first use with the secrets read once.
+    pub async fn handler(&self) -> Result<&Handler, TaskError> {
+        self.handler.get_or_try_init(|| self.build()).await
+    }
+
+    async fn build(&self) -> Result<Handler, TaskError> {
+        let secrets = SecretsManagerSecrets::new(&self.clients);
+        let (token, signing, previous, link_key) = tokio::join!(
+            secrets.get(&self.env.bot_token_secret),
+            secrets.get(&self.env.signing_secret),
+            secrets.get(&self.env.previous_signing_secret),
+            secrets.get(&self.env.link_key_secret),
+        );
+        let signing = signing.map_err(|e| task_error!(e))?;
+        let link_key = link_key.map_err(|e| task_error!(e))?;
+        let previous = match previous {
+            Ok(p) => Some(p),
+            Err(SecretsError::NotFound { .. }) => None,
+            Err(e) => return Err(task_error!(e)),
+        };
+        let token = token.map_err(|e| task_error!(e))?;
+        // The deployed placeholder is a random string: until a real bot token is set, the
+        // handler runs without one (forms off, response_url still works).
+        let api = if token.expose().trim().starts_with("xox") {
+            let policy = RetryPolicy {
+                max_rate_limit_retries: 0,
+                max_transient_retries: 1,
+                backoff_base: Duration::from_millis(100),
+                default_retry_after: Duration::from_millis(500),
+                max_total_wait: Duration::from_millis(500),
+                request_timeout: Duration::from_secs(2),
+            };
+            Some(
+                SlackNotifier::with_options(
+                    SlackToken::new(token.expose()),
+                    &self.env.slack_api_url,
+                    policy,
+                )
+                .map_err(|e| task_error!(e))?,
+            )
+        } else {
+            tracing::warn!(
+                event = "no_bot_token",
+                "the Slack bot token secret holds no xox token: Won back and Lost forms are off"
+            );
+            None
+        };
+        let slack = SlackWeb::new(api, Duration::from_secs(2)).map_err(|e| task_error!(e))?;
+        let mut prefixes = vec![SLACK_RESPONSE_URL_PREFIX.to_string()];
+        prefixes.extend(self.env.extra_response_url_prefix.clone());
+        Ok(OutcomeHandler::new(
+            DynamoDbStateStore::new(&self.clients, &self.tables),
+            slack,
+            SigningSecrets::new(
+                signing.expose().trim(),
+                previous.as_ref().map(|p| p.expose().trim()),
+            ),
+            LinkSigner::new(link_key.expose().trim().as_bytes()),
+            self.env.time_zone.clone(),
+        )
+        .with_response_url_prefixes(prefixes))
+    }
+
+    /// One Function URL event → its response object.
+    pub async fn handle(&self, event: Value) -> Result<Value, TaskError> {
+        let request = request_from_function_url(&event).map_err(TaskError::bad_input)?;
+        let handler = self.handler().await?;
+        Ok(response_to_function_url(&handler.handle(request).await))
+    }
+}

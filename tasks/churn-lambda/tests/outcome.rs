@@ -1,0 +1,488 @@
+//! The outcome Lambda end to end: Function URL events into `OutcomeApp::handle`, with the state and
+//! audit in moto's DynamoDB, the secrets in moto's Secrets Manager, and Slack played by the
+//! Slack-like server (views.open with the 3-second trigger window and view checks, chat.update,
+//! response_urls with 5 uses). A list is first posted for real through `SlackNotifier`, and every
+//! click is built from the message as the fake then holds it.
+
+#[allow(dead_code)]
+#[path = "../../churn-aws/tests/moto/support.rs"]
+mod support;
+
+#[allow(dead_code)]
+#[path = "../../churn-delivery/tests/delivery/http.rs"]
+mod http;
+
+#[allow(dead_code)]
+#[path = "../../churn-delivery/tests/delivery/slack_server.rs"]
+mod slack_server;
+
+use std::time::Duration;
+
+use base64::Engine as _;
+use churn_aws::{AwsClients, DynamoDbStateStore, TableNames};
+use churn_core::links::{LinkAction, LinkClaims, LinkSigner};
+use churn_core::message::{OwnerList, slack_messages};
+use churn_core::model::{Band, ListItem};
+use churn_core::slack::sign;
+use churn_core::state::{Status, reactivate};
+use churn_delivery::{RetryPolicy, SlackNotifier, SlackRecipient, SlackToken};
+use churn_lambda::outcome::{OutcomeApp, OutcomeEnv};
+use serde_json::{Value, json};
+use slack_server::SlackServer;
+
+const TOKEN: &str = "xoxb-outcome-test";
+const SIGNING: &str = "signing-secret-for-tests";
+const LINK_KEY: &str = "link-key-for-tests";
+const OWNER: &str = "dana@example.com";
+const OWNER_ID: &str = "U0OWNER1";
+
+struct World {
+    app: OutcomeApp,
+    clients: AwsClients,
+    tables: TableNames,
+    slack: SlackServer,
+    channel: String,
+    ts: String,
+}
+
+async fn world(customers: usize) -> World {
+    let clients = support::clients().await;
+    let tables = support::create_tables(&clients).await;
+    let names: Vec<String> = ["bot", "signing", "link"]
+        .iter()
+        .map(|n| support::unique(&format!("cp-{n}")))
+        .collect();
+    for (name, value) in names.iter().zip([TOKEN, SIGNING, LINK_KEY]) {
+        clients
+            .secretsmanager
+            .create_secret()
+            .name(name)
+            .secret_string(value)
+            .send()
+            .await
+            .expect("create secret");
+    }
+    let slack = SlackServer::start(TOKEN).await;
+    slack.add_user(OWNER, OWNER_ID);
+    let items: Vec<ListItem> = (1..=customers)
+        .map(|i| ListItem {
+            customer_id: format!("C{i}"),
+            name: format!("Harbor <Bakery> {i}"),
+            band: Band::Churning,
+            score: 80,
+            reason: "Next order is late.".into(),
+            breakdown: vec![],
+            lifetime_value: None,
+            rules_version: "r1".into(),
+        })
+        .collect();
+    let list = OwnerList {
+        week: "2026-W48",
+        as_of: "2026-11-23",
+        owner: OWNER,
+        items: &items,
+    };
+    let notifier = SlackNotifier::with_options(
+        SlackToken::new(TOKEN),
+        &slack.base_url,
+        RetryPolicy::default(),
+    )
+    .unwrap();
+    let report = notifier
+        .send_list(
+            &SlackRecipient::new(OWNER, Some(OWNER_ID.into())),
+            &slack_messages(&list, OWNER_ID),
+        )
+        .await
+        .unwrap();
+    assert!(report.is_complete());
+    let env = OutcomeEnv {
+        bot_token_secret: names[0].clone(),
+        signing_secret: names[1].clone(),
+        previous_signing_secret: support::unique("cp-absent"),
+        link_key_secret: names[2].clone(),
+        time_zone: jiff::tz::TimeZone::UTC,
+        slack_api_url: slack.base_url.clone(),
+        extra_response_url_prefix: Some(slack.hooks_url.clone()),
+    };
+    World {
+        app: OutcomeApp::new(clients.clone(), tables.clone(), env),
+        clients,
+        tables,
+        channel: report.channel.unwrap(),
+        ts: report.posted[0].ts.clone(),
+        slack,
+    }
+}
+
+fn now() -> i64 {
+    jiff::Timestamp::now().as_second()
+}
+
+/// A signed Function URL event for a Slack form body.
+fn slack_event(body: &str, secret: &str, ts: i64) -> Value {
+    json!({
+        "version": "2.0", "rawPath": "/slack/interactions", "rawQueryString": "",
+        "headers": {
+            "content-type": "application/x-www-form-urlencoded",
+            "x-slack-request-timestamp": ts.to_string(),
+            "x-slack-signature": sign(secret.as_bytes(), ts, body.as_bytes()),
+        },
+        "requestContext": {"http": {"method": "POST", "path": "/slack/interactions"}},
+        "body": body, "isBase64Encoded": false
+    })
+}
+
+fn form(payload: &Value) -> String {
+    form_urlencoded::Serializer::new(String::new())
+        .append_pair("payload", &payload.to_string())
+        .finish()
+}
+
+impl World {
+    fn store(&self) -> DynamoDbStateStore {
+        DynamoDbStateStore::new(&self.clients, &self.tables)
+    }
+
+    fn message(&self) -> Value {
+        self.slack.message(&self.channel, &self.ts).unwrap()
+    }
+
+    /// The form body of a click on `action` in `customer`'s row, as Slack sends it now.
+    fn click_body(&self, action: &str, customer: &str, trigger_age: Duration) -> String {
+        let blocks = self.message()["blocks"].clone();
+        let value = blocks
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|b| b["type"] == "actions")
+            .flat_map(|b| b["elements"].as_array().unwrap().clone())
+            .find(|e| {
+                e["action_id"] == action
+                    && e["value"]
+                        .as_str()
+                        .unwrap()
+                        .contains(&format!("\"{customer}\""))
+            })
+            .unwrap_or_else(|| panic!("no {action} button for {customer}"))["value"]
+            .clone();
+        form(&json!({
+            "type": "block_actions",
+            "user": {"id": OWNER_ID, "username": "dana"},
+            "trigger_id": self.slack.issue_trigger(trigger_age),
+            "container": {"type": "message", "channel_id": self.channel, "message_ts": self.ts},
+            "response_url": self.slack.issue_response_url(&self.channel, &self.ts),
+            "message": {"ts": self.ts, "blocks": blocks},
+            "actions": [{"action_id": action, "value": value, "type": "button"}]
+        }))
+    }
+
+    async fn send(&self, event: Value) -> Value {
+        self.app.handle(event).await.expect("a response")
+    }
+
+    async fn click(&self, action: &str, customer: &str) -> Value {
+        let body = self.click_body(action, customer, Duration::ZERO);
+        self.send(slack_event(&body, SIGNING, now())).await
+    }
+
+    /// Submits the latest opened view with these state values.
+    async fn submit(&self, values: Value) -> Value {
+        let view = self
+            .slack
+            .views()
+            .last()
+            .cloned()
+            .expect("a view was opened");
+        let body = form(&json!({
+            "type": "view_submission",
+            "user": {"id": OWNER_ID, "username": "dana"},
+            "view": {"id": "V1", "callback_id": view["callback_id"],
+                     "private_metadata": view["private_metadata"],
+                     "state": {"values": values}}
+        }));
+        self.send(slack_event(&body, SIGNING, now())).await
+    }
+
+    async fn audit(&self, customer: &str) -> Vec<churn_core::state::AuditItem> {
+        self.store().audit_for(customer).await.unwrap()
+    }
+
+    async fn item_counts(&self) -> (usize, usize) {
+        let count = |t: String| {
+            let db = self.clients.dynamodb.clone();
+            async move { db.scan().table_name(t).send().await.unwrap().items().len() }
+        };
+        (
+            count(self.tables.state.clone()).await,
+            count(self.tables.audit.clone()).await,
+        )
+    }
+
+    fn row_text(&self) -> String {
+        self.message()["blocks"].to_string()
+    }
+
+    fn ephemerals(&self) -> Vec<String> {
+        self.slack
+            .responses()
+            .iter()
+            .filter(|r| r["response_type"] == "ephemeral")
+            .map(|r| r["text"].as_str().unwrap_or_default().to_string())
+            .collect()
+    }
+}
+
+#[tokio::test]
+async fn every_action_and_modal_end_to_end() {
+    let w = world(3).await;
+
+    // Reached out: one tap, one audit item, the row shows who with Undo.
+    let r = w.click("reached_out", "C1").await;
+    assert_eq!(r["statusCode"], 200);
+    let st = w.store().get_state("C1").await.unwrap();
+    assert!(st.last_contact.is_some());
+    assert_eq!(w.audit("C1").await.len(), 1);
+    assert!(
+        w.row_text()
+            .contains(&format!("✓ Reached out by <@{OWNER_ID}>"))
+    );
+    assert!(w.row_text().contains("\"undo\""));
+
+    // Won back: the modal opens (within the trigger window), nothing is written until submitted.
+    w.click("won_back", "C2").await;
+    assert_eq!(w.slack.views().len(), 1);
+    assert_eq!(w.slack.views()[0]["callback_id"], "won_back");
+    assert!(w.audit("C2").await.is_empty());
+    // A bad amount keeps the modal open with the field error.
+    let r = w
+        .submit(json!({"value": {"value": {"type": "plain_text_input", "value": "lots"}}}))
+        .await;
+    let body: Value = serde_json::from_str(r["body"].as_str().unwrap()).unwrap();
+    assert_eq!(body["response_action"], "errors");
+    assert!(w.audit("C2").await.is_empty());
+    let r = w
+        .submit(json!({"value": {"value": {"type": "plain_text_input", "value": "$1,200.00"}}}))
+        .await;
+    assert_eq!(r["statusCode"], 200);
+    let audit = w.audit("C2").await;
+    assert_eq!(audit.len(), 1);
+    assert_eq!(audit[0].action, "won_back");
+    assert_eq!(audit[0].notes["recovered_value"], 1200.0);
+    assert_eq!(
+        w.store().get_state("C2").await.unwrap().status,
+        Status::Active
+    );
+    assert!(w.row_text().contains("✓ Won back by"));
+
+    // Lost: the reason picker, then the submission with reason and note.
+    w.click("lost", "C3").await;
+    let view = w.slack.views().last().cloned().unwrap();
+    assert_eq!(view["callback_id"], "lost");
+    assert!(view.to_string().contains("Harbor &lt;Bakery&gt; 3"));
+    w.submit(json!({
+        "reason": {"reason": {"type": "static_select", "selected_option": {"value": "competitor"}}},
+        "note": {"note": {"type": "plain_text_input", "value": "went to BigCo"}}
+    }))
+    .await;
+    let st = w.store().get_state("C3").await.unwrap();
+    assert_eq!(st.status, Status::Lost);
+    assert_eq!(st.lost_reason.as_deref(), Some("competitor"));
+    assert_eq!(w.audit("C3").await[0].notes["note"], "went to BigCo");
+    assert!(w.row_text().contains("✓ Marked lost by"));
+
+    // Undo the lost: status back, an undo item, the row shows the buttons again.
+    w.click("undo", "C3").await;
+    let st = w.store().get_state("C3").await.unwrap();
+    assert_eq!(st.status, Status::Active);
+    assert_eq!(st.lost_date, None);
+    let audit = w.audit("C3").await;
+    assert_eq!(audit.len(), 2);
+    assert_eq!(audit[1].action, "undo");
+    assert!(w.row_text().contains("✓ Undone by"));
+    let msg = w.message();
+    churn_core::message::validate_message(&msg).unwrap();
+    assert_eq!(
+        msg["blocks"].as_array().unwrap().len(),
+        1 + 3 * 3,
+        "rows keep three blocks"
+    );
+}
+
+#[tokio::test]
+async fn undo_is_refused_when_a_later_write_changed_the_fields() {
+    let w = world(1).await;
+    w.click("lost", "C1").await;
+    w.submit(json!({"reason": {"reason": {"selected_option": {"value": "price"}}}}))
+        .await;
+    // An order after the lost date reactivates the customer (a later write to `status`).
+    let store = w.store();
+    let lost = store.get_state("C1").await.unwrap();
+    let back = reactivate(&lost, lost.lost_date.unwrap().tomorrow().unwrap());
+    store
+        .apply(&back, "churn", "2999-01-01T00:00:00.000000000Z")
+        .await
+        .unwrap();
+    let before = w.audit("C1").await.len();
+    let r = w.click("undo", "C1").await;
+    assert_eq!(r["statusCode"], 200);
+    assert_eq!(w.audit("C1").await.len(), before, "nothing written");
+    assert_eq!(store.get_state("C1").await.unwrap().status, Status::Active);
+    let told = w.ephemerals();
+    assert!(
+        told.iter()
+            .any(|t| t.contains("status was changed afterwards")),
+        "{told:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_click_delivered_twice_changes_state_once() {
+    let w = world(1).await;
+    let body = w.click_body("reached_out", "C1", Duration::ZERO);
+    let event = slack_event(&body, SIGNING, now());
+    assert_eq!(w.send(event.clone()).await["statusCode"], 200);
+    assert_eq!(w.send(event).await["statusCode"], 200);
+    assert_eq!(w.audit("C1").await.len(), 1);
+    assert!(
+        w.ephemerals()
+            .iter()
+            .any(|t| t.contains("Already recorded"))
+    );
+}
+
+#[tokio::test]
+async fn fifty_concurrent_clicks_on_one_row_write_once() {
+    let w = world(1).await;
+    let events: Vec<Value> = (0..50)
+        .map(|_| {
+            slack_event(
+                &w.click_body("reached_out", "C1", Duration::ZERO),
+                SIGNING,
+                now(),
+            )
+        })
+        .collect();
+    let answers = futures_util::future::join_all(events.into_iter().map(|e| w.app.handle(e))).await;
+    assert!(
+        answers
+            .iter()
+            .all(|a| a.as_ref().unwrap()["statusCode"] == 200)
+    );
+    let audit = w.audit("C1").await;
+    assert_eq!(audit.len(), 1, "one audit item");
+    assert_eq!(w.item_counts().await, (1, 1));
+    let replaced = w
+        .slack
+        .responses()
+        .iter()
+        .filter(|r| r["replace_original"] == true)
+        .count();
+    assert_eq!(replaced, 1, "the row was updated once");
+    assert_eq!(w.ephemerals().len(), 49, "the others were told");
+}
+
+#[tokio::test]
+async fn an_expired_trigger_opens_nothing_and_writes_nothing() {
+    let w = world(1).await;
+    let body = w.click_body("won_back", "C1", Duration::from_secs(4));
+    let r = w.send(slack_event(&body, SIGNING, now())).await;
+    assert_eq!(r["statusCode"], 200);
+    assert!(w.slack.views().is_empty());
+    assert!(
+        w.ephemerals()
+            .iter()
+            .any(|t| t.contains("could not be opened"))
+    );
+    assert_eq!(w.item_counts().await, (0, 0));
+}
+
+#[tokio::test]
+async fn forged_old_future_and_base64_requests() {
+    let w = world(1).await;
+    let body = w.click_body("reached_out", "C1", Duration::ZERO);
+    for event in [
+        slack_event(&body, "not-the-secret", now()),
+        slack_event(&body, SIGNING, now() - 301),
+        slack_event(&body, SIGNING, now() + 301),
+        {
+            let mut e = slack_event(&body, SIGNING, now());
+            e["body"] = json!(format!("{body}x"));
+            e
+        },
+        {
+            let mut e = slack_event(&body, SIGNING, now());
+            e["headers"]["x-slack-signature"] = json!("v1=00");
+            e
+        },
+    ] {
+        let r = w.send(event).await;
+        assert_eq!(
+            (r["statusCode"].as_u64(), r["body"].as_str()),
+            (Some(401), Some(""))
+        );
+    }
+    assert_eq!(w.item_counts().await, (0, 0));
+    // The same click, signed, as a Function URL delivers a base64 body.
+    let mut e = slack_event(&body, SIGNING, now());
+    e["body"] = json!(base64::engine::general_purpose::STANDARD.encode(body.as_bytes()));
+    e["isBase64Encoded"] = json!(true);
+    assert_eq!(w.send(e).await["statusCode"], 200);
+    assert_eq!(w.audit("C1").await.len(), 1);
+}
+
+fn link_event(method: &str, token: &str, form: &str) -> Value {
+    json!({
+        "version": "2.0", "rawPath": format!("/o/{token}"), "rawQueryString": "",
+        "headers": {"content-type": "application/x-www-form-urlencoded"},
+        "requestContext": {"http": {"method": method, "path": format!("/o/{token}")}},
+        "body": base64::engine::general_purpose::STANDARD.encode(form), "isBase64Encoded": true
+    })
+}
+
+#[tokio::test]
+async fn email_links_get_never_writes_post_does_tamper_and_expiry_refused() {
+    let w = world(1).await;
+    let signer = LinkSigner::new(LINK_KEY.as_bytes());
+    let claims = |action, expires| LinkClaims {
+        customer_id: "C1".into(),
+        action,
+        owner: OWNER.into(),
+        expires,
+    };
+    let lost = signer.sign(&claims(LinkAction::Lost, now() + 3600));
+    for _ in 0..3 {
+        let r = w.send(link_event("GET", &lost, "")).await;
+        assert_eq!(r["statusCode"], 200);
+        assert!(r["body"].as_str().unwrap().contains("name=\"reason\""));
+    }
+    assert_eq!(w.item_counts().await, (0, 0), "GET never writes");
+    let mut tampered = lost.clone();
+    tampered.insert(
+        3,
+        if tampered.as_bytes()[3] == b'x' {
+            'y'
+        } else {
+            'x'
+        },
+    );
+    tampered.remove(4);
+    let r = w.send(link_event("POST", &tampered, "reason=price")).await;
+    assert_eq!(r["statusCode"], 400);
+    assert!(r["body"].as_str().unwrap().contains("not valid"));
+    let expired = signer.sign(&claims(LinkAction::ReachedOut, now() - 10));
+    let r = w.send(link_event("POST", &expired, "")).await;
+    assert_eq!(r["statusCode"], 410);
+    assert!(r["body"].as_str().unwrap().contains("expired"));
+    assert_eq!(w.item_counts().await, (0, 0));
+    let r = w
+        .send(link_event("POST", &lost, "reason=closed&note=shop+shut"))
+        .await;
+    assert_eq!(r["statusCode"], 200);
+    let r = w.send(link_event("POST", &lost, "reason=closed")).await;
+    assert!(r["body"].as_str().unwrap().contains("already recorded"));
+    let audit = w.audit("C1").await;
+    assert_eq!(audit.len(), 1);
+    assert_eq!(audit[0].by_user, OWNER);
+    assert_eq!(audit[0].notes["note"], "shop shut");
+}

@@ -1,0 +1,679 @@
+//! The outcome handler (SPEC §7): one HTTP surface serving Slack interactivity at
+//! `POST /slack/interactions` and the email links at `GET|POST /o/<token>`, shared by the Lambda
+//! behind a Function URL and `churn serve`. It turns a [`Request`] into a [`Response`] over two
+//! ports: an [`OutcomeStore`] (conditional writes: a click delivered twice changes state once) and
+//! a [`SlackResponder`] (`views.open`, the row update via `response_url` or `chat.update`).
+//!
+//! Slack requests are verified before anything in them is parsed; a failure is a bare 401 and one
+//! log line with the reason (`event = "slack_signature_refused"`, which the deployment's metric
+//! filter counts). Nothing here logs a secret, a signature, a token, an email or a name: log
+//! lines carry customer ids, actions and results only.
+
+pub mod event;
+mod pages;
+
+use std::sync::Arc;
+
+use base64::Engine as _;
+use churn_core::links::{LinkAction, LinkClaims, LinkError, LinkSigner};
+use churn_core::ports::{Applied, OutcomeStore, PortError, SlackResponder};
+use churn_core::slack::{
+    ButtonValue, Interaction, MAX_BODY_BYTES, MAX_PRIVATE_METADATA_CHARS, ModalMetadata, Origin,
+    SigningSecrets, done_line, errors_response, lost_modal, outcome_from_submission,
+    parse_interaction, row_name, updated_blocks, verify_request, won_back_modal,
+};
+use churn_core::state::{LostReason, Outcome, apply_outcome, plan_undo};
+use churn_core::values::parse_number;
+use jiff::civil::Date;
+use jiff::tz::TimeZone;
+use serde_json::{Value, json};
+
+/// The Slack interactivity path.
+pub const SLACK_PATH: &str = "/slack/interactions";
+/// The email links' path prefix (`/o/<token>`).
+pub const LINK_PREFIX: &str = "/o/";
+/// Email-link form posts larger than this are refused (a value, a reason and a 500-char note).
+pub const MAX_FORM_BYTES: usize = 16 * 1024;
+/// `response_url`s the handler will post to: Slack's own hooks host only, so a payload cannot
+/// point the handler at another server.
+pub const SLACK_RESPONSE_URL_PREFIX: &str = "https://hooks.slack.com/";
+
+/// An HTTP request as the handler needs it. `body` is the raw body as received; when
+/// `is_base64` is set (Lambda Function URLs) it is base64 and decoded before anything else.
+#[derive(Debug, Clone, Default)]
+pub struct Request {
+    pub method: String,
+    pub path: String,
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+    pub is_base64: bool,
+}
+
+impl Request {
+    /// A header's value (names compare case-insensitively; the first one wins).
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+/// An HTTP response.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Response {
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    pub body: String,
+}
+
+impl Response {
+    fn empty(status: u16) -> Response {
+        Response {
+            status,
+            headers: vec![],
+            body: String::new(),
+        }
+    }
+
+    fn text(status: u16, body: &str) -> Response {
+        Response {
+            status,
+            headers: vec![("content-type".into(), "text/plain; charset=utf-8".into())],
+            body: body.to_string(),
+        }
+    }
+
+    fn json(body: &Value) -> Response {
+        Response {
+            status: 200,
+            headers: vec![("content-type".into(), "application/json".into())],
+            body: body.to_string(),
+        }
+    }
+
+    /// A header's value.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+/// Unix seconds now; replaceable in tests.
+pub type Clock = Arc<dyn Fn() -> i64 + Send + Sync>;
+
+/// The handler: its ports and its keys.
+pub struct OutcomeHandler<S, R> {
+    store: S,
+    slack: R,
+    signing: SigningSecrets,
+    links: LinkSigner,
+    tz: TimeZone,
+    response_url_prefixes: Vec<String>,
+    clock: Clock,
+}
+
+/// How a write went, for the log line.
+fn result_name(r: &Result<Applied, PortError>) -> &'static str {
+    match r {
+        Ok(Applied::Recorded) => "recorded",
+        Ok(Applied::AlreadyRecorded) => "already_recorded",
+        Err(_) => "failed",
+    }
+}
+
+impl<S: OutcomeStore, R: SlackResponder> OutcomeHandler<S, R> {
+    /// A handler over `store` and `slack`, verifying Slack requests with `signing` and email links
+    /// with `links`; "today" is taken in `tz`.
+    pub fn new(
+        store: S,
+        slack: R,
+        signing: SigningSecrets,
+        links: LinkSigner,
+        tz: TimeZone,
+    ) -> Self {
+        OutcomeHandler {
+            store,
+            slack,
+            signing,
+            links,
+            tz,
+            response_url_prefixes: vec![SLACK_RESPONSE_URL_PREFIX.to_string()],
+            clock: Arc::new(|| jiff::Timestamp::now().as_second()),
+        }
+    }
+
+    /// The `response_url` prefixes to accept (default: Slack's hooks host; tests add their fake).
+    pub fn with_response_url_prefixes(mut self, prefixes: Vec<String>) -> Self {
+        self.response_url_prefixes = prefixes;
+        self
+    }
+
+    /// Another clock (unix seconds).
+    pub fn with_clock(mut self, clock: Clock) -> Self {
+        self.clock = clock;
+        self
+    }
+
+    /// The store, for callers that report on it.
+    pub fn store(&self) -> &S {
+        &self.store
+    }
+
+    fn now(&self) -> i64 {
+        (self.clock)()
+    }
+
+    fn today(&self) -> Date {
+        jiff::Timestamp::from_second(self.now())
+            .unwrap_or(jiff::Timestamp::UNIX_EPOCH)
+            .to_zoned_datetime(self.tz.clone())
+            .date()
+    }
+
+    /// Answers one request.
+    pub async fn handle(&self, req: Request) -> Response {
+        let method = req.method.to_ascii_uppercase();
+        if req.path == SLACK_PATH {
+            return if method == "POST" {
+                self.slack_request(req).await
+            } else {
+                method_not_allowed("POST")
+            };
+        }
+        if let Some(token) = req.path.strip_prefix(LINK_PREFIX) {
+            let token = token.to_string();
+            return match method.as_str() {
+                "GET" | "HEAD" => self.link_page(&token),
+                "POST" => self.link_submit(&token, req).await,
+                _ => method_not_allowed("GET, POST"),
+            };
+        }
+        Response::text(404, "Not found.")
+    }
+
+    // ------------------------------------------------------------------------- Slack
+
+    async fn slack_request(&self, req: Request) -> Response {
+        // The cap applies to the raw body first, so a huge base64 body is never decoded.
+        if req.body.len() > MAX_BODY_BYTES / 3 * 4 + 4 {
+            return refuse("body too large");
+        }
+        let decoded;
+        let body: &[u8] = if req.is_base64 {
+            match base64::engine::general_purpose::STANDARD.decode(&req.body) {
+                Ok(b) => {
+                    decoded = b;
+                    &decoded
+                }
+                Err(_) => return refuse("body is not base64"),
+            }
+        } else {
+            &req.body
+        };
+        if let Err(e) = verify_request(
+            &self.signing,
+            req.header("x-slack-request-timestamp"),
+            req.header("x-slack-signature"),
+            body,
+            self.now(),
+        ) {
+            return refuse(&e.to_string());
+        }
+        match parse_interaction(body) {
+            Err(e) => {
+                tracing::warn!(event = "slack_payload_refused", error = %e, "unusable Slack payload");
+                Response::text(400, "Unusable payload.")
+            }
+            Ok(Interaction::Button {
+                action_id,
+                value,
+                user_id,
+                trigger_id,
+                origin,
+                blocks,
+                ..
+            }) => {
+                self.button(&action_id, value, &user_id, &trigger_id, origin, &blocks)
+                    .await
+            }
+            Ok(Interaction::Submission {
+                callback_id,
+                user_id,
+                metadata,
+                values,
+                ..
+            }) => {
+                self.submission(&callback_id, &user_id, metadata, &values)
+                    .await
+            }
+        }
+    }
+
+    async fn button(
+        &self,
+        action_id: &str,
+        value: ButtonValue,
+        user_id: &str,
+        trigger_id: &str,
+        origin: Origin,
+        blocks: &[Value],
+    ) -> Response {
+        let Some(customer_id) = value.c.clone().filter(|c| !c.trim().is_empty()) else {
+            return Response::text(400, "The button carries no customer.");
+        };
+        let response_url = self.allowed_url(origin.response_url.as_deref());
+        let today = self.today();
+        match action_id {
+            "reached_out" => {
+                let result = self
+                    .record(&customer_id, &Outcome::ReachedOut, user_id, today)
+                    .await;
+                log_write(&customer_id, action_id, &result);
+                let line = done_line(action_id, user_id, &today.to_string());
+                self.after_write(
+                    &result,
+                    &origin,
+                    response_url,
+                    blocks,
+                    &customer_id,
+                    &line,
+                    true,
+                )
+                .await;
+            }
+            "won_back" | "lost" => {
+                if !self.slack.has_token() {
+                    self.ephemeral(
+                        response_url,
+                        "Won back and Lost open a form, which needs the Slack bot token; this \
+                         outcome handler has none. Nothing was recorded.",
+                    )
+                    .await;
+                    return Response::empty(200);
+                }
+                let name = row_name(blocks, &customer_id).unwrap_or_else(|| customer_id.clone());
+                let line = done_line(action_id, user_id, &today.to_string());
+                let mut meta = ModalMetadata {
+                    customer_id: customer_id.clone(),
+                    week: value.w.clone().unwrap_or_default(),
+                    channel_id: origin.channel_id.clone(),
+                    message_ts: origin.message_ts.clone(),
+                    response_url: response_url.map(str::to_string),
+                    blocks: updated_blocks(blocks, &customer_id, &line, true),
+                };
+                if serde_json::to_string(&meta).map_or(usize::MAX, |s| s.chars().count())
+                    > MAX_PRIVATE_METADATA_CHARS
+                {
+                    meta.blocks = None;
+                }
+                let view = if action_id == "won_back" {
+                    won_back_modal(&name, &meta)
+                } else {
+                    lost_modal(&name, &meta)
+                };
+                if let Err(e) = self.slack.open_view(trigger_id, &view).await {
+                    tracing::warn!(event = "views_open_failed", customer_id, action = action_id, error = %e, "could not open the form");
+                    self.ephemeral(
+                        response_url,
+                        "The form could not be opened (Slack gives a click 3 seconds); click the button again. Nothing was recorded.",
+                    )
+                    .await;
+                }
+            }
+            "undo" => {
+                let result = self.undo(&customer_id, user_id).await;
+                match result {
+                    Ok(r) => {
+                        log_write(&customer_id, action_id, &r);
+                        let line = done_line("undo", user_id, &today.to_string());
+                        self.after_write(
+                            &r,
+                            &origin,
+                            response_url,
+                            blocks,
+                            &customer_id,
+                            &line,
+                            false,
+                        )
+                        .await;
+                    }
+                    Err(message) => {
+                        tracing::info!(
+                            event = "outcome",
+                            customer_id,
+                            action = action_id,
+                            result = "refused",
+                            "undo refused"
+                        );
+                        self.ephemeral(response_url, &message).await;
+                    }
+                }
+            }
+            other => {
+                tracing::info!(
+                    event = "slack_action_ignored",
+                    action = other,
+                    "unknown action"
+                );
+            }
+        }
+        Response::empty(200)
+    }
+
+    async fn submission(
+        &self,
+        callback_id: &str,
+        user_id: &str,
+        meta: ModalMetadata,
+        values: &Value,
+    ) -> Response {
+        let outcome = match outcome_from_submission(callback_id, values) {
+            Ok(o) => o,
+            Err(errors) => return Response::json(&errors_response(&errors)),
+        };
+        if meta.customer_id.trim().is_empty() {
+            return Response::text(400, "The form carries no customer.");
+        }
+        let customer_id = meta.customer_id.as_str();
+        let today = self.today();
+        let result = self.record(customer_id, &outcome, user_id, today).await;
+        log_write(customer_id, outcome.action(), &result);
+        let response_url = self.allowed_url(meta.response_url.as_deref());
+        match result {
+            Ok(Applied::Recorded) => {
+                let line = done_line(outcome.action(), user_id, &today.to_string());
+                match &meta.blocks {
+                    Some(blocks) => {
+                        let origin = Origin {
+                            channel_id: meta.channel_id.clone(),
+                            message_ts: meta.message_ts.clone(),
+                            response_url: None,
+                        };
+                        self.replace_message(response_url, &origin, blocks, &line)
+                            .await;
+                    }
+                    // The message was too large to carry in the form: a short follow-up with
+                    // Undo instead of editing it.
+                    None => {
+                        let value = json!({"c": customer_id, "w": meta.week}).to_string();
+                        let body = json!({
+                            "replace_original": false,
+                            "response_type": "in_channel",
+                            "text": line,
+                            "blocks": [
+                                {"type": "section", "text": {"type": "mrkdwn", "text": format!("{line} (customer {})", churn_core::reason::escape_slack(customer_id))}},
+                                {"type": "actions", "block_id": format!("u:{}", churn_core::message::short_hash(customer_id)), "elements": [
+                                    {"type": "button", "text": {"type": "plain_text", "text": "Undo"}, "action_id": "undo", "value": value}
+                                ]}
+                            ]
+                        });
+                        self.post_response(response_url, &body).await;
+                    }
+                }
+                Response::empty(200)
+            }
+            Ok(Applied::AlreadyRecorded) => {
+                self.ephemeral(response_url, "Already recorded; nothing changed.")
+                    .await;
+                Response::empty(200)
+            }
+            Err(_) => {
+                let field = if callback_id == "lost" {
+                    "reason"
+                } else {
+                    "value"
+                };
+                Response::json(&errors_response(&vec![(
+                    field,
+                    "Could not record this just now; nothing was written. Try again.".into(),
+                )]))
+            }
+        }
+    }
+
+    /// After a click's write: the row shows who did what (or the owner is told it was already
+    /// recorded, or that it failed).
+    #[allow(clippy::too_many_arguments)]
+    async fn after_write(
+        &self,
+        result: &Result<Applied, PortError>,
+        origin: &Origin,
+        response_url: Option<&str>,
+        blocks: &[Value],
+        customer_id: &str,
+        line: &str,
+        undo: bool,
+    ) {
+        match result {
+            Ok(Applied::Recorded) => match updated_blocks(blocks, customer_id, line, undo) {
+                Some(new_blocks) => {
+                    self.replace_message(response_url, origin, &new_blocks, line)
+                        .await
+                }
+                None => self.ephemeral(response_url, line).await,
+            },
+            Ok(Applied::AlreadyRecorded) => {
+                self.ephemeral(response_url, "Already recorded; nothing changed.")
+                    .await
+            }
+            Err(_) => {
+                self.ephemeral(
+                    response_url,
+                    "Could not record this just now; nothing was written. Try again.",
+                )
+                .await
+            }
+        }
+    }
+
+    /// Replaces the message: through `response_url` when there is one, else `chat.update`.
+    async fn replace_message(
+        &self,
+        response_url: Option<&str>,
+        origin: &Origin,
+        blocks: &[Value],
+        text: &str,
+    ) {
+        if let Some(url) = response_url {
+            let body = json!({"replace_original": true, "text": text, "blocks": blocks});
+            self.post_response(Some(url), &body).await;
+        } else if self.slack.has_token()
+            && !origin.channel_id.is_empty()
+            && !origin.message_ts.is_empty()
+        {
+            if let Err(e) = self
+                .slack
+                .update_message(&origin.channel_id, &origin.message_ts, text, blocks)
+                .await
+            {
+                tracing::warn!(event = "row_update_failed", error = %e, "chat.update failed");
+            }
+        } else {
+            tracing::warn!(
+                event = "row_update_skipped",
+                "no response_url and no bot token: the message row was not updated"
+            );
+        }
+    }
+
+    async fn ephemeral(&self, response_url: Option<&str>, text: &str) {
+        let body = json!({"response_type": "ephemeral", "replace_original": false, "text": text});
+        self.post_response(response_url, &body).await;
+    }
+
+    async fn post_response(&self, response_url: Option<&str>, body: &Value) {
+        let Some(url) = response_url else {
+            tracing::info!(
+                event = "no_response_url",
+                "no usable response_url: the owner was not told"
+            );
+            return;
+        };
+        if let Err(e) = self.slack.respond(url, body).await {
+            tracing::warn!(event = "response_url_failed", error = %e, "response_url post failed");
+        }
+    }
+
+    fn allowed_url<'a>(&self, url: Option<&'a str>) -> Option<&'a str> {
+        let url = url?;
+        let ok = self
+            .response_url_prefixes
+            .iter()
+            .any(|p| url.starts_with(p.as_str()));
+        if !ok {
+            tracing::warn!(
+                event = "response_url_refused",
+                "a response_url outside the allowed hosts was ignored"
+            );
+        }
+        ok.then_some(url)
+    }
+
+    // ------------------------------------------------------------------------- writes
+
+    async fn record(
+        &self,
+        customer_id: &str,
+        outcome: &Outcome,
+        by_user: &str,
+        today: Date,
+    ) -> Result<Applied, PortError> {
+        let state = self.store.state(customer_id).await?;
+        let change = apply_outcome(&state, outcome, today);
+        if change.is_noop() {
+            return Ok(Applied::AlreadyRecorded);
+        }
+        self.store.apply(&change, by_user).await
+    }
+
+    /// `Ok(result)` or `Err(message for the owner)` when the undo is refused.
+    async fn undo(
+        &self,
+        customer_id: &str,
+        by_user: &str,
+    ) -> Result<Result<Applied, PortError>, String> {
+        let state = match self.store.state(customer_id).await {
+            Ok(s) => s,
+            Err(e) => return Ok(Err(e)),
+        };
+        let history = match self.store.history(customer_id).await {
+            Ok(h) => h,
+            Err(e) => return Ok(Err(e)),
+        };
+        let change = plan_undo(&state, &history).map_err(|e| e.to_string())?;
+        Ok(self.store.apply(&change, by_user).await)
+    }
+
+    // ------------------------------------------------------------------------- email links
+
+    fn verify_link(&self, token: &str) -> Result<LinkClaims, Response> {
+        self.links.verify(token, self.now()).map_err(|e| {
+            tracing::info!(event = "link_refused", reason = ?e, "email link refused");
+            let status = if e == LinkError::Expired { 410 } else { 400 };
+            pages::page(
+                status,
+                "This link cannot be used",
+                &pages::paragraph(&e.to_string()),
+            )
+        })
+    }
+
+    /// GET: the confirm page. Never writes (link scanners open links).
+    fn link_page(&self, token: &str) -> Response {
+        match self.verify_link(token) {
+            Err(page) => page,
+            Ok(claims) => pages::confirm(&claims, None),
+        }
+    }
+
+    /// POST: records the confirmed outcome.
+    async fn link_submit(&self, token: &str, req: Request) -> Response {
+        let claims = match self.verify_link(token) {
+            Err(page) => return page,
+            Ok(c) => c,
+        };
+        if req.body.len() > MAX_FORM_BYTES {
+            return pages::confirm(&claims, Some("The form was too large."));
+        }
+        let body = if req.is_base64 {
+            match base64::engine::general_purpose::STANDARD.decode(&req.body) {
+                Ok(b) => b,
+                Err(_) => return pages::confirm(&claims, Some("The form could not be read.")),
+            }
+        } else {
+            req.body
+        };
+        let field = |name: &str| {
+            form_urlencoded::parse(&body)
+                .find(|(k, _)| k == name)
+                .map(|(_, v)| v.trim().to_string())
+                .filter(|v| !v.is_empty())
+        };
+        let outcome = match claims.action {
+            LinkAction::ReachedOut => Outcome::ReachedOut,
+            LinkAction::WonBack => match field("value") {
+                None => Outcome::WonBack { value: None },
+                Some(v) => match parse_number(&v) {
+                    Ok(Some(n)) if n >= 0.0 => Outcome::WonBack { value: Some(n) },
+                    _ => {
+                        return pages::confirm(
+                            &claims,
+                            Some("Write an amount like 1200 or $1,200.00, or leave it empty."),
+                        );
+                    }
+                },
+            },
+            LinkAction::Lost => match field("reason").as_deref().and_then(LostReason::parse) {
+                None => return pages::confirm(&claims, Some("Pick a reason.")),
+                Some(reason) => Outcome::Lost {
+                    reason,
+                    note: field("note").map(|n| n.chars().take(500).collect()),
+                },
+            },
+        };
+        let result = self
+            .record(&claims.customer_id, &outcome, &claims.owner, self.today())
+            .await;
+        log_write(&claims.customer_id, outcome.action(), &result);
+        pages::result(&claims, &result)
+    }
+}
+
+fn log_write(customer_id: &str, action: &str, result: &Result<Applied, PortError>) {
+    match result {
+        Err(e) => {
+            tracing::warn!(event = "outcome", customer_id, action, result = "failed", retryable = e.retryable, error = %e, "outcome not recorded")
+        }
+        Ok(_) => {
+            tracing::info!(
+                event = "outcome",
+                customer_id,
+                action,
+                result = result_name(result),
+                "outcome"
+            )
+        }
+    }
+}
+
+/// The bare 401 of a refused Slack request, and its one log line (the reason only).
+fn refuse(reason: &str) -> Response {
+    tracing::warn!(
+        event = "slack_signature_refused",
+        reason,
+        "Slack request refused"
+    );
+    Response::empty(401)
+}
+
+fn method_not_allowed(allow: &str) -> Response {
+    let mut r = Response::text(405, "Method not allowed.");
+    r.headers.push(("allow".into(), allow.into()));
+    r
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,313 @@
+//! `churn serve`: the outcome handler over real HTTP on 127.0.0.1, with `churn.db` in the data
+//! folder. Slack's `response_url` is a small local server here (allowed through
+//! `CHURN_SLACK_RESPONSE_URL_PREFIX`); there is no bot token, so only Reached out and Undo can
+//! update rows, and Won back / Lost say so.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::process::{Child, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use churn_core::links::{LinkAction, LinkClaims, LinkSigner};
+use churn_core::slack::sign;
+use serde_json::{Value, json};
+
+use crate::util::*;
+
+const SECRET: &str = "serve-signing-secret";
+const LINK_KEY: &str = "serve-link-key";
+
+struct Server {
+    child: Child,
+    addr: String,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn start(dir: &std::path::Path, hooks: &str) -> Server {
+    let mut child = churn()
+        .args(["serve", "--port", "0", "--data", dir.to_str().unwrap()])
+        .env("SLACK_SIGNING_SECRET", SECRET)
+        .env("SLACK_SIGNING_SECRET_PREVIOUS", "old-secret")
+        .env_remove("SLACK_BOT_TOKEN")
+        .env("CHURN_LINK_SECRET", LINK_KEY)
+        .env("CHURN_SLACK_RESPONSE_URL_PREFIX", hooks)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("churn serve starts");
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let addr = line
+        .split("http://")
+        .nth(1)
+        .and_then(|s| s.split_whitespace().next())
+        .unwrap_or_else(|| panic!("no address in {line:?}"))
+        .to_string();
+    Server { child, addr }
+}
+
+/// One HTTP/1.1 request; (status, body).
+fn http(
+    addr: &str,
+    method: &str,
+    path: &str,
+    headers: &[(&str, String)],
+    body: &str,
+) -> (u16, String) {
+    let mut s = TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+    let mut req = format!(
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Length: {}\r\n",
+        body.len()
+    );
+    for (k, v) in headers {
+        req.push_str(&format!("{k}: {v}\r\n"));
+    }
+    req.push_str("\r\n");
+    req.push_str(body);
+    s.write_all(req.as_bytes()).unwrap();
+    let mut out = String::new();
+    s.read_to_string(&mut out).unwrap();
+    let (head, body) = out.split_once("\r\n\r\n").unwrap_or((&out, ""));
+    let status = head.split_whitespace().nth(1).unwrap().parse().unwrap();
+    (status, body.to_string())
+}
+
+/// A response_url catcher: answers 200 and keeps each JSON body.
+fn hooks() -> (String, Arc<Mutex<Vec<Value>>>) {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let got = Arc::new(Mutex::new(Vec::new()));
+    let g = got.clone();
+    std::thread::spawn(move || {
+        for stream in listener.incoming().flatten() {
+            let mut r = BufReader::new(stream);
+            let mut len = 0;
+            loop {
+                let mut line = String::new();
+                if r.read_line(&mut line).unwrap_or(0) == 0 || line == "\r\n" {
+                    break;
+                }
+                if let Some(v) = line.to_ascii_lowercase().strip_prefix("content-length:") {
+                    len = v.trim().parse().unwrap_or(0);
+                }
+            }
+            let mut body = vec![0; len];
+            let _ = r.read_exact(&mut body);
+            if let Ok(v) = serde_json::from_slice(&body) {
+                g.lock().unwrap().push(v);
+            }
+            let _ = r
+                .get_mut()
+                .write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok");
+        }
+    });
+    (format!("http://{addr}/hooks/"), got)
+}
+
+fn click_body(action: &str, customer: &str, hooks: &str) -> String {
+    let value = json!({"c": customer, "w": "2026-W48", "v": "r1"}).to_string();
+    let p = json!({
+        "type": "block_actions", "user": {"id": "U1", "username": "alex"}, "trigger_id": "t.1",
+        "container": {"channel_id": "D1", "message_ts": "1.2"},
+        "response_url": format!("{hooks}T1/1/x"),
+        "message": {"blocks": [
+            {"type": "section", "text": {"type": "mrkdwn", "text": "*Harbor Bakery* — churning"}},
+            {"type": "context", "elements": [{"type": "mrkdwn", "text": "late"}]},
+            {"type": "actions", "block_id": format!("c:{customer}"), "elements": [
+                {"type": "button", "action_id": "reached_out", "value": value},
+                {"type": "button", "action_id": "won_back", "value": value},
+                {"type": "button", "action_id": "lost", "value": value}]}]},
+        "actions": [{"action_id": action, "value": value}]
+    });
+    format!("payload={}", form_encode(&p.to_string()))
+}
+
+fn form_encode(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+fn signed_headers(body: &str, secret: &str, ts: i64) -> Vec<(&'static str, String)> {
+    vec![
+        ("Content-Type", "application/x-www-form-urlencoded".into()),
+        ("X-Slack-Request-Timestamp", ts.to_string()),
+        (
+            "X-Slack-Signature",
+            sign(secret.as_bytes(), ts, body.as_bytes()),
+        ),
+    ]
+}
+
+fn now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64
+}
+
+fn actions(dir: &std::path::Path, action: &str) -> usize {
+    audit_rows(dir).iter().filter(|(_, a)| a == action).count()
+}
+
+#[test]
+fn serve_verifies_records_once_and_updates_the_row() {
+    let dir = folder(SMALL_LIST, SMALL_RULES, None);
+    let (hooks_url, got) = hooks();
+    let server = start(dir.path(), &hooks_url);
+    let body = click_body("reached_out", "C1", &hooks_url);
+    // Forged, stale, from the future: a bare 401, nothing written.
+    for (secret, ts) in [
+        ("nope", now()),
+        (SECRET, now() - 301),
+        (SECRET, now() + 301),
+    ] {
+        let (status, text) = http(
+            &server.addr,
+            "POST",
+            "/slack/interactions",
+            &signed_headers(&body, secret, ts),
+            &body,
+        );
+        assert_eq!((status, text.as_str()), (401, ""));
+    }
+    assert_eq!(actions(dir.path(), "reached_out"), 0);
+    // Signed with the previous secret (rotation), then the same click again.
+    let headers = signed_headers(&body, "old-secret", now());
+    assert_eq!(
+        http(&server.addr, "POST", "/slack/interactions", &headers, &body).0,
+        200
+    );
+    assert_eq!(
+        http(&server.addr, "POST", "/slack/interactions", &headers, &body).0,
+        200
+    );
+    assert_eq!(actions(dir.path(), "reached_out"), 1);
+    let got = got.lock().unwrap().clone();
+    assert_eq!(got.len(), 2, "{got:?}");
+    assert_eq!(got[0]["replace_original"], true);
+    assert!(
+        got[0]["blocks"]
+            .to_string()
+            .contains("✓ Reached out by <@U1>")
+    );
+    assert!(
+        got[1]["text"]
+            .as_str()
+            .unwrap()
+            .contains("Already recorded")
+    );
+    // Undo reverts it and writes an undo row.
+    let undo = click_body("undo", "C1", &hooks_url);
+    let headers = signed_headers(&undo, SECRET, now());
+    assert_eq!(
+        http(&server.addr, "POST", "/slack/interactions", &headers, &undo).0,
+        200
+    );
+    assert_eq!(actions(dir.path(), "undo"), 1);
+}
+
+#[test]
+fn won_back_without_a_token_says_what_is_missing() {
+    let dir = folder(SMALL_LIST, SMALL_RULES, None);
+    let (hooks_url, got) = hooks();
+    let server = start(dir.path(), &hooks_url);
+    let body = click_body("won_back", "C2", &hooks_url);
+    let headers = signed_headers(&body, SECRET, now());
+    assert_eq!(
+        http(&server.addr, "POST", "/slack/interactions", &headers, &body).0,
+        200
+    );
+    assert_eq!(audit_rows(dir.path()).len(), 0);
+    let got = got.lock().unwrap().clone();
+    assert!(got[0]["text"].as_str().unwrap().contains("bot token"));
+}
+
+#[test]
+fn concurrent_clicks_on_one_row_write_one_audit_row() {
+    let dir = folder(SMALL_LIST, SMALL_RULES, None);
+    let (hooks_url, _got) = hooks();
+    let server = start(dir.path(), &hooks_url);
+    let body = click_body("reached_out", "C3", &hooks_url);
+    let threads: Vec<_> = (0..20)
+        .map(|_| {
+            let (addr, body) = (server.addr.clone(), body.clone());
+            std::thread::spawn(move || {
+                let headers = signed_headers(&body, SECRET, now());
+                http(&addr, "POST", "/slack/interactions", &headers, &body).0
+            })
+        })
+        .collect();
+    for t in threads {
+        assert_eq!(t.join().unwrap(), 200);
+    }
+    assert_eq!(actions(dir.path(), "reached_out"), 1);
+}
+
+#[test]
+fn email_links_get_confirms_post_writes_tampered_refused() {
+    let dir = folder(SMALL_LIST, SMALL_RULES, None);
+    let server = start(dir.path(), "http://127.0.0.1:1/");
+    let signer = LinkSigner::new(LINK_KEY.as_bytes());
+    let token = signer.sign(&LinkClaims {
+        customer_id: "C4".into(),
+        action: LinkAction::WonBack,
+        owner: "alex@shop.example".into(),
+        expires: now() + 3600,
+    });
+    let path = format!("/o/{token}");
+    let (status, page) = http(&server.addr, "GET", &path, &[], "");
+    assert_eq!(status, 200);
+    assert!(page.contains("name=\"value\""));
+    assert_eq!(audit_rows(dir.path()).len(), 0, "GET never writes");
+    let tampered = format!("/o/{}", token.replacen('e', "f", 1));
+    let form = [(
+        "Content-Type",
+        "application/x-www-form-urlencoded".to_string(),
+    )];
+    let (status, page) = http(&server.addr, "POST", &tampered, &form, "value=10");
+    assert_eq!(status, 400, "{page}");
+    assert!(page.contains("not valid"));
+    assert_eq!(audit_rows(dir.path()).len(), 0);
+    let (status, page) = http(&server.addr, "POST", &path, &form, "value=%24900");
+    assert_eq!(status, 200, "{page}");
+    assert!(page.contains("recorded"));
+    assert_eq!(actions(dir.path(), "won_back"), 1);
+}
+
+#[test]
+fn serve_needs_the_signing_secret() {
+    let dir = folder(SMALL_LIST, SMALL_RULES, None);
+    let out = churn()
+        .args([
+            "serve",
+            "--port",
+            "0",
+            "--data",
+            dir.path().to_str().unwrap(),
+        ])
+        .env_remove("SLACK_SIGNING_SECRET")
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(
+        stderr(&out).contains("SLACK_SIGNING_SECRET"),
+        "{}",
+        stderr(&out)
+    );
+}
