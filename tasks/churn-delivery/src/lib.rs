@@ -10,8 +10,8 @@
 
 pub mod bedrock;
 pub mod error;
-pub mod narrative;
 pub mod mood;
+pub mod narrative;
 pub mod respond;
 pub mod slack;
 

@@ -19,10 +19,10 @@ mod slack;
 #[path = "delivery/bedrock.rs"]
 mod bedrock;
 
-#[path = "delivery/narrative.rs"]
-mod narrative;
 #[path = "delivery/mood_server.rs"]
 mod mood_server;
+#[path = "delivery/narrative.rs"]
+mod narrative;
 
 #[path = "delivery/mood.rs"]
 mod mood;
