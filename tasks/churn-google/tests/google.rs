@@ -1,6 +1,6 @@
 //! The Google adapters against a Google-like server (tests/google/server.rs).
 
-#[path = "google/http.rs"]
+#[path = "../../churn-delivery/tests/delivery/http.rs"]
 #[allow(dead_code)]
 mod http;
 #[path = "google/server.rs"]

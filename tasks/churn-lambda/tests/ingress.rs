@@ -5,7 +5,7 @@
 #[allow(dead_code)]
 mod support;
 
-#[path = "../../churn-google/tests/google/http.rs"]
+#[path = "../../churn-delivery/tests/delivery/http.rs"]
 #[allow(dead_code)]
 mod http;
 #[path = "../../churn-google/tests/google/server.rs"]
