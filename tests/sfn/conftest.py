@@ -12,6 +12,10 @@ import threading
 import time
 import zipfile
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+# A listen backlog like a real server's: the default 5 makes the 6th concurrent connection wait for a
+# SYN retransmit (1 s), which is the fake's delay, not ours.
+ThreadingHTTPServer.request_queue_size = 128
 from pathlib import Path
 from urllib.parse import parse_qs
 
