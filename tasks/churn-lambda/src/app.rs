@@ -2,6 +2,7 @@
 //! environment; the Parameter Store config is read on the first invocation and kept.
 
 use churn_aws::{AwsClients, SsmConfig, TableNames};
+use churn_delivery::slack::{RetryPolicy, SlackNotifier, SlackToken};
 use tokio::sync::OnceCell;
 
 use crate::error::TaskError;
@@ -59,6 +60,28 @@ impl App {
             config_path,
             config: OnceCell::new(),
         })
+    }
+
+    /// A Slack client with the bot token from Secrets Manager (`SLACK_TOKEN_SECRET`, default
+    /// `cp/slack/bot-token`) at `SLACK_API_URL` (default Slack's). Callers keep it for the
+    /// container's life.
+    pub async fn slack_notifier(&self) -> Result<SlackNotifier, TaskError> {
+        let name = std::env::var("SLACK_TOKEN_SECRET")
+            .ok()
+            .filter(|v| !v.is_empty())
+            .unwrap_or_else(|| "cp/slack/bot-token".into());
+        let token = churn_aws::SecretsManagerSecrets::new(&self.clients)
+            .get(&name)
+            .await
+            .map_err(|e| crate::task_error!(e))?;
+        let base = std::env::var("SLACK_API_URL")
+            .unwrap_or_else(|_| churn_delivery::slack::DEFAULT_BASE_URL.into());
+        SlackNotifier::with_options(
+            SlackToken::new(token.expose()),
+            &base,
+            RetryPolicy::default(),
+        )
+        .map_err(|e| crate::task_error!(e))
     }
 
     /// The Parameter Store settings, read once per container.

@@ -8,13 +8,13 @@
 
 use std::io::Cursor;
 
-use churn_aws::{DynamoDbStateStore, S3ObjectStore, SecretsManagerSecrets};
+use churn_aws::{DynamoDbStateStore, S3ObjectStore};
 use churn_core::customers::{CustomerReader, ReadOptions};
 use churn_core::digest::{DigestOptions, audit_window, build_digest, names_and_emails};
 use churn_core::model::Band;
 use churn_core::values::DateOrder;
 use churn_core::week::resolve_as_of;
-use churn_delivery::slack::{RetryPolicy, SlackNotifier, SlackToken};
+use churn_delivery::slack::SlackNotifier;
 use jiff::tz::TimeZone;
 use rustc_hash::FxHashSet;
 use serde::{Deserialize, Serialize};
@@ -67,24 +67,7 @@ impl Digester {
 
     async fn slack(&self) -> Result<&SlackNotifier, TaskError> {
         self.slack
-            .get_or_try_init(|| async {
-                let name = std::env::var("SLACK_TOKEN_SECRET")
-                    .ok()
-                    .filter(|v| !v.is_empty())
-                    .unwrap_or_else(|| "cp/slack/bot-token".into());
-                let token = SecretsManagerSecrets::new(&self.app.clients)
-                    .get(&name)
-                    .await
-                    .map_err(|e| task_error!(e))?;
-                let base = std::env::var("SLACK_API_URL")
-                    .unwrap_or_else(|_| "https://slack.com/api/".into());
-                SlackNotifier::with_options(
-                    SlackToken::new(token.expose()),
-                    &base,
-                    RetryPolicy::default(),
-                )
-                .map_err(|e| task_error!(e))
-            })
+            .get_or_try_init(|| self.app.slack_notifier())
             .await
     }
 }

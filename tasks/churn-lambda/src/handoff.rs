@@ -13,7 +13,7 @@ use churn_core::model::ListItem;
 use churn_core::run::{LedgerState, OwnerAction, status};
 use churn_core::state::Status;
 use churn_delivery::bedrock::{BedrockReasoner, BedrockReasonerConfig};
-use churn_delivery::slack::{RetryPolicy, SlackNotifier, SlackRecipient, SlackToken};
+use churn_delivery::slack::{SlackNotifier, SlackRecipient};
 use serde_json::Value;
 use tokio::sync::OnceCell;
 
@@ -55,21 +55,7 @@ impl Handoff {
 
     pub(crate) async fn slack(&self) -> Result<&SlackNotifier, TaskError> {
         self.slack
-            .get_or_try_init(|| async {
-                let name = Self::secret_name("SLACK_TOKEN_SECRET", "cp/slack/bot-token");
-                let token = SecretsManagerSecrets::new(&self.app.clients)
-                    .get(&name)
-                    .await
-                    .map_err(|e| task_error!(e))?;
-                let base = std::env::var("SLACK_API_URL")
-                    .unwrap_or_else(|_| "https://slack.com/api/".into());
-                SlackNotifier::with_options(
-                    SlackToken::new(token.expose()),
-                    &base,
-                    RetryPolicy::default(),
-                )
-                .map_err(|e| task_error!(e))
-            })
+            .get_or_try_init(|| self.app.slack_notifier())
             .await
     }
 

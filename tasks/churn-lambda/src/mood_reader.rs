@@ -167,30 +167,6 @@ pub struct MoodOutput {
     pub messages: Vec<MailResult>,
 }
 
-/// The objects of an S3 event: (bucket, key), keys URL-decoded (`+` is a space).
-pub fn s3_objects(event: &Value) -> Result<Vec<(String, String)>, TaskError> {
-    let records = event["Records"]
-        .as_array()
-        .ok_or_else(|| TaskError::bad_input("not an S3 event: no Records"))?;
-    records
-        .iter()
-        .map(|r| {
-            let bucket = r["s3"]["bucket"]["name"].as_str();
-            let key = r["s3"]["object"]["key"].as_str();
-            match (bucket, key) {
-                (Some(b), Some(k)) => Ok((
-                    b.to_string(),
-                    form_urlencoded::parse(format!("k={k}").as_bytes())
-                        .next()
-                        .map(|(_, v)| v.into_owned())
-                        .unwrap_or_default(),
-                )),
-                _ => Err(TaskError::bad_input("S3 record without bucket or key")),
-            }
-        })
-        .collect()
-}
-
 fn content_key(raw: &[u8]) -> String {
     let hex: String = Sha256::digest(raw)
         .iter()
@@ -234,7 +210,7 @@ async fn get_bytes(app: &MoodApp, bucket: &str, key: &str) -> Result<Option<Vec<
 /// Handles one S3 event.
 pub async fn handle(app: &MoodApp, event: Value) -> Result<MoodOutput, TaskError> {
     let mut messages = Vec::new();
-    for (bucket, key) in s3_objects(&event)? {
+    for (bucket, key) in crate::payload::s3_objects(&event)? {
         messages.push(read_one(app, &bucket, &key).await?);
     }
     Ok(MoodOutput { messages })

@@ -32,31 +32,6 @@ pub struct ImportOutcome {
     pub bad_rows: usize,
 }
 
-/// The bucket and key of every record of an S3 event notification.
-pub fn s3_objects(event: &Value) -> Result<Vec<(String, String)>, TaskError> {
-    let records = event["Records"]
-        .as_array()
-        .ok_or_else(|| TaskError::bad_input("not an S3 event: no Records"))?;
-    records
-        .iter()
-        .map(|r| {
-            let bucket = r["s3"]["bucket"]["name"].as_str();
-            let key = r["s3"]["object"]["key"].as_str();
-            match (bucket, key) {
-                // Keys arrive URL-encoded, spaces as `+`.
-                (Some(b), Some(k)) => Ok((
-                    b.to_string(),
-                    form_urlencoded::parse(format!("k={k}").as_bytes())
-                        .next()
-                        .map(|(_, v)| v.into_owned())
-                        .unwrap_or_default(),
-                )),
-                _ => Err(TaskError::bad_input("S3 record without bucket or key")),
-            }
-        })
-        .collect()
-}
-
 /// Imports every export the event names.
 pub async fn handle(
     app: &SyncApp,
@@ -65,7 +40,7 @@ pub async fn handle(
     event: Value,
 ) -> Result<Vec<ImportOutcome>, TaskError> {
     let mut out = Vec::new();
-    for (bucket, key) in s3_objects(&event)? {
+    for (bucket, key) in crate::payload::s3_objects(&event)? {
         out.push(import_one(app, orders_table, audit_table, &bucket, &key).await?);
     }
     Ok(out)

@@ -102,3 +102,28 @@ pub struct OwnerResult {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub note: Option<String>,
 }
+
+/// The bucket and key of every record of an S3 event notification.
+pub fn s3_objects(event: &Value) -> Result<Vec<(String, String)>, TaskError> {
+    let records = event["Records"]
+        .as_array()
+        .ok_or_else(|| TaskError::bad_input("not an S3 event: no Records"))?;
+    records
+        .iter()
+        .map(|r| {
+            let bucket = r["s3"]["bucket"]["name"].as_str();
+            let key = r["s3"]["object"]["key"].as_str();
+            match (bucket, key) {
+                // Keys arrive URL-encoded, spaces as `+`.
+                (Some(b), Some(k)) => Ok((
+                    b.to_string(),
+                    form_urlencoded::parse(format!("k={k}").as_bytes())
+                        .next()
+                        .map(|(_, v)| v.into_owned())
+                        .unwrap_or_default(),
+                )),
+                _ => Err(TaskError::bad_input("S3 record without bucket or key")),
+            }
+        })
+        .collect()
+}
