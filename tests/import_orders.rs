@@ -334,3 +334,91 @@ fn only_columns_the_list_has_are_written() {
         "customer_id,name,email,last_order_date\nC1,Kettle,kettle@cafe.example,2026-02-20\n"
     );
 }
+
+#[test]
+fn any_other_export_through_the_configured_column_mapping() {
+    let dir = folder();
+    let before = list(dir.path());
+    let till = data("till_export.csv");
+    let args = [
+        "import-orders",
+        till.to_str().unwrap(),
+        "--data",
+        dir.path().to_str().unwrap(),
+    ];
+    // Without a mapping the till's export is refused and nothing changes.
+    let out = run(&args);
+    assert!(!out.status.success());
+    assert!(
+        stderr(&out).contains("Found: Beleg-Nr, Datum"),
+        "{}",
+        stderr(&out)
+    );
+    assert_eq!(list(dir.path()), before);
+
+    std::fs::write(
+        dir.path().join("config.toml"),
+        "date_order = \"day-first\"\n\n[order_columns]\norder_date = \"Datum\"\ncustomer_id = \"Kunden-Nr\"\nemail = \"E-Mail\"\norder_id = \"Beleg-Nr\"\namount = \"Summe\"\nstatus = \"Status\"\nignore_statuses = [\"storniert\"]\n",
+    )
+    .unwrap();
+    let v = import(dir.path(), "till_export.csv");
+    assert_eq!(v["format"], "mapped");
+    // K-5001's second item row merges; K-5003 is `storniert`.
+    assert_eq!(
+        (v["orders"].as_u64(), v["merged_rows"].as_u64()),
+        (Some(4), Some(1))
+    );
+    assert_eq!(v["ignored_orders"], 1);
+    // Harbor (C001): 2 March by id, 16 March by email (ignoring case).
+    assert_eq!(
+        cells(&v, "C001"),
+        [
+            c("last_order_date", "", "2026-03-16"),
+            c("first_order_date", "", "2026-03-02"),
+            c("order_count", "", "2"),
+            c("order_pace_days", "", "14"),
+        ]
+    );
+    assert_eq!(v["unknown_customers"][0]["key"], "C999");
+    let text = stdout(&run(&args));
+    assert!(
+        text.contains("order export (configured column mapping)"),
+        "{text}"
+    );
+    assert!(
+        text.contains("Nothing to change"),
+        "the same file twice: {text}"
+    );
+
+    // A file the mapping does not fit, and no format recognises: the missing columns are named.
+    let other = dir.path().join("other.csv");
+    std::fs::write(&other, "Beleg-Nr,Datum,Summe\nK-1,02.03.2026,1\n").unwrap();
+    let out = run(&[
+        "import-orders",
+        other.to_str().unwrap(),
+        "--data",
+        dir.path().to_str().unwrap(),
+    ]);
+    assert!(!out.status.success());
+    let err = stderr(&out);
+    assert!(
+        err.contains(
+            "configured column mapping does not fit it: no column `Kunden-Nr`, `E-Mail`, `Status`"
+        ),
+        "{err}"
+    );
+
+    // A mapping that names no customer column is a config error before anything is read.
+    std::fs::write(
+        dir.path().join("config.toml"),
+        "[order_columns]\norder_date = \"Datum\"\n",
+    )
+    .unwrap();
+    let out = run(&args);
+    assert!(!out.status.success());
+    assert!(
+        stderr(&out).contains("[order_columns]: customer_id or email"),
+        "{}",
+        stderr(&out)
+    );
+}

@@ -2,6 +2,8 @@
 //! container (`docs/aws-design.md`, Configuration).
 
 use churn_core::model::looks_like_email;
+use churn_core::orders::OrderColumns;
+use churn_core::values::DateOrder;
 
 use crate::error::{AwsFailure, ERROR_CONFIG};
 
@@ -50,9 +52,18 @@ pub struct SsmConfig {
     pub digest_channel: String,
     /// The monthly summary's recipients (comma-separated in the parameter; at least one).
     pub summary_recipients: Vec<String>,
+    /// How the sheet writes numeric dates (optional `date_order`: `day-first`, the default, or
+    /// `month-first`).
+    pub date_order: DateOrder,
+    /// The column mapping for an order export that is not Shopify's, Stripe's or WooCommerce's
+    /// (optional `order_columns`, in [`OrderColumns::parse`]'s one-line form).
+    pub order_columns: Option<OrderColumns>,
 }
 
-/// The parameter names under the path, in the order they are checked.
+/// The optional parameters under the path.
+pub const OPTIONAL_PARAMETERS: [&str; 2] = ["date_order", "order_columns"];
+
+/// The required parameter names under the path, in the order they are checked.
 pub const PARAMETERS: [&str; 7] = [
     "timezone",
     "fallback_owner",
@@ -100,7 +111,7 @@ impl SsmConfig {
     }
 
     /// Builds the config from (name under the path, value) pairs; `prefix` only names parameters
-    /// in errors.
+    /// in errors. Each of [`PARAMETERS`] is required; [`OPTIONAL_PARAMETERS`] may be absent.
     pub fn from_pairs(prefix: &str, pairs: &[(String, String)]) -> Result<SsmConfig, ConfigError> {
         let get = |key: &str| -> Result<String, ConfigError> {
             pairs
@@ -152,6 +163,22 @@ impl SsmConfig {
                 "not a comma-separated list of email addresses",
             ));
         }
+        let optional = |key: &str| {
+            pairs
+                .iter()
+                .find(|(k, _)| k == key)
+                .map(|(_, v)| v.trim())
+                .filter(|v| !v.is_empty() && *v != "-")
+        };
+        let date_order = match optional("date_order") {
+            None | Some("day-first") => DateOrder::DayFirst,
+            Some("month-first") => DateOrder::MonthFirst,
+            Some(_) => return Err(invalid("date_order", "not day-first or month-first")),
+        };
+        let order_columns = optional("order_columns")
+            .map(OrderColumns::parse)
+            .transpose()
+            .map_err(|e| invalid("order_columns", &e))?;
         Ok(SsmConfig {
             timezone,
             fallback_owner,
@@ -160,6 +187,8 @@ impl SsmConfig {
             outcome_url,
             digest_channel,
             summary_recipients,
+            date_order,
+            order_columns,
         })
     }
 }
@@ -199,5 +228,48 @@ mod tests {
             "values stay out of errors: {e}"
         );
         assert_eq!(e.error_type(), ERROR_CONFIG);
+    }
+
+    #[test]
+    fn optional_date_order_and_order_columns() {
+        let c = SsmConfig::from_pairs("/cp/config/", &pairs()).unwrap();
+        assert_eq!((c.date_order, c.order_columns), (DateOrder::DayFirst, None));
+        let mut more = pairs();
+        more.push(("date_order".into(), "month-first".into()));
+        more.push((
+            "order_columns".into(),
+            "order_date=Sale Date; email=E-Mail; ignore_statuses=void|storniert".into(),
+        ));
+        let c = SsmConfig::from_pairs("/cp/config/", &more).unwrap();
+        assert_eq!(c.date_order, DateOrder::MonthFirst);
+        let m = c.order_columns.unwrap();
+        assert_eq!(
+            (m.order_date.as_str(), m.ignore_statuses.len()),
+            ("Sale Date", 2)
+        );
+        // "-" is the template's placeholder for "not set" (a parameter cannot be empty).
+        let mut unset = pairs();
+        unset.push(("order_columns".into(), "-".into()));
+        assert_eq!(
+            SsmConfig::from_pairs("/cp/config/", &unset)
+                .unwrap()
+                .order_columns,
+            None
+        );
+        for (key, value, want) in [
+            ("date_order", "ymd", "/cp/config/date_order is invalid"),
+            (
+                "order_columns",
+                "order_date=D",
+                "/cp/config/order_columns is invalid: customer_id or email",
+            ),
+        ] {
+            let mut bad = pairs();
+            bad.push((key.into(), value.into()));
+            let e = SsmConfig::from_pairs("/cp/config/", &bad)
+                .unwrap_err()
+                .to_string();
+            assert!(e.contains(want), "{e}");
+        }
     }
 }

@@ -22,12 +22,7 @@ fn text(r: &ImportReport) -> String {
     let mut s = format!(
         "{} ({}): {} orders, {} ignored (cancelled, voided, failed or refunded), {} matched to the list\n",
         r.file,
-        match r.format {
-            churn_core::orders::OrderFormat::Plain => "plain order list",
-            churn_core::orders::OrderFormat::Shopify => "Shopify orders export",
-            churn_core::orders::OrderFormat::Stripe => "Stripe payments export",
-            churn_core::orders::OrderFormat::WooCommerce => "WooCommerce orders export",
-        },
+        r.format.label(),
         r.orders,
         r.ignored_orders,
         r.matched_orders

@@ -173,7 +173,11 @@ pub fn run(args: ServeArgs) -> Result<ExitCode, CliError> {
 type Handler = OutcomeHandler<LocalStore, SlackWeb>;
 
 async fn serve(handler: Arc<Handler>, port: u16) -> std::io::Result<()> {
-    let listener = tokio::net::TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], port))).await?;
+    let socket = tokio::net::TcpSocket::new_v4()?;
+    socket.set_reuseaddr(true)?;
+    socket.bind(SocketAddr::from(([127, 0, 0, 1], port)))?;
+    // Not the default backlog of 128: a burst of clicks beyond it waits a 1 s SYN retransmit.
+    let listener = socket.listen(1024)?;
     let addr = listener.local_addr()?;
     println!(
         "churn serve: listening on http://{addr} (Slack interactivity: /slack/interactions, email links: /o/<token>)"

@@ -1,5 +1,6 @@
-//! Order histories (SPEC §8, order-import): reading Shopify, Stripe and WooCommerce exports (and a
-//! plain `customer_id,order_date[,amount]` file), and deriving the list's order columns from them.
+//! Order histories (SPEC §8, order-import): reading Shopify, Stripe and WooCommerce exports, a
+//! plain `customer_id,order_date[,amount]` file, or any other export through a configured column
+//! mapping ([`OrderColumns`]), and deriving the list's order columns from them.
 //!
 //! The exports are recognised by their headers. Rows for cancelled, voided, failed or fully
 //! refunded orders are ignored (and counted); an export that repeats an order on each line item
@@ -57,6 +58,8 @@ pub enum OrderFormat {
     Stripe,
     /// WooCommerce's orders export.
     WooCommerce,
+    /// Any other export, read through the configured [`OrderColumns`].
+    Mapped,
 }
 
 impl OrderFormat {
@@ -67,6 +70,7 @@ impl OrderFormat {
             OrderFormat::Shopify => "Shopify orders export",
             OrderFormat::Stripe => "Stripe payments export",
             OrderFormat::WooCommerce => "WooCommerce orders export",
+            OrderFormat::Mapped => "order export (configured column mapping)",
         }
     }
 }
@@ -86,8 +90,172 @@ pub enum OrderError {
         "the order file's columns are not one of the recognised formats; expected {RECOGNISED_FORMATS}. Found: {found}"
     )]
     UnknownFormat { found: String },
+    #[error(
+        "the order file is not one of the recognised formats, and the configured column mapping does not fit it: no column {missing}. Found: {found}"
+    )]
+    MappingMismatch { missing: String, found: String },
     #[error("the order file could not be read: {0}")]
     Io(String),
+}
+
+/// A configured column mapping for an export the project does not recognise (SPEC §8: "any
+/// other by a configured mapping"): the header of the column that holds each field. Headers match
+/// ignoring case, spaces, `_` and `-`. Locally it is `[order_columns]` in `config.toml`; on AWS
+/// the `order_columns` parameter in its one-line form ([`OrderColumns::parse`]).
+///
+/// When a file has every mapped column, the mapping is used even if the file also looks like a
+/// recognised export (the owner configured it for a reason); otherwise recognition applies.
+#[derive(Debug, Clone, PartialEq, Eq, Default, serde::Deserialize, serde::Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct OrderColumns {
+    /// The order date (dates and date-times as exports write them).
+    pub order_date: String,
+    /// The list's `customer_id` (preferred when a row has both).
+    pub customer_id: Option<String>,
+    /// The customer's email, matched to the list ignoring case.
+    pub email: Option<String>,
+    /// The order id: line-item rows of one order collapse, and re-imports merge by it.
+    pub order_id: Option<String>,
+    pub amount: Option<String>,
+    /// A status column: rows whose status is cancelled, voided, failed or refunded (or one of
+    /// `ignore_statuses`) are ignored.
+    pub status: Option<String>,
+    /// A column that is non-empty on a cancelled order.
+    pub cancelled_at: Option<String>,
+    /// The amount refunded: an order refunded in full is ignored.
+    pub amount_refunded: Option<String>,
+    /// Further status values that mean the order does not count (`storniert`, `abandoned`, …).
+    #[serde(default)]
+    pub ignore_statuses: Vec<String>,
+}
+
+/// The keys of the one-line form, in the order the docs list them.
+const MAPPING_KEYS: [&str; 9] = [
+    "order_date",
+    "customer_id",
+    "email",
+    "order_id",
+    "amount",
+    "status",
+    "cancelled_at",
+    "amount_refunded",
+    "ignore_statuses",
+];
+
+impl OrderColumns {
+    /// Reads the one-line form the `order_columns` parameter holds:
+    /// `order_date=Sale Date; email=E-Mail; order_id=Receipt; ignore_statuses=storniert|void`
+    /// (`;` or line breaks between pairs, `|` between ignored statuses).
+    pub fn parse(text: &str) -> Result<OrderColumns, String> {
+        let mut out = OrderColumns::default();
+        let mut seen = Vec::new();
+        for pair in text
+            .split([';', '\n'])
+            .map(str::trim)
+            .filter(|p| !p.is_empty())
+        {
+            let Some((key, value)) = pair.split_once('=') else {
+                return Err(format!("`{pair}` is not key=Column Header"));
+            };
+            let (key, value) = (key.trim(), value.trim().to_string());
+            if seen.contains(&key) {
+                return Err(format!("`{key}` is given twice"));
+            }
+            seen.push(key);
+            let slot = match key {
+                "order_date" => {
+                    out.order_date = value;
+                    continue;
+                }
+                "ignore_statuses" => {
+                    out.ignore_statuses = value
+                        .split('|')
+                        .map(|s| s.trim().to_string())
+                        .filter(|s| !s.is_empty())
+                        .collect();
+                    continue;
+                }
+                "customer_id" => &mut out.customer_id,
+                "email" => &mut out.email,
+                "order_id" => &mut out.order_id,
+                "amount" => &mut out.amount,
+                "status" => &mut out.status,
+                "cancelled_at" => &mut out.cancelled_at,
+                "amount_refunded" => &mut out.amount_refunded,
+                other => {
+                    return Err(format!(
+                        "unknown key `{other}` (expected one of {})",
+                        MAPPING_KEYS.join(", ")
+                    ));
+                }
+            };
+            *slot = Some(value);
+        }
+        out.check()?;
+        Ok(out)
+    }
+
+    /// The mapping's own mistakes: no date column, no customer column, an empty header.
+    pub fn check(&self) -> Result<(), String> {
+        if self.order_date.trim().is_empty() {
+            return Err("order_date (the order date's column) is required".into());
+        }
+        if self.customer_id.is_none() && self.email.is_none() {
+            return Err("customer_id or email (who ordered) is required".into());
+        }
+        let optional = [
+            ("customer_id", &self.customer_id),
+            ("email", &self.email),
+            ("order_id", &self.order_id),
+            ("amount", &self.amount),
+            ("status", &self.status),
+            ("cancelled_at", &self.cancelled_at),
+            ("amount_refunded", &self.amount_refunded),
+        ];
+        if let Some((key, _)) = optional
+            .iter()
+            .find(|(_, v)| v.as_deref().is_some_and(|h| h.trim().is_empty()))
+        {
+            return Err(format!("`{key}` names no column"));
+        }
+        Ok(())
+    }
+
+    /// Where each mapped column sits in a header, or the headers it lacks (quoted, joined).
+    fn resolve(&self, norm: &[String]) -> Result<Cols, String> {
+        let mut missing = Vec::new();
+        let mut find = |h: &str| {
+            let i = norm.iter().position(|n| *n == normalize_header(h));
+            if i.is_none() {
+                missing.push(format!("`{}`", h.trim()));
+            }
+            i
+        };
+        let opt = |h: &Option<String>, find: &mut dyn FnMut(&str) -> Option<usize>| {
+            h.as_deref().and_then(|h| find(h))
+        };
+        let date = find(&self.order_date);
+        let cols = Cols {
+            order_id: opt(&self.order_id, &mut find),
+            id: opt(&self.customer_id, &mut find),
+            email: opt(&self.email, &mut find),
+            date: date.unwrap_or(0),
+            amount: opt(&self.amount, &mut find),
+            status: opt(&self.status, &mut find),
+            cancelled_at: opt(&self.cancelled_at, &mut find),
+            refunded: opt(&self.amount_refunded, &mut find),
+            ignore_statuses: self
+                .ignore_statuses
+                .iter()
+                .map(|s| s.trim().to_lowercase())
+                .collect(),
+        };
+        if missing.is_empty() {
+            Ok(cols)
+        } else {
+            Err(missing.join(", "))
+        }
+    }
 }
 
 /// What reading an order file gave.
@@ -125,6 +293,8 @@ struct Cols {
     status: Option<usize>,
     cancelled_at: Option<usize>,
     refunded: Option<usize>,
+    /// A mapping's own status values that mean "does not count", lower-cased.
+    ignore_statuses: Vec<String>,
 }
 
 fn detect(norm: &[String]) -> Option<(OrderFormat, Cols)> {
@@ -147,6 +317,7 @@ fn detect(norm: &[String]) -> Option<(OrderFormat, Cols)> {
                 status: find(&["financialstatus"]),
                 cancelled_at: find(&["cancelledat"]),
                 refunded: None,
+                ignore_statuses: Vec::new(),
             },
         ));
     }
@@ -167,6 +338,7 @@ fn detect(norm: &[String]) -> Option<(OrderFormat, Cols)> {
                 status: find(&["status"]),
                 cancelled_at: None,
                 refunded: find(&["amountrefunded"]),
+                ignore_statuses: Vec::new(),
             },
         ));
     }
@@ -193,6 +365,7 @@ fn detect(norm: &[String]) -> Option<(OrderFormat, Cols)> {
                         status: find(&["orderstatus", "status"]),
                         cancelled_at: None,
                         refunded: None,
+                        ignore_statuses: Vec::new(),
                     },
                 ));
             }
@@ -215,6 +388,7 @@ fn detect(norm: &[String]) -> Option<(OrderFormat, Cols)> {
             status: find(&["status"]),
             cancelled_at: None,
             refunded: None,
+            ignore_statuses: Vec::new(),
         },
     ))
 }
@@ -376,7 +550,9 @@ enum Slot {
 /// payment processor's, not the list's); a plain file keys them by id.
 fn row_key(format: OrderFormat, id: &str, email: &str) -> Option<CustomerKey> {
     match format {
-        OrderFormat::Plain if !id.is_empty() => Some(CustomerKey::Id(id.to_string())),
+        OrderFormat::Plain | OrderFormat::Mapped if !id.is_empty() => {
+            Some(CustomerKey::Id(id.to_string()))
+        }
         _ if !email.is_empty() => Some(CustomerKey::Email(email.to_lowercase())),
         _ if !id.is_empty() => Some(CustomerKey::Id(id.to_string())),
         _ => None,
@@ -388,6 +564,16 @@ fn row_key(format: OrderFormat, id: &str, email: &str) -> Option<CustomerKey> {
 /// A row is bad (skipped, reported with its line) when it has no customer id or email, no date,
 /// or an unreadable date or amount. Blank rows are skipped silently.
 pub fn read_orders<R: Read>(reader: R, opts: &ReadOptions) -> Result<OrderFile, OrderError> {
+    read_orders_mapped(reader, opts, None)
+}
+
+/// [`read_orders`], with a configured column mapping for exports it does not recognise (used
+/// whenever the file has every mapped column).
+pub fn read_orders_mapped<R: Read>(
+    reader: R,
+    opts: &ReadOptions,
+    mapping: Option<&OrderColumns>,
+) -> Result<OrderFile, OrderError> {
     let mut rdr = csv::ReaderBuilder::new()
         .has_headers(false)
         .flexible(true)
@@ -418,10 +604,15 @@ pub fn read_orders<R: Read>(reader: R, opts: &ReadOptions) -> Result<OrderFile, 
         })
         .collect();
     let norm: Vec<String> = headers.iter().map(|h| normalize_header(h)).collect();
-    let Some((format, cols)) = detect(&norm) else {
-        return Err(OrderError::UnknownFormat {
+    let (format, cols) = match mapping.map(|m| m.resolve(&norm)) {
+        Some(Ok(cols)) => (OrderFormat::Mapped, cols),
+        Some(Err(missing)) => detect(&norm).ok_or_else(|| OrderError::MappingMismatch {
+            missing,
             found: headers.join(", "),
-        });
+        })?,
+        None => detect(&norm).ok_or_else(|| OrderError::UnknownFormat {
+            found: headers.join(", "),
+        })?,
     };
 
     let mut out = OrderFile {
@@ -463,7 +654,10 @@ pub fn read_orders<R: Read>(reader: R, opts: &ReadOptions) -> Result<OrderFile, 
             (Ok(Some(r)), Some(a)) => a > 0.0 && r >= a,
             _ => false,
         };
-        let ignored = (!status.is_empty() && status_ignored(status))
+        let ignored = (!status.is_empty()
+            && (status_ignored(status)
+                || (!cols.ignore_statuses.is_empty()
+                    && cols.ignore_statuses.contains(&status.to_lowercase()))))
             || !cell(&rec, cols.cancelled_at).is_empty()
             || refunded_in_full;
         if ignored {
@@ -715,6 +909,119 @@ ch_9,2026-04-01 08:15,5.00,0.00,Paid,a@b.example
         assert_eq!(
             read_orders("".as_bytes(), &ReadOptions::default()).unwrap_err(),
             OrderError::Empty
+        );
+    }
+
+    /// A till system's export none of the recognised formats fits (German headers, semicolons
+    /// turned to commas by the shop's spreadsheet).
+    const TILL: &str = "Beleg-Nr,Datum,Kunden-Nr,E-Mail,Summe,Status,Position\n\
+R-1,03.02.2026,C1,,12.50,bezahlt,1\n\
+R-1,03.02.2026,C1,,12.50,bezahlt,2\n\
+R-2,10.02.2026,,Ann@Shop.example,8,storniert,1\n\
+R-3,17.02.2026,,ann@shop.example,9,Cancelled,1\n\
+R-4,24.02.2026,,ann@shop.example,7,bezahlt,1\n\
+R-5,,C2,,3,bezahlt,1\n";
+
+    fn till_mapping() -> OrderColumns {
+        OrderColumns::parse(
+            "order_date=Datum; customer_id=Kunden-Nr; email=e-mail; order_id=Beleg Nr; status=Status; ignore_statuses=Storniert",
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn a_configured_mapping_reads_an_unrecognised_export() {
+        assert!(matches!(
+            read_orders(TILL.as_bytes(), &ReadOptions::default()),
+            Err(OrderError::UnknownFormat { .. })
+        ));
+        let f = read_orders_mapped(
+            TILL.as_bytes(),
+            &ReadOptions::default(),
+            Some(&till_mapping()),
+        )
+        .unwrap();
+        assert_eq!(f.format, OrderFormat::Mapped);
+        let got: Vec<(&str, &CustomerKey, Date)> = f
+            .orders
+            .iter()
+            .map(|o| (o.order_id.as_deref().unwrap(), &o.customer_key, o.date))
+            .collect();
+        assert_eq!(
+            got,
+            [
+                ("R-1", &CustomerKey::Id("C1".into()), date(2026, 2, 3)),
+                (
+                    "R-4",
+                    &CustomerKey::Email("ann@shop.example".into()),
+                    date(2026, 2, 24)
+                ),
+            ]
+        );
+        // `storniert` by the mapping's own list, `Cancelled` by the built-in one.
+        assert_eq!(f.ignored_orders, 2);
+        assert_eq!(f.merged_rows, 1);
+        assert_eq!(f.bad_rows.len(), 1);
+        assert_eq!(
+            (f.bad_rows[0].line, f.bad_rows[0].reason.as_str()),
+            (7, "no order date")
+        );
+    }
+
+    #[test]
+    fn a_mapping_wins_when_it_fits_and_recognition_applies_when_it_does_not() {
+        // A plain-looking file whose `date` is the export date, not the order date.
+        let csv = "customer_id,date,paid_on\nC1,2026-06-01,2026-05-03\n";
+        let m = OrderColumns::parse("order_date=Paid On; customer_id=customer_id").unwrap();
+        let f = read_orders_mapped(csv.as_bytes(), &ReadOptions::default(), Some(&m)).unwrap();
+        assert_eq!(
+            (f.format, f.orders[0].date),
+            (OrderFormat::Mapped, date(2026, 5, 3))
+        );
+        // A Shopify export still reads as Shopify with a mapping configured for the till.
+        let shop = "Name,Email,Financial Status,Created at,Total\n#1,a@b.example,paid,2026-03-02 10:00:00 +0800,5\n";
+        let f = read_orders_mapped(
+            shop.as_bytes(),
+            &ReadOptions::default(),
+            Some(&till_mapping()),
+        )
+        .unwrap();
+        assert_eq!(f.format, OrderFormat::Shopify);
+        // Neither: the error names the mapped columns the file lacks.
+        let e = read_orders_mapped(
+            "Beleg-Nr,Datum\nR-1,03.02.2026\n".as_bytes(),
+            &ReadOptions::default(),
+            Some(&till_mapping()),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            e.contains("no column `Kunden-Nr`, `e-mail`, `Status`"),
+            "{e}"
+        );
+        assert!(e.contains("Found: Beleg-Nr, Datum"), "{e}");
+    }
+
+    #[test]
+    fn mapping_text_mistakes_are_named() {
+        for (text, want) in [
+            ("customer_id=Kunde", "order_date"),
+            ("order_date=Datum", "customer_id or email"),
+            ("order_date=Datum; email=", "`email` names no column"),
+            (
+                "order_date=Datum; email=Mail; colour=Red",
+                "unknown key `colour`",
+            ),
+            ("order_date=Datum; email=Mail; email=Other", "given twice"),
+            ("order_date Datum", "not key=Column Header"),
+        ] {
+            let e = OrderColumns::parse(text).unwrap_err();
+            assert!(e.contains(want), "{text}: {e}");
+        }
+        let m = OrderColumns::parse("order_date = Datum\nemail = E-Mail\n").unwrap();
+        assert_eq!(
+            (m.order_date.as_str(), m.email.as_deref()),
+            ("Datum", Some("E-Mail"))
         );
     }
 

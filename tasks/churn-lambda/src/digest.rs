@@ -12,7 +12,6 @@ use churn_aws::{DynamoDbStateStore, S3ObjectStore};
 use churn_core::customers::{CustomerReader, ReadOptions};
 use churn_core::digest::{DigestOptions, audit_window, build_digest, names_and_emails};
 use churn_core::model::Band;
-use churn_core::values::DateOrder;
 use churn_core::week::resolve_as_of;
 use churn_delivery::slack::SlackNotifier;
 use jiff::tz::TimeZone;
@@ -103,7 +102,7 @@ pub async fn handle(d: &Digester, event: Value) -> Result<DigestOutput, TaskErro
             .await
             .map_err(|e| task_error!(e))?;
         let read = ReadOptions {
-            date_order: DateOrder::DayFirst,
+            date_order: cfg.date_order,
             tz: tz.clone(),
         };
         let reader = CustomerReader::new(Cursor::new(list.text.into_bytes()), read, &[])

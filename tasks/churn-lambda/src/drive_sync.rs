@@ -157,7 +157,7 @@ pub async fn handle(app: &SyncApp, _event: Value) -> Result<SyncOutcome, TaskErr
     let google = app.google().await?;
     let config = app.config().await?;
     let opts = ReadOptions {
-        date_order: churn_core::values::DateOrder::DayFirst,
+        date_order: config.date_order,
         tz: jiff::tz::TimeZone::get(&config.timezone).unwrap_or(jiff::tz::TimeZone::UTC),
     };
     let mut notices: Vec<AdminNotice> = Vec::new();

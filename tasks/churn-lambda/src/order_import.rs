@@ -6,7 +6,7 @@
 use churn_aws::{AuditClock, DynamoDbOrderHistory, S3ObjectStore};
 use churn_core::customers::ReadOptions;
 use churn_core::order_import::{ListTable, UnknownCustomer, match_orders, plan};
-use churn_core::orders::read_orders;
+use churn_core::orders::read_orders_mapped;
 use churn_google::a1;
 use serde::Serialize;
 use serde_json::{Map, Value};
@@ -56,14 +56,14 @@ async fn import_one(
     let s3 = S3ObjectStore::new(&app.clients);
     let config = app.config().await?;
     let opts = ReadOptions {
-        date_order: churn_core::values::DateOrder::DayFirst,
+        date_order: config.date_order,
         tz: jiff::tz::TimeZone::get(&config.timezone).unwrap_or(jiff::tz::TimeZone::UTC),
     };
     let text = s3
         .get_text(bucket, key)
         .await
         .map_err(|e| crate::task_error!(e))?;
-    let file = read_orders(text.text.as_bytes(), &opts)
+    let file = read_orders_mapped(text.text.as_bytes(), &opts, config.order_columns.as_ref())
         .map_err(|e| TaskError::bad_input(format!("{key}: {e}")))?;
     let google = app.google().await?;
     let sheet_id = &app.env.sheet_id;

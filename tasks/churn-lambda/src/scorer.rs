@@ -8,7 +8,6 @@ use churn_core::customers::{BadRow, CustomerReader, ReadOptions};
 use churn_core::model::normalize_email;
 use churn_core::rules::{Channel, parse_rules};
 use churn_core::scan::{ScanError, ScanOptions, ScoreSink, scan};
-use churn_core::values::DateOrder;
 use churn_core::week::{iso_week, resolve_as_of};
 use jiff::tz::TimeZone;
 use rustc_hash::FxHashSet;
@@ -98,7 +97,7 @@ pub async fn handle(app: &App, event: Value) -> Result<ScorerOutput, TaskError> 
     tracing::info!(rules_version = %rules.version, customers_stored = prior.len(), "inputs read");
 
     let read = ReadOptions {
-        date_order: DateOrder::DayFirst,
+        date_order: cfg.date_order,
         tz: tz.clone(),
     };
     let bytes = list.text.into_bytes();

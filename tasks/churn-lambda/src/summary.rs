@@ -17,7 +17,6 @@ use churn_core::summary::{
     MonthCounts, ParagraphSource, choose_paragraph, count_month, month_window, previous_month,
     summary_email,
 };
-use churn_core::values::DateOrder;
 use churn_core::week::resolve_as_of;
 use churn_delivery::{BedrockNarrator, NarratorConfig};
 use jiff::tz::TimeZone;
@@ -146,7 +145,7 @@ pub async fn handle(s: &Summarizer, event: Value) -> Result<SummaryOutput, TaskE
             .await
             .map_err(|e| task_error!(e))?;
         let read = ReadOptions {
-            date_order: DateOrder::DayFirst,
+            date_order: cfg.date_order,
             tz: tz.clone(),
         };
         let reader = CustomerReader::new(Cursor::new(list.text.into_bytes()), read, &[])

@@ -57,6 +57,11 @@ async fn bucket(c: &AwsClients, name: &str) {
 }
 
 async fn world() -> World {
+    world_with(&[]).await
+}
+
+/// A world whose Parameter Store config also holds `extra` (optional parameters).
+async fn world_with(extra: &[(&str, &str)]) -> World {
     let fake = server::start().await;
     fake.with(|s| {
         s.files
@@ -114,6 +119,7 @@ async fn world() -> World {
         ("summary_recipients", "admin@shop.example"),
     ]
     .iter()
+    .chain(extra)
     .map(|(k, v)| (k.to_string(), v.to_string()))
     .collect();
     let env = SyncEnv {
@@ -470,4 +476,70 @@ async fn order_import_writes_changed_cells_once_by_customer_id() {
         .await
         .unwrap_err();
     assert_eq!(e.kind, "churn.BadInput");
+}
+
+#[tokio::test]
+async fn order_import_reads_another_export_through_the_configured_mapping() {
+    let w = world_with(&[
+        ("date_order", "month-first"),
+        (
+            "order_columns",
+            "order_date=Sale Date; email=Buyer E-mail; order_id=Receipt #; status=State; ignore_statuses=voided by clerk",
+        ),
+    ])
+    .await;
+    let (orders, audit) = orders_tables(&w.clients).await;
+    let feed = unique("cp-order-feed");
+    bucket(&w.clients, &feed).await;
+    let export = "Receipt #,Sale Date,Buyer E-mail,Total,State\n\
+R-1,03/02/2026,kettle@cafe.example,9.50,complete\n\
+R-2,03/16/2026,KETTLE@cafe.example,4.00,complete\n\
+R-3,03/20/2026,kettle@cafe.example,4.00,voided by clerk\n";
+    w.clients
+        .s3
+        .put_object()
+        .bucket(&feed)
+        .key("till.csv")
+        .body(export.as_bytes().to_vec().into())
+        .send()
+        .await
+        .unwrap();
+    w.fake.with(|s| {
+        s.sheet = vec![
+            vec![
+                "customer_id".into(),
+                "email".into(),
+                "last_order_date".into(),
+                "order_count".into(),
+            ],
+            vec![
+                "C2".into(),
+                "kettle@cafe.example".into(),
+                "".into(),
+                "".into(),
+            ],
+        ];
+    });
+    let out =
+        churn_lambda::order_import::handle(&w.app, &orders, &audit, s3_event(&feed, "till.csv"))
+            .await
+            .unwrap();
+    assert_eq!((out[0].orders, out[0].ignored_orders), (2, 1));
+    // Month-first: 16 March, not a date in the 3rd month of 2027.
+    w.fake
+        .with(|s| assert_eq!(s.sheet[1][2..], ["2026-03-16", "2"]));
+
+    // Without the mapping the same file is refused as bad input, and nothing is written.
+    let plain = world().await;
+    let e = churn_lambda::order_import::handle(
+        &plain.app,
+        &orders,
+        &audit,
+        s3_event(&feed, "till.csv"),
+    )
+    .await
+    .unwrap_err();
+    assert_eq!(e.kind, "churn.BadInput");
+    assert!(e.to_string().contains("Found: Receipt #, Sale Date"), "{e}");
+    assert!(plain.fake.with(|s| s.batch_updates.is_empty()));
 }

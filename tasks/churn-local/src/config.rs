@@ -25,6 +25,9 @@ pub struct Config {
     pub outcome_url: Option<String>,
     /// The as-of date `churn demo` uses (only the bundled demo sets it).
     pub demo_as_of: Option<String>,
+    /// `[order_columns]`: which columns of an order export `churn import-orders` reads, for an
+    /// export that is not Shopify's, Stripe's or WooCommerce's (SPEC §8).
+    pub order_columns: Option<churn_core::orders::OrderColumns>,
 }
 
 /// A config that could not be used.
@@ -40,6 +43,8 @@ pub enum ConfigError {
     DateOrder(String),
     #[error("config.toml: fallback_owner `{0}` is not an email address")]
     FallbackOwner(String),
+    #[error("config.toml: [order_columns]: {0}")]
+    OrderColumns(String),
     #[error("config.toml could not be read: {0}")]
     Io(#[from] std::io::Error),
 }
@@ -85,6 +90,9 @@ impl Settings {
             }
             Some(f) => return Err(ConfigError::FallbackOwner(f.into())),
         };
+        if let Some(m) = &raw.order_columns {
+            m.check().map_err(ConfigError::OrderColumns)?;
+        }
         let outcome_url = raw
             .outcome_url
             .clone()
@@ -144,5 +152,26 @@ mod tests {
             Settings::from_config(c),
             Err(ConfigError::DateOrder(_))
         ));
+    }
+
+    #[test]
+    fn order_columns_table() {
+        let c: Config =
+            toml::from_str("[order_columns]\norder_date = \"Datum\"\nemail = \"E-Mail\"\nignore_statuses = [\"storniert\"]\n")
+                .unwrap();
+        let s = Settings::from_config(c).unwrap();
+        let m = s.raw.order_columns.unwrap();
+        assert_eq!(
+            (m.order_date.as_str(), m.email.as_deref()),
+            ("Datum", Some("E-Mail"))
+        );
+        assert_eq!(m.ignore_statuses, ["storniert"]);
+        let c: Config = toml::from_str("[order_columns]\norder_date = \"Datum\"\n").unwrap();
+        let e = Settings::from_config(c).unwrap_err().to_string();
+        assert!(e.contains("[order_columns]: customer_id or email"), "{e}");
+        let e = toml::from_str::<Config>("[order_columns]\norder_date = \"D\"\nemial = \"E\"\n")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("emial"), "{e}");
     }
 }

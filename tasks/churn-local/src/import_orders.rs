@@ -8,7 +8,7 @@ use churn_core::clock::AuditClock;
 use churn_core::csv_cells::{CellEdit, CsvCells};
 use churn_core::customers::BadRow;
 use churn_core::order_import::{CustomerChange, ListTable, UnknownCustomer, match_orders, plan};
-use churn_core::orders::{OrderError, OrderFormat, read_orders};
+use churn_core::orders::{OrderError, OrderFormat, read_orders_mapped};
 use serde::Serialize;
 use serde_json::{Map, Value};
 
@@ -87,9 +87,12 @@ pub fn import_orders(
         path: orders.display().to_string(),
         source,
     })?;
-    let file = read_orders(&file_bytes[..], &opts).map_err(|source| ImportError::Orders {
-        path: orders.display().to_string(),
-        source,
+    let mapping = settings.raw.order_columns.as_ref();
+    let file = read_orders_mapped(&file_bytes[..], &opts, mapping).map_err(|source| {
+        ImportError::Orders {
+            path: orders.display().to_string(),
+            source,
+        }
     })?;
     let list_path = dir.join("customers.csv");
     let list_bytes = std::fs::read(&list_path).map_err(|source| ImportError::Read {
