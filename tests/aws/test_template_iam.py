@@ -443,6 +443,12 @@ def test_mood_reader_wiring():
     gets = [st for st in statements if "s3:GetObject" in as_list(st["Action"])]
     assert len(gets) == 2
     assert not any("s3:PutObject" in as_list(st["Action"]) for st in statements)
+    # The sheet write-back: the service-account key, and the sheet it writes.
+    (key,) = [st for st in statements if "secretsmanager:GetSecretValue" in as_list(st["Action"])]
+    assert refs(key["Resource"]) == {"GoogleServiceAccountSecret"}
+    env = fn["Environment"]["Variables"]
+    assert refs(env["SHEET_ID"]) == {"CustomerSheetId"}
+    assert refs(env["GOOGLE_SECRET"]) == {"GoogleServiceAccountSecret"}
 
 
 def test_outcome_handler_is_public_capped_and_least_privilege():

@@ -42,6 +42,39 @@ pub struct ListTable {
     pub rows: Vec<Vec<String>>,
 }
 
+impl ListTable {
+    /// A sheet's values (Sheets `values.get`) as a table: the first row with a non-blank cell is
+    /// the header. Returns the header's index among `rows` too (`None`: the sheet is empty).
+    pub fn from_rows(mut rows: Vec<Vec<String>>) -> Option<(usize, ListTable)> {
+        let at = rows
+            .iter()
+            .position(|r| r.iter().any(|c| !c.trim().is_empty()))?;
+        let rest = rows.split_off(at + 1);
+        let header = rows.pop().unwrap_or_default();
+        Some((at, ListTable { header, rows: rest }))
+    }
+
+    /// The column whose header is `name`, ignoring case, spaces, `_` and `-`.
+    pub fn column(&self, name: &str) -> Option<usize> {
+        let want = normalize_header(name);
+        self.header.iter().position(|h| normalize_header(h) == want)
+    }
+
+    /// The rows whose `customer_id` cell is `id` (both trimmed).
+    pub fn rows_of(&self, id: &str) -> Vec<usize> {
+        let Some(col) = self.column("customer_id") else {
+            return Vec::new();
+        };
+        let id = id.trim();
+        self.rows
+            .iter()
+            .enumerate()
+            .filter(|(_, r)| r.get(col).is_some_and(|c| c.trim() == id))
+            .map(|(i, _)| i)
+            .collect()
+    }
+}
+
 /// Why an import cannot go ahead.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum ImportError {

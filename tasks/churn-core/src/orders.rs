@@ -224,26 +224,24 @@ impl OrderColumns {
     /// Where each mapped column sits in a header, or the headers it lacks (quoted, joined).
     fn resolve(&self, norm: &[String]) -> Result<Cols, String> {
         let mut missing = Vec::new();
-        let mut find = |h: &str| {
+        let mut find = |h: Option<&str>| {
+            let h = h?;
             let i = norm.iter().position(|n| *n == normalize_header(h));
             if i.is_none() {
                 missing.push(format!("`{}`", h.trim()));
             }
             i
         };
-        let opt = |h: &Option<String>, find: &mut dyn FnMut(&str) -> Option<usize>| {
-            h.as_deref().and_then(|h| find(h))
-        };
-        let date = find(&self.order_date);
+        let date = find(Some(&self.order_date));
         let cols = Cols {
-            order_id: opt(&self.order_id, &mut find),
-            id: opt(&self.customer_id, &mut find),
-            email: opt(&self.email, &mut find),
+            order_id: find(self.order_id.as_deref()),
+            id: find(self.customer_id.as_deref()),
+            email: find(self.email.as_deref()),
             date: date.unwrap_or(0),
-            amount: opt(&self.amount, &mut find),
-            status: opt(&self.status, &mut find),
-            cancelled_at: opt(&self.cancelled_at, &mut find),
-            refunded: opt(&self.amount_refunded, &mut find),
+            amount: find(self.amount.as_deref()),
+            status: find(self.status.as_deref()),
+            cancelled_at: find(self.cancelled_at.as_deref()),
+            refunded: find(self.amount_refunded.as_deref()),
             ignore_statuses: self
                 .ignore_statuses
                 .iter()

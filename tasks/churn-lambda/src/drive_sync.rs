@@ -94,13 +94,8 @@ impl SyncApp {
     /// The Google client, built once from the secret (the token is cached inside it).
     pub async fn google(&self) -> Result<&GoogleClient, TaskError> {
         self.google
-            .get_or_try_init(|| async {
-                let secret = SecretsManagerSecrets::new(&self.clients)
-                    .get(&self.env.google_secret)
-                    .await
-                    .map_err(|e| crate::task_error!(e))?;
-                let key = ServiceAccountKey::from_json(secret.expose()).map_err(google_error)?;
-                GoogleClient::new(key, self.env.endpoints.clone()).map_err(google_error)
+            .get_or_try_init(|| {
+                google_client(&self.clients, &self.env.google_secret, &self.env.endpoints)
             })
             .await
     }
@@ -120,6 +115,20 @@ impl SyncApp {
             })
             .await
     }
+}
+
+/// A Google client from the service-account key in Secrets Manager (`secret`: its name or ARN).
+pub async fn google_client(
+    clients: &AwsClients,
+    secret: &str,
+    endpoints: &Endpoints,
+) -> Result<GoogleClient, TaskError> {
+    let secret = SecretsManagerSecrets::new(clients)
+        .get(secret)
+        .await
+        .map_err(|e| crate::task_error!(e))?;
+    let key = ServiceAccountKey::from_json(secret.expose()).map_err(google_error)?;
+    GoogleClient::new(key, endpoints.clone()).map_err(google_error)
 }
 
 /// A Google failure as a task error: throttling and outages are retryable, the rest are not.

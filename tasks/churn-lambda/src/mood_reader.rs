@@ -9,8 +9,11 @@
 //! task error: nothing was written, and the asynchronous invocation's retries, then its
 //! on-failure destination (the DLQ), keep the event.
 //!
-//! The sheet write-back goes through [`MoodSheet`]; until a Sheets adapter is wired in, the
-//! default [`NoSheetWriteBack`] only logs that the sheet was not updated (cp-state holds the mood).
+//! The mood then goes back to the sheet's `support_mood` cell ([`MoodSheet`]; on AWS
+//! [`SheetsMoodSheet`]: the row found by customer id in a `values.get` just before one RAW
+//! `values.batchUpdate`; a sheet without the column is left alone). cp-state is written first and
+//! is the source of truth: when the sheet write fails, the event fails and its retry, finding the
+//! message already counted, copies the stored mood to the sheet.
 
 use std::future::Future;
 use std::pin::Pin;
@@ -20,41 +23,119 @@ use churn_aws::{AwsClients, TableNames};
 use churn_core::clock::AuditClock;
 use churn_core::csv_sheet::Sheet;
 use churn_core::mail::{MAX_MESSAGE_BYTES, Unreadable, parse_mail};
-use churn_core::mood::{Match, MoodLabel, blend, find_customer};
+use churn_core::mood::{Match, MoodLabel, blend, find_customer, format_mood};
+use churn_core::order_import::ListTable;
 use churn_delivery::mood::{BedrockMoodConfig, BedrockMoodLabeller};
+use churn_google::{Endpoints, GoogleClient, a1};
 use serde::Serialize;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
-use tokio::sync::Mutex;
+use tokio::sync::{Mutex, OnceCell};
 
+use crate::drive_sync::{google_client, google_error};
 use crate::error::TaskError;
 
-/// Writes a customer's mood back to the sheet, by customer id (the Sheets adapter implements
-/// it; SPEC §8 "writes it back (by customer id, as above)").
+/// What a sheet write-back did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SheetWrite {
+    Written,
+    /// The cell already held the value.
+    Unchanged,
+    /// The sheet has no `support_mood` column (it is never added).
+    NoColumn,
+    /// No row, or more than one, has the customer id.
+    NoRow,
+    /// No write-back is configured.
+    Off,
+}
+
+/// Writes a customer's mood back to the sheet, by customer id (SPEC §8 "writes it back (by
+/// customer id, as above)"). Idempotent: writing the same mood twice changes nothing.
 pub trait MoodSheet: Send + Sync {
     fn write_mood<'a>(
         &'a self,
         customer_id: &'a str,
         mood: f64,
-    ) -> Pin<Box<dyn Future<Output = Result<(), String>> + Send + 'a>>;
+    ) -> Pin<Box<dyn Future<Output = Result<SheetWrite, TaskError>> + Send + 'a>>;
 }
 
-/// No sheet write-back configured: logs it; the mood stays in `cp-state`.
+/// No sheet write-back configured (no `SHEET_ID`): the mood stays in `cp-state`.
 pub struct NoSheetWriteBack;
 
 impl MoodSheet for NoSheetWriteBack {
     fn write_mood<'a>(
         &'a self,
-        customer_id: &'a str,
+        _customer_id: &'a str,
         _mood: f64,
-    ) -> Pin<Box<dyn Future<Output = Result<(), String>> + Send + 'a>> {
-        Box::pin(async move {
-            tracing::info!(
-                customer_id,
-                "no sheet write-back configured; mood kept in cp-state"
-            );
-            Ok(())
-        })
+    ) -> Pin<Box<dyn Future<Output = Result<SheetWrite, TaskError>> + Send + 'a>> {
+        Box::pin(async { Ok(SheetWrite::Off) })
+    }
+}
+
+/// The range read before writing: the first tab, every column a sheet plausibly has.
+const SHEET_RANGE: &str = "A1:ZZ";
+
+/// The Google Sheet's `support_mood` cell through the Sheets API, as the drive-sync service
+/// account (key in Secrets Manager, read on first use).
+pub struct SheetsMoodSheet {
+    clients: AwsClients,
+    secret: String,
+    endpoints: Endpoints,
+    sheet_id: String,
+    google: OnceCell<GoogleClient>,
+}
+
+impl SheetsMoodSheet {
+    pub fn new(clients: &AwsClients, secret: &str, endpoints: Endpoints, sheet_id: &str) -> Self {
+        SheetsMoodSheet {
+            clients: clients.clone(),
+            secret: secret.into(),
+            endpoints,
+            sheet_id: sheet_id.into(),
+            google: OnceCell::new(),
+        }
+    }
+
+    async fn write(&self, customer_id: &str, mood: f64) -> Result<SheetWrite, TaskError> {
+        let google = self
+            .google
+            .get_or_try_init(|| google_client(&self.clients, &self.secret, &self.endpoints))
+            .await?;
+        // Read just before writing: people sort sheets, so rows are never remembered.
+        let rows = google
+            .values_get(&self.sheet_id, SHEET_RANGE)
+            .await
+            .map_err(google_error)?;
+        let Some((header_row, table)) = ListTable::from_rows(rows) else {
+            return Ok(SheetWrite::NoRow);
+        };
+        let Some(col) = table.column("support_mood") else {
+            return Ok(SheetWrite::NoColumn);
+        };
+        let [row] = table.rows_of(customer_id)[..] else {
+            return Ok(SheetWrite::NoRow);
+        };
+        let value = format_mood(mood);
+        let current = table.rows[row].get(col).map(|c| c.trim()).unwrap_or("");
+        if current.parse::<f64>().ok().map(format_mood).as_deref() == Some(value.as_str()) {
+            return Ok(SheetWrite::Unchanged);
+        }
+        google
+            .values_batch_update(&self.sheet_id, &[(a1(col, header_row + 1 + row), value)])
+            .await
+            .map_err(google_error)?;
+        Ok(SheetWrite::Written)
+    }
+}
+
+impl MoodSheet for SheetsMoodSheet {
+    fn write_mood<'a>(
+        &'a self,
+        customer_id: &'a str,
+        mood: f64,
+    ) -> Pin<Box<dyn Future<Output = Result<SheetWrite, TaskError>> + Send + 'a>> {
+        Box::pin(self.write(customer_id, mood))
     }
 }
 
@@ -103,7 +184,9 @@ impl MoodApp {
     }
 
     /// From the environment: `STATE_TABLE`, `AUDIT_TABLE`, `MAIL_SEEN_TABLE`, `LIST_BUCKET`,
-    /// `LIST_KEY` (default `customers.csv`), `MODEL_ID` (default Haiku 4.5), `S3_FORCE_PATH_STYLE`.
+    /// `LIST_KEY` (default `customers.csv`), `MODEL_ID` (default Haiku 4.5), `S3_FORCE_PATH_STYLE`;
+    /// with `SHEET_ID` (and `GOOGLE_SECRET`, default `cp/drive/sa`; `GOOGLE_SHEETS_URL` in
+    /// tests) the mood is written back to the sheet.
     pub async fn from_env() -> Result<MoodApp, TaskError> {
         let sdk = churn_aws::load_sdk_config().await;
         let path_style =
@@ -131,11 +214,26 @@ impl MoodApp {
             labeller: BedrockMoodLabeller::new(&sdk, config),
             list_bucket: env("LIST_BUCKET")?,
             list_key: std::env::var("LIST_KEY").unwrap_or_else(|_| "customers.csv".into()),
+            sheet: sheet_from_env(&clients),
             clients,
-            sheet: Box::new(NoSheetWriteBack),
             clock: Mutex::new(AuditClock::default()),
         })
     }
+}
+
+fn sheet_from_env(clients: &AwsClients) -> Box<dyn MoodSheet> {
+    let Some(sheet_id) = std::env::var("SHEET_ID")
+        .ok()
+        .filter(|v| !v.trim().is_empty())
+    else {
+        return Box::new(NoSheetWriteBack);
+    };
+    let mut endpoints = Endpoints::default();
+    if let Ok(u) = std::env::var("GOOGLE_SHEETS_URL") {
+        endpoints.sheets = u;
+    }
+    let secret = std::env::var("GOOGLE_SECRET").unwrap_or_else(|_| "cp/drive/sa".into());
+    Box::new(SheetsMoodSheet::new(clients, &secret, endpoints, &sheet_id))
 }
 
 /// One message's result (ids only: no address or text).
@@ -147,9 +245,12 @@ pub enum MailResult {
         customer_id: String,
         label: MoodLabel,
         after: f64,
+        sheet: SheetWrite,
     },
     Duplicate {
         key: String,
+        /// The stored mood copied to the sheet again (a retry after a failed sheet write).
+        sheet: SheetWrite,
     },
     Unmatched {
         key: String,
@@ -220,6 +321,35 @@ async fn tick(app: &MoodApp) -> String {
     app.clock.lock().await.tick()
 }
 
+/// The mood to the sheet; a failure fails the event (cp-state already holds the mood, and the
+/// retry copies it).
+async fn write_sheet(app: &MoodApp, customer_id: &str, mood: f64) -> Result<SheetWrite, TaskError> {
+    match app.sheet.write_mood(customer_id, mood).await {
+        Ok(w) => {
+            match w {
+                SheetWrite::NoColumn => tracing::warn!(
+                    customer_id,
+                    "the sheet has no support_mood column; the mood is kept in cp-state only"
+                ),
+                SheetWrite::NoRow => tracing::warn!(
+                    customer_id,
+                    "the sheet has no single row with this customer id; the mood is kept in cp-state only"
+                ),
+                _ => tracing::info!(customer_id, sheet = ?w, "sheet write-back"),
+            }
+            Ok(w)
+        }
+        Err(e) => {
+            tracing::error!(
+                customer_id,
+                error_type = e.kind,
+                "sheet write-back failed; cp-state holds the mood"
+            );
+            Err(e)
+        }
+    }
+}
+
 async fn read_one(app: &MoodApp, bucket: &str, key: &str) -> Result<MailResult, TaskError> {
     let Some(raw) = get_bytes(app, bucket, key).await? else {
         let why = Unreadable::TooLarge {
@@ -256,15 +386,25 @@ async fn read_one(app: &MoodApp, bucket: &str, key: &str) -> Result<MailResult, 
             });
         }
     };
-    if app
-        .store
-        .seen(&mail.message_id)
-        .await
-        .map_err(state_err)?
-        .is_some_and(|s| s.outcome == "mood")
+    if let Some(seen) = app.store.seen(&mail.message_id).await.map_err(state_err)?
+        && seen.outcome == "mood"
     {
         tracing::info!(key, "support mail already counted");
-        return Ok(MailResult::Duplicate { key: key.into() });
+        // The sheet write may be what failed last time: copy the stored mood (idempotent).
+        let mut sheet = SheetWrite::Unchanged;
+        if let Some(customer_id) = seen.customer_id.as_deref()
+            && let Some(mood) = app
+                .store
+                .stored_mood(customer_id)
+                .await
+                .map_err(state_err)?
+        {
+            sheet = write_sheet(app, customer_id, mood).await?;
+        }
+        return Ok(MailResult::Duplicate {
+            key: key.into(),
+            sheet,
+        });
     }
     let list = get_bytes(app, &app.list_bucket, &app.list_key)
         .await?
@@ -294,12 +434,6 @@ async fn read_one(app: &MoodApp, bucket: &str, key: &str) -> Result<MailResult, 
             });
         }
     };
-    if sheet.column("support_mood").is_none() {
-        tracing::warn!(
-            customer_id,
-            "the sheet has no support_mood column; the mood is kept in cp-state only"
-        );
-    }
     let label = app
         .labeller
         .label(&mail.ticket_text())
@@ -325,17 +459,21 @@ async fn read_one(app: &MoodApp, bucket: &str, key: &str) -> Result<MailResult, 
         match app.store.write_mood(&write).await.map_err(state_err)? {
             MoodWritten::Written => {
                 tracing::info!(customer_id, label = label.as_str(), "support mood written");
-                if let Err(e) = app.sheet.write_mood(&customer_id, after).await {
-                    tracing::error!(customer_id, error = %e, "sheet write-back failed; cp-state holds the mood");
-                }
+                let sheet = write_sheet(app, &customer_id, after).await?;
                 return Ok(MailResult::Written {
                     key: key.into(),
                     customer_id,
                     label,
                     after,
+                    sheet,
                 });
             }
-            MoodWritten::Duplicate => return Ok(MailResult::Duplicate { key: key.into() }),
+            MoodWritten::Duplicate => {
+                return Ok(MailResult::Duplicate {
+                    key: key.into(),
+                    sheet: SheetWrite::Unchanged,
+                });
+            }
             MoodWritten::Stale => continue,
         }
     }

@@ -72,14 +72,8 @@ async fn import_one(
         .values_get(sheet_id, SHEET_RANGE)
         .await
         .map_err(google_error)?;
-    let header_row = rows
-        .iter()
-        .position(|r| r.iter().any(|c| !c.trim().is_empty()))
+    let (header_row, table) = ListTable::from_rows(rows)
         .ok_or_else(|| TaskError::new("churn.BadList", "the sheet's first tab is empty"))?;
-    let table = ListTable {
-        header: rows[header_row].clone(),
-        rows: rows[header_row + 1..].to_vec(),
-    };
     let matched =
         match_orders(&table, &file).map_err(|e| TaskError::new("churn.BadList", e.to_string()))?;
     let history = DynamoDbOrderHistory::new(&app.clients.dynamodb, orders_table, audit_table);

@@ -14,6 +14,10 @@ mod http;
 #[allow(dead_code)]
 mod mood_server;
 
+#[path = "../../churn-google/tests/google/server.rs"]
+#[allow(dead_code)]
+mod server;
+
 use std::time::Duration;
 
 use aws_config::{BehaviorVersion, Region};
@@ -24,7 +28,7 @@ use aws_sdk_dynamodb::types::{
 use churn_aws::mood::DynamoDbMoodStore;
 use churn_aws::{AwsClients, TableNames};
 use churn_delivery::mood::{BedrockMoodConfig, BedrockMoodLabeller};
-use churn_lambda::mood_reader::{MoodApp, NoSheetWriteBack, handle};
+use churn_lambda::mood_reader::{MoodApp, NoSheetWriteBack, SheetsMoodSheet, handle};
 use serde_json::{Value, json};
 
 use mood_server::{MoodMode, MoodServer};
@@ -344,4 +348,143 @@ async fn throttle_or_off_label_writes_nothing_and_fails_the_event() {
         .await
         .unwrap();
     assert!(seen.items().is_empty());
+}
+
+/// A Google-like Sheets server holding `rows`, and the mood-reader's Sheets write-back to it
+/// (the service-account key in moto's Secrets Manager).
+async fn google_sheet(w: &World, rows: &[&[&str]]) -> (server::Fake, SheetsMoodSheet) {
+    let fake = server::start().await;
+    fake.with(|s| {
+        s.sheet = rows
+            .iter()
+            .map(|r| r.iter().map(|c| c.to_string()).collect())
+            .collect()
+    });
+    let pem = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../churn-google/tests/data/TEST-ONLY-service-account-key.pem"
+    ))
+    .unwrap();
+    let key = json!({"type": "service_account", "client_email": server::CLIENT_EMAIL,
+        "private_key": pem, "private_key_id": "k1", "token_uri": format!("{}/token", fake.url())});
+    let secret = support::unique("cp/drive/sa");
+    w.clients
+        .secretsmanager
+        .create_secret()
+        .name(&secret)
+        .secret_string(key.to_string())
+        .send()
+        .await
+        .unwrap();
+    let endpoints = churn_google::Endpoints {
+        drive: fake.url(),
+        sheets: fake.url(),
+    };
+    let sheet = SheetsMoodSheet::new(&w.clients, &secret, endpoints, server::SPREADSHEET);
+    (fake, sheet)
+}
+
+#[tokio::test]
+async fn the_mood_goes_back_to_the_sheet_by_customer_id_and_a_failed_write_is_retried() {
+    let w = world().await;
+    // Sorted differently from the S3 mirror (Bob first), with a blank row above the header.
+    let (fake, sheet) = google_sheet(
+        &w,
+        &[
+            &[],
+            &["Customer ID", "Name", "Email", "Support Mood"],
+            &["C2", "Bob", "BOB@cust.example", "0.5"],
+            &["C1", "Ann", "ann@cust.example"],
+        ],
+    )
+    .await;
+    let (_server, mut app) = app(&w, MoodMode::Label("sour")).await;
+    app.sheet = Box::new(sheet);
+
+    put(
+        &w.clients,
+        &w.inbound,
+        "inbound/a",
+        &mail("bob@cust.example", "s1@x", "Broken again."),
+    )
+    .await;
+    let out = handle(&app, event(&w.inbound, "inbound/a")).await.unwrap();
+    let v = serde_json::to_value(&out).unwrap();
+    assert_eq!(v["messages"][0]["sheet"], "written", "{v}");
+    let updates = fake.with(|s| s.batch_updates.clone());
+    assert_eq!(updates.len(), 1);
+    assert_eq!(updates[0]["valueInputOption"], "RAW");
+    assert_eq!(updates[0]["data"][0]["range"], "D3");
+    fake.with(|s| assert_eq!(s.sheet[2][3], "-0.10"));
+
+    // Sheets fails on every retry: the event fails (retryable) and cp-state keeps the mood.
+    put(
+        &w.clients,
+        &w.inbound,
+        "inbound/b",
+        &mail("ann@cust.example", "s2@x", "Thanks, all good!"),
+    )
+    .await;
+    for _ in 0..4 {
+        fake.force(503, "backendError", Some("0"));
+    }
+    let e = handle(&app, event(&w.inbound, "inbound/b"))
+        .await
+        .unwrap_err();
+    assert_eq!(e.kind, "churn.Retryable", "{e:?}");
+    assert_eq!(stored_mood(&w, "C1").await.as_deref(), Some("-1"));
+    fake.with(|s| assert_eq!(s.sheet[3].get(3), None));
+
+    // Lambda's retry of the same event: counted once already, so the stored mood is copied.
+    let out = handle(&app, event(&w.inbound, "inbound/b")).await.unwrap();
+    let v = serde_json::to_value(&out).unwrap();
+    assert_eq!(v["messages"][0]["status"], "duplicate", "{v}");
+    assert_eq!(v["messages"][0]["sheet"], "written", "{v}");
+    fake.with(|s| assert_eq!(s.sheet[3][3], "-1.00"));
+    assert_eq!(audit(&w).await.len(), 2, "one mood item per message");
+
+    // Once more: the cell already holds it, so nothing is written.
+    let out = handle(&app, event(&w.inbound, "inbound/b")).await.unwrap();
+    assert_eq!(
+        serde_json::to_value(&out).unwrap()["messages"][0]["sheet"],
+        "unchanged"
+    );
+    assert_eq!(fake.with(|s| s.batch_updates.len()), 2);
+}
+
+#[tokio::test]
+async fn a_sheet_without_a_support_mood_column_is_left_alone() {
+    let w = world().await;
+    let (fake, sheet) = google_sheet(
+        &w,
+        &[
+            &["customer_id", "name", "email"],
+            &["C2", "Bob", "bob@cust.example"],
+        ],
+    )
+    .await;
+    let (_server, mut app) = app(&w, MoodMode::Label("happy")).await;
+    app.sheet = Box::new(sheet);
+    put(
+        &w.clients,
+        &w.inbound,
+        "inbound/c",
+        &mail("bob@cust.example", "s3@x", "Lovely, thanks."),
+    )
+    .await;
+    let out = handle(&app, event(&w.inbound, "inbound/c")).await.unwrap();
+    let v = serde_json::to_value(&out).unwrap();
+    assert_eq!(
+        (
+            v["messages"][0]["status"].as_str(),
+            v["messages"][0]["sheet"].as_str()
+        ),
+        (Some("written"), Some("no_column")),
+        "{v}"
+    );
+    assert!(
+        fake.with(|s| s.batch_updates.is_empty()),
+        "a column is never added"
+    );
+    assert_eq!(stored_mood(&w, "C2").await.as_deref(), Some("0.7"));
 }
