@@ -76,7 +76,8 @@ pub trait OutcomeStore: Send + Sync {
 
 /// The Slack calls the outcome handler makes after a click.
 pub trait SlackResponder: Send + Sync {
-    /// Whether Web API calls (`views.open`, `chat.update`) can be made: a bot token is set.
+    /// Whether Web API calls (`views.open`, `conversations.history`, `chat.update`) can be made:
+    /// a bot token is set.
     fn has_token(&self) -> bool;
 
     /// `views.open` with the click's `trigger_id` (valid for 3 seconds).
@@ -85,6 +86,14 @@ pub trait SlackResponder: Send + Sync {
         trigger_id: &str,
         view: &serde_json::Value,
     ) -> impl Future<Output = Result<(), PortError>> + Send;
+
+    /// The blocks of a message the bot posted, as it now stands (`conversations.history`);
+    /// `None` when it is gone.
+    fn message_blocks(
+        &self,
+        channel: &str,
+        ts: &str,
+    ) -> impl Future<Output = Result<Option<Vec<serde_json::Value>>, PortError>> + Send;
 
     /// `chat.update` of a message the bot posted.
     fn update_message(

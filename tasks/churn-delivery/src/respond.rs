@@ -95,6 +95,20 @@ impl SlackResponder for SlackWeb {
         }
     }
 
+    async fn message_blocks(
+        &self,
+        channel: &str,
+        ts: &str,
+    ) -> Result<Option<Vec<Value>>, PortError> {
+        match &self.api {
+            None => Err(PortError::new(
+                "no Slack bot token: conversations.history cannot be called",
+                false,
+            )),
+            Some(api) => api.message_blocks(channel, ts).await.map_err(port),
+        }
+    }
+
     async fn update_message(
         &self,
         channel: &str,

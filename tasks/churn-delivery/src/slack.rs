@@ -345,6 +345,38 @@ impl SlackNotifier {
         self.call(METHOD, Payload::Json(bytes)).await.map(|_| ())
     }
 
+    /// `conversations.history` narrowed to one message: the blocks of the message at `ts` in
+    /// `channel` as it now stands (`None` when it is gone). Needs `im:history` for a DM.
+    pub async fn message_blocks(
+        &self,
+        channel: &str,
+        ts: &str,
+    ) -> Result<Option<Vec<Value>>, SlackError> {
+        const METHOD: &str = "conversations.history";
+        let v = self
+            .call(
+                METHOD,
+                Payload::Form(&[
+                    ("channel", channel),
+                    ("latest", ts),
+                    ("oldest", ts),
+                    ("inclusive", "true"),
+                    ("limit", "1"),
+                ]),
+            )
+            .await?;
+        let messages = v["messages"]
+            .as_array()
+            .ok_or_else(|| SlackError::BadResponse {
+                method: METHOD,
+                detail: "no `messages` list".into(),
+            })?;
+        Ok(messages
+            .iter()
+            .find(|m| m["ts"].as_str() == Some(ts))
+            .and_then(|m| m["blocks"].as_array().cloned()))
+    }
+
     /// `chat.update`: replaces the text and blocks of a message the bot posted.
     pub async fn chat_update(
         &self,

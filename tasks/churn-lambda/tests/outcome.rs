@@ -310,6 +310,49 @@ async fn every_action_and_modal_end_to_end() {
 }
 
 #[tokio::test]
+async fn a_modal_on_a_long_list_edits_the_row_as_the_message_stands_at_submission() {
+    // Twelve rows: too large to carry in the form's private_metadata (3,000 characters).
+    let w = world(12).await;
+    assert!(w.message()["blocks"].to_string().chars().count() > 3000);
+    w.click("won_back", "C5").await;
+    let view = w.slack.views().last().cloned().unwrap();
+    let meta: Value = serde_json::from_str(view["private_metadata"].as_str().unwrap()).unwrap();
+    assert!(
+        meta["blocks"].is_null(),
+        "the message does not fit the form"
+    );
+    // While the form is open, another row changes (the owner's other device).
+    w.click("reached_out", "C2").await;
+    let r = w
+        .submit(json!({"value": {"value": {"type": "plain_text_input", "value": "250"}}}))
+        .await;
+    assert_eq!(r["statusCode"], 200);
+    // The row was edited in place, keeping the other row's change; no follow-up message.
+    let text = w.row_text();
+    assert!(text.contains("✓ Won back by"), "{text}");
+    assert!(text.contains("✓ Reached out by"), "{text}");
+    assert!(
+        w.slack
+            .responses()
+            .iter()
+            .all(|r| r["replace_original"] != false || r["response_type"] == "ephemeral"),
+        "no follow-up: {:?}",
+        w.slack.responses()
+    );
+    let reads: Vec<_> = w
+        .slack
+        .received()
+        .into_iter()
+        .filter(|r| r.api_method == "conversations.history")
+        .collect();
+    assert_eq!(reads.len(), 1);
+    assert_eq!(reads[0].fields["latest"], w.ts);
+    assert_eq!(reads[0].fields["inclusive"], "true");
+    churn_core::message::validate_message(&w.message()).unwrap();
+    assert_eq!(w.audit("C5").await[0].notes["recovered_value"], 250.0);
+}
+
+#[tokio::test]
 async fn undo_is_refused_when_a_later_write_changed_the_fields() {
     let w = world(1).await;
     w.click("lost", "C1").await;

@@ -385,7 +385,13 @@ impl<S: OutcomeStore, R: SlackResponder> OutcomeHandler<S, R> {
         match result {
             Ok(Applied::Recorded) => {
                 let line = done_line(outcome.action(), user_id, &today.to_string());
-                match &meta.blocks {
+                // The message as it stands now (another row may have changed while the form was
+                // open); the copy carried in the form when it could not be read.
+                let current = self
+                    .current_blocks(&meta.channel_id, &meta.message_ts)
+                    .await
+                    .and_then(|b| updated_blocks(&b, customer_id, &line, true));
+                match current.as_ref().or(meta.blocks.as_ref()) {
                     Some(blocks) => {
                         let origin = Origin {
                             channel_id: meta.channel_id.clone(),
@@ -395,8 +401,8 @@ impl<S: OutcomeStore, R: SlackResponder> OutcomeHandler<S, R> {
                         self.replace_message(response_url, &origin, blocks, &line)
                             .await;
                     }
-                    // The message was too large to carry in the form: a short follow-up with
-                    // Undo instead of editing it.
+                    // The message could neither be read nor carried in the form: a short
+                    // follow-up with Undo instead of editing it.
                     None => {
                         let value = json!({"c": customer_id, "w": meta.week}).to_string();
                         let body = json!({
@@ -465,6 +471,20 @@ impl<S: OutcomeStore, R: SlackResponder> OutcomeHandler<S, R> {
                     "Could not record this just now; nothing was written. Try again.",
                 )
                 .await
+            }
+        }
+    }
+
+    /// The blocks of the message (channel, ts) as it now stands, when a token can read them.
+    async fn current_blocks(&self, channel: &str, ts: &str) -> Option<Vec<Value>> {
+        if !self.slack.has_token() || channel.is_empty() || ts.is_empty() {
+            return None;
+        }
+        match self.slack.message_blocks(channel, ts).await {
+            Ok(blocks) => blocks,
+            Err(e) => {
+                tracing::warn!(event = "message_read_failed", error = %e, "conversations.history failed; using the form's copy");
+                None
             }
         }
     }

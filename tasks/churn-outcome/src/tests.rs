@@ -68,6 +68,8 @@ impl OutcomeStore for MemStore {
 struct Recorder {
     token: bool,
     calls: Mutex<Vec<(String, Value)>>,
+    /// What `conversations.history` answers.
+    current: Mutex<Option<Vec<Value>>>,
 }
 
 impl SlackResponder for Recorder {
@@ -80,6 +82,13 @@ impl SlackResponder for Recorder {
             json!({"trigger_id": trigger_id, "view": view}),
         ));
         Ok(())
+    }
+    async fn message_blocks(&self, c: &str, ts: &str) -> Result<Option<Vec<Value>>, PortError> {
+        self.calls.lock().unwrap().push((
+            "conversations.history".into(),
+            json!({"channel": c, "ts": ts}),
+        ));
+        Ok(self.current.lock().unwrap().clone())
     }
     async fn update_message(
         &self,

@@ -475,6 +475,53 @@ async fn chat_update_replaces_a_posted_message_and_checks_it() {
 }
 
 #[tokio::test]
+async fn message_blocks_reads_one_message_back_as_it_stands() {
+    let (server, notifier) = setup().await;
+    let report = notifier.send_list(&by_id(), &messages(2)).await.unwrap();
+    let later = notifier.send_list(&by_id(), &messages(1)).await.unwrap();
+    let channel = report.channel.clone().unwrap();
+    let (first, second) = (report.posted[0].ts.clone(), later.posted[0].ts.clone());
+    let blocks = vec![json!({"type": "section", "text": {"type": "mrkdwn", "text": "edited"}})];
+    notifier
+        .chat_update(&channel, &first, "edited", &blocks)
+        .await
+        .unwrap();
+    // The first of two messages, not the newest; after the edit.
+    let got = notifier.message_blocks(&channel, &first).await.unwrap();
+    assert_eq!(got, Some(blocks));
+    let got = notifier.message_blocks(&channel, &second).await.unwrap();
+    assert_eq!(
+        got.map(|b| b.len()),
+        server.message(&channel, &second).unwrap()["blocks"]
+            .as_array()
+            .map(Vec::len)
+    );
+    assert_eq!(
+        notifier.message_blocks(&channel, "1.000001").await.unwrap(),
+        None
+    );
+    // Throttled once: waits Retry-After, then reads.
+    server.script(
+        "conversations.history",
+        [Fault::TooMany {
+            retry_after: Some(1),
+        }],
+    );
+    assert!(
+        notifier
+            .message_blocks(&channel, &first)
+            .await
+            .unwrap()
+            .is_some()
+    );
+    let e = notifier.message_blocks("D404", &first).await.unwrap_err();
+    assert_eq!(e.code(), Some("channel_not_found"));
+    let reads = server.received_for("conversations.history");
+    assert_eq!(reads[0].fields["oldest"], first);
+    assert_eq!(reads[0].fields["limit"], "1");
+}
+
+#[tokio::test]
 async fn response_urls_work_without_a_token_five_times() {
     let (server, notifier) = setup().await;
     let report = notifier.send_list(&by_id(), &messages(1)).await.unwrap();

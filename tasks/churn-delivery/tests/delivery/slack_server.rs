@@ -346,6 +346,58 @@ fn handle(state: &Mutex<State>, expected_auth: &str, req: Req) -> Resp {
                 }
             }))
         }
+        "conversations.history" => {
+            // Form or query fields (GET or POST); a bot token reads the DMs it is in.
+            let Some(channel) = fields.get("channel").filter(|c| !c.is_empty()) else {
+                return err("channel_not_found");
+            };
+            let bound = |k: &str| -> Result<Option<f64>, &'static str> {
+                match fields.get(k) {
+                    None => Ok(None),
+                    Some(v) => v.parse::<f64>().map(Some).map_err(|_| "invalid_ts"),
+                }
+            };
+            let (Ok(latest), Ok(oldest)) = (bound("latest"), bound("oldest")) else {
+                return err("invalid_ts_latest");
+            };
+            let inclusive = matches!(
+                fields.get("inclusive").map(String::as_str),
+                Some("true" | "1")
+            );
+            let limit: usize = fields
+                .get("limit")
+                .and_then(|l| l.parse().ok())
+                .unwrap_or(100)
+                .clamp(1, 999);
+            if !st.open.contains(channel) && !st.messages.keys().any(|(c, _)| c == channel) {
+                return err("channel_not_found");
+            }
+            let mut found: Vec<(f64, Value)> = st
+                .messages
+                .iter()
+                .filter(|((c, _), _)| c == channel)
+                .filter_map(|((_, ts), m)| {
+                    let t: f64 = ts.parse().ok()?;
+                    let after = oldest.is_none_or(|o| if inclusive { t >= o } else { t > o });
+                    let before = latest.is_none_or(|l| if inclusive { t <= l } else { t < l });
+                    (after && before).then(|| {
+                        (
+                            t,
+                            json!({"type": "message", "ts": ts, "bot_id": "B0001",
+                                   "text": m["text"], "blocks": m["blocks"]}),
+                        )
+                    })
+                })
+                .collect();
+            // Newest first, as Slack returns them.
+            found.sort_by(|a, b| b.0.total_cmp(&a.0));
+            let has_more = found.len() > limit;
+            let messages: Vec<Value> = found.into_iter().take(limit).map(|(_, m)| m).collect();
+            ok(
+                json!({"ok": true, "messages": messages, "has_more": has_more,
+                      "pin_count": 0, "response_metadata": {"next_cursor": ""}}),
+            )
+        }
         "chat.update" => {
             let Some(body) = json_body.filter(|_| req.method == Method::POST) else {
                 return err("invalid_arguments");
