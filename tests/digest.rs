@@ -206,3 +206,62 @@ fn an_empty_week_says_so_and_bad_input_fails() {
     assert!(!bad.status.success());
     assert!(stderr(&bad).contains("--as-of"), "{}", stderr(&bad));
 }
+
+#[test]
+fn with_a_bot_token_the_digest_is_posted_and_a_slack_error_fails_clearly() {
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let slack = rt.block_on(crate::slack_server::SlackServer::start("xoxb-digest"));
+    slack.add_channel("C0DIGEST");
+    let dir = folder(
+        &list(),
+        SMALL_RULES,
+        Some("digest_channel = \"C0DIGEST\"\n"),
+    );
+    let d = dir.path().to_str().unwrap();
+    run_json(&["weekly", "--data", d, "--as-of", "2026-11-23"]);
+    let digest = |extra: &[&str]| {
+        let mut args = vec!["digest", "--data", d, "--as-of", "2026-11-27"];
+        args.extend(extra);
+        churn()
+            .args(&args)
+            .env("SLACK_BOT_TOKEN", "xoxb-digest")
+            .env("CHURN_SLACK_API_URL", &slack.base_url)
+            .output()
+            .unwrap()
+    };
+    // A dry run posts nothing.
+    assert!(digest(&["--dry-run"]).status.success());
+    assert!(slack.posted().is_empty());
+
+    let out = digest(&["--json"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let r: Value = serde_json::from_str(&stdout(&out)).unwrap();
+    let posted = slack.posted();
+    assert_eq!(posted.len(), 1);
+    assert_eq!(r["posted"].as_array().unwrap().len(), 1);
+    assert_eq!(posted[0]["channel"], "C0DIGEST");
+    // What was posted is what the outbox holds.
+    let file = r["files"][0].as_str().unwrap();
+    let body: Value = serde_json::from_slice(&std::fs::read(file).unwrap()).unwrap();
+    assert_eq!(posted[0], body);
+    let calls = slack.received_for("chat.postMessage");
+    assert_eq!(
+        calls[0].authorization.as_deref(),
+        Some("Bearer xoxb-digest")
+    );
+
+    // The bot is not in the channel: a clear error, the outbox still written.
+    slack.script(
+        "chat.postMessage",
+        [crate::slack_server::Fault::Error("not_in_channel")],
+    );
+    let out = digest(&[]);
+    assert!(!out.status.success());
+    let err = stderr(&out);
+    assert!(
+        err.contains("posting the digest to C0DIGEST failed") && err.contains("not_in_channel"),
+        "{err}"
+    );
+    assert!(std::path::Path::new(file).exists());
+    assert!(!err.contains("xoxb-digest"), "the token never shows: {err}");
+}

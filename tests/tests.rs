@@ -2,6 +2,14 @@
 
 mod util;
 
+// The Slack-like server of the delivery tests (Web API shapes, errors, rate limits).
+#[path = "../tasks/churn-delivery/tests/delivery/http.rs"]
+#[allow(dead_code)]
+mod http;
+#[path = "../tasks/churn-delivery/tests/delivery/slack_server.rs"]
+#[allow(dead_code)]
+mod slack_server;
+
 mod backtest;
 mod check;
 mod compare;

@@ -5,12 +5,14 @@
 //! `outcomes` (`[{date, customer_id, name, action, by_user, detail, ts}]`, in the order recorded;
 //! undone outcomes left out), `came_back` (`[{date, customer_id, name, last_order_date, ts}]`),
 //! `channel` (config.toml's `digest_channel`, or `null`), `messages` (Slack messages it takes),
-//! `files` (the outbox files written) and `text` (the plain-text version).
+//! `files` (the outbox files written), `posted` (the `ts` of each message posted to Slack: with
+//! `SLACK_BOT_TOKEN` set, a channel configured and not `--dry-run`; else empty) and `text` (the
+//! plain-text version).
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use churn_local::digest::local_digest;
+use churn_local::digest::{DigestReport, local_digest};
 use clap::Args;
 
 use crate::commands::CliError;
@@ -32,10 +34,47 @@ pub struct DigestArgs {
     pub json: bool,
 }
 
+/// The report and what was posted.
+#[derive(serde::Serialize)]
+struct Output<'a> {
+    #[serde(flatten)]
+    report: &'a DigestReport,
+    posted: &'a [String],
+}
+
 pub fn run(args: &DigestArgs) -> Result<ExitCode, CliError> {
+    // A bad token setting is refused before anything is written.
+    let notifier = crate::slack_env::notifier_from_env()?;
     let report = local_digest(&args.data, args.as_of.as_deref(), args.dry_run)?;
+    let mut posted = Vec::new();
+    let mut failure = None;
+    if let (Some(slack), Some(channel), false) = (&notifier, &report.channel, args.dry_run) {
+        let bodies = report.digest.slack_messages(channel);
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()?;
+        for body in &bodies {
+            match runtime.block_on(slack.post_message(body)) {
+                Ok(m) => posted.push(m.ts),
+                Err(e) => {
+                    failure = Some(format!(
+                        "posting the digest to {channel} failed at part {} of {} ({} posted): {e}; the messages are in the outbox",
+                        posted.len() + 1,
+                        bodies.len(),
+                        posted.len()
+                    ));
+                    break;
+                }
+            }
+        }
+        tracing::info!(week = %report.digest.week, posted = posted.len(), parts = bodies.len(), "digest posted");
+    }
     if args.json {
-        let s = serde_json::to_string_pretty(&report).map_err(|e| CliError(e.to_string()))?;
+        let out = Output {
+            report: &report,
+            posted: &posted,
+        };
+        let s = serde_json::to_string_pretty(&out).map_err(|e| CliError(e.to_string()))?;
         println!("{s}");
     } else {
         print!("{}", report.text);
@@ -54,6 +93,16 @@ pub fn run(args: &DigestArgs) -> Result<ExitCode, CliError> {
             ),
             (Some(_), None) => {}
         }
+        if !posted.is_empty() {
+            println!(
+                "Posted to Slack ({} message{}).",
+                posted.len(),
+                if posted.len() == 1 { "" } else { "s" }
+            );
+        }
     }
-    Ok(ExitCode::SUCCESS)
+    match failure {
+        Some(f) => Err(CliError(f)),
+        None => Ok(ExitCode::SUCCESS),
+    }
 }

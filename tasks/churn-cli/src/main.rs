@@ -8,6 +8,7 @@ mod palive_cmd;
 mod print;
 mod read_mail_cmd;
 mod serve_cmd;
+mod slack_env;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
