@@ -419,3 +419,118 @@ fn weekly_json_has_the_documented_keys() {
     assert_eq!(keys, vec!["detail", "points", "signal", "value"]);
     assert_eq!(r["rules_version"].as_str().unwrap().len(), 12);
 }
+
+/// `churn weekly` with SLACK_BOT_TOKEN, against the Slack-like server.
+fn weekly_with_token(d: &str, slack: &crate::slack_server::SlackServer) -> serde_json::Value {
+    let out = churn()
+        .args(["weekly", "--data", d, "--as-of", "2026-11-23", "--json"])
+        .env("SLACK_BOT_TOKEN", "xoxb-weekly")
+        .env("CHURN_SLACK_API_URL", &slack.base_url)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    serde_json::from_str(&stdout(&out)).unwrap()
+}
+
+fn owner<'a>(r: &'a serde_json::Value, email: &str) -> &'a serde_json::Value {
+    r["owners"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|o| o["owner"] == email)
+        .unwrap()
+}
+
+#[test]
+fn with_a_bot_token_slack_lists_are_posted_once_and_a_slack_failure_falls_back_to_email() {
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let slack = rt.block_on(crate::slack_server::SlackServer::start("xoxb-weekly"));
+    slack.add_user("alex@shop.example", "U0123ABCD");
+    slack.add_user("sam@shop.example", "U0SAM");
+    // Alex by user id, Sam found by email.
+    let rules = format!("{SMALL_RULES}owner sam@shop.example: slack\n");
+    let dir = folder(SMALL_LIST, &rules, None);
+    let d = dir.path().to_str().unwrap();
+    let r = weekly_with_token(d, &slack);
+    assert_eq!(
+        owner(&r, "alex@shop.example")["posted"]
+            .as_array()
+            .unwrap()
+            .len(),
+        1
+    );
+    assert_eq!(owner(&r, "sam@shop.example")["via"], "slack");
+    assert_eq!(
+        slack.received_for("users.lookupByEmail").len(),
+        1,
+        "only Sam is looked up"
+    );
+    let posted = slack.posted();
+    assert_eq!(posted.len(), 2);
+    // What Slack got is the outbox's body, sent to the DM.
+    let outbox: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(
+            dir.path()
+                .join("outbox/2026-W48/alex@shop.example.slack.1.json"),
+        )
+        .unwrap(),
+    )
+    .unwrap();
+    let to_alex = posted
+        .iter()
+        .find(|p| p["blocks"] == outbox["blocks"])
+        .expect("alex's list");
+    assert_ne!(
+        to_alex["channel"], "U0123ABCD",
+        "posted to the DM conversations.open gave"
+    );
+
+    // The same week again: already sent, nothing posted.
+    let r = weekly_with_token(d, &slack);
+    assert_eq!(owner(&r, "alex@shop.example")["status"], "already_sent");
+    assert_eq!(slack.posted().len(), 2);
+
+    // Slack refuses the post: the owner falls back to email (the outbox's), marked so.
+    let dir = folder(SMALL_LIST, SMALL_RULES, None);
+    let d = dir.path().to_str().unwrap();
+    slack.script(
+        "chat.postMessage",
+        [crate::slack_server::Fault::Error("is_archived")],
+    );
+    let r = weekly_with_token(d, &slack);
+    let alex = owner(&r, "alex@shop.example");
+    assert_eq!(
+        (alex["status"].as_str(), alex["via"].as_str()),
+        (Some("sent"), Some("email"))
+    );
+    assert!(
+        alex["error"].as_str().unwrap().contains("is_archived"),
+        "{alex}"
+    );
+    assert!(
+        dir.path()
+            .join("outbox/2026-W48/alex@shop.example.email.txt")
+            .exists()
+    );
+    let db = rusqlite::Connection::open(dir.path().join("churn.db")).unwrap();
+    let via: String = db
+        .query_row(
+            "SELECT via FROM send_ledger WHERE owner = 'alex@shop.example'",
+            [],
+            |row| row.get(0),
+        )
+        .unwrap();
+    assert_eq!(via, "email");
+
+    // The demo never posts, token or not (its owners are made up).
+    let before = slack.received().len();
+    let out_dir = tempfile::tempdir().unwrap();
+    let out = churn()
+        .args(["demo", "--out", out_dir.path().join("x").to_str().unwrap()])
+        .env("SLACK_BOT_TOKEN", "xoxb-weekly")
+        .env("CHURN_SLACK_API_URL", &slack.base_url)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(slack.received().len(), before);
+}

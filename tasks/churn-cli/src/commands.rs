@@ -15,7 +15,7 @@ use churn_local::config::Settings;
 use churn_local::demo_data::{DemoDataOptions, write_demo_data};
 use churn_local::explain::explain;
 use churn_local::outcome::{OutcomeCommand, record_outcome};
-use churn_local::weekly::{WeeklyError, WeeklyOptions, open_list, run_weekly};
+use churn_local::weekly::{WeeklyError, WeeklyOptions, open_list};
 use indicatif::{ProgressBar, ProgressStyle};
 use serde::Serialize;
 
@@ -73,7 +73,7 @@ pub fn run(command: Command) -> Result<ExitCode, CliError> {
                 by_user: login_name(),
                 ignore_ledger: false,
             };
-            weekly(&data.data, &opts, output.json)
+            weekly(&data.data, &opts, output.json, true)
         }
         Command::Score {
             customers,
@@ -321,9 +321,25 @@ fn progress_bar(what: &'static str) -> (ProgressBar, impl FnMut(u64, u64)) {
     })
 }
 
-fn weekly(dir: &Path, opts: &WeeklyOptions, json: bool) -> Result<ExitCode, CliError> {
+/// `post`: Slack owners' lists also go to Slack when `SLACK_BOT_TOKEN` is set (never for the demo,
+/// whose owners are made up).
+fn weekly(dir: &Path, opts: &WeeklyOptions, json: bool, post: bool) -> Result<ExitCode, CliError> {
+    // With SLACK_BOT_TOKEN, Slack owners' lists are posted for real (a dry run posts nothing).
+    let poster = if opts.dry_run || !post {
+        None
+    } else {
+        crate::slack_env::LocalSlackPoster::from_env()?
+    };
     let (bar, mut progress) = progress_bar("reading the customer list");
-    let result = run_weekly(dir, opts, &DeterministicReasoner, &mut progress);
+    let result = churn_local::weekly::run_weekly_posting(
+        dir,
+        opts,
+        &DeterministicReasoner,
+        poster
+            .as_ref()
+            .map(|p| p as &dyn churn_local::weekly::SlackPoster),
+        &mut progress,
+    );
     bar.finish_and_clear();
     let report = result.map_err(weekly_error)?;
     if json {
@@ -391,7 +407,7 @@ fn demo(out: Option<PathBuf>, json: bool) -> Result<ExitCode, CliError> {
         by_user: "demo".into(),
         ..WeeklyOptions::default()
     };
-    let code = weekly(&dir, &opts, json)?;
+    let code = weekly(&dir, &opts, json, false)?;
     if !json {
         println!();
         println!(

@@ -32,6 +32,7 @@ pub fn weekly(r: &WeeklyReport) {
     }
     for o in &r.owners {
         let status = match o.status.as_str() {
+            "sent" if !o.posted.is_empty() => "sent (posted to Slack)",
             "sent" => "sent",
             "already_sent" => "already sent this week (nothing sent again)",
             "nothing_to_send" => "nothing to send (everyone is inside the contact pause)",

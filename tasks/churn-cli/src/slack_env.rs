@@ -24,3 +24,46 @@ pub fn notifier_from_env() -> Result<Option<SlackNotifier>, CliError> {
         RetryPolicy::default(),
     )?))
 }
+
+/// `churn weekly`'s Slack sender: the delivery crate's notifier on a small runtime of its own.
+pub struct LocalSlackPoster {
+    notifier: SlackNotifier,
+    runtime: tokio::runtime::Runtime,
+}
+
+impl LocalSlackPoster {
+    /// The poster for `SLACK_BOT_TOKEN`, or `None` when no token is set.
+    pub fn from_env() -> Result<Option<LocalSlackPoster>, CliError> {
+        let Some(notifier) = notifier_from_env()? else {
+            return Ok(None);
+        };
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()?;
+        Ok(Some(LocalSlackPoster { notifier, runtime }))
+    }
+}
+
+impl churn_local::weekly::SlackPoster for LocalSlackPoster {
+    fn post(
+        &self,
+        owner: &str,
+        user_id: Option<&str>,
+        messages: &[serde_json::Value],
+    ) -> Result<Vec<String>, String> {
+        let to = churn_delivery::slack::SlackRecipient::new(owner, user_id.map(str::to_string));
+        let report = self
+            .runtime
+            .block_on(self.notifier.send_list(&to, messages))
+            .map_err(|e| e.to_string())?;
+        match report.error() {
+            None => Ok(report.posted.into_iter().map(|p| p.ts).collect()),
+            Some(e) if report.partly_posted() => Err(format!(
+                "{e} after {} of {} messages were posted",
+                report.posted.len(),
+                report.parts
+            )),
+            Some(e) => Err(e.to_string()),
+        }
+    }
+}

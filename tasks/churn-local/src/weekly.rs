@@ -54,6 +54,9 @@ pub struct OwnerReport {
     /// Files written to the outbox.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub files: Vec<String>,
+    /// The `ts` of each Slack message posted (with a bot token).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub posted: Vec<String>,
 }
 
 pub use churn_core::model::CustomerOut;
@@ -142,10 +145,35 @@ pub fn open_list(path: &Path) -> Result<(BufReader<File>, u64), WeeklyError> {
 pub use churn_core::scan::{CustomerEmails, OwnerShortlist, resolve_owner};
 
 /// Runs the week. `progress` is called with bytes read so far.
+/// Posts an owner's Slack messages for real, when a bot token is configured (SPEC §10). `user_id`
+/// is the rules' id for the owner, if any (else the owner is looked up by email). Returns the `ts`
+/// of each message posted; an error says why (the owner then falls back to email, SPEC §4).
+pub trait SlackPoster {
+    fn post(
+        &self,
+        owner: &str,
+        user_id: Option<&str>,
+        messages: &[Value],
+    ) -> Result<Vec<String>, String>;
+}
+
+/// [`run_weekly_posting`] without posting: "sent" means written to the outbox.
 pub fn run_weekly(
     dir: &Path,
     opts: &WeeklyOptions,
     reasoner: &dyn Reasoner,
+    progress: &mut dyn FnMut(u64, u64),
+) -> Result<WeeklyReport, WeeklyError> {
+    run_weekly_posting(dir, opts, reasoner, None, progress)
+}
+
+/// The Monday run on the data folder; Slack owners' lists are also posted through `slack` when
+/// given (a bot token is configured).
+pub fn run_weekly_posting(
+    dir: &Path,
+    opts: &WeeklyOptions,
+    reasoner: &dyn Reasoner,
+    slack: Option<&dyn SlackPoster>,
     progress: &mut dyn FnMut(u64, u64),
 ) -> Result<WeeklyReport, WeeklyError> {
     let settings = Settings::load(dir)?;
@@ -224,7 +252,7 @@ pub fn run_weekly(
     let mut reports = Vec::new();
     for owner in owners {
         let channel = rules.channel_for(&owner);
-        let via = match channel {
+        let mut via = match channel {
             Channel::Slack { .. } => "slack",
             Channel::Email => "email",
         };
@@ -238,6 +266,7 @@ pub fn run_weekly(
             candidates,
             error: None,
             files: Vec::new(),
+            posted: Vec::new(),
         };
         let entry = ledger.get(&owner);
         let ledger_state = match entry {
@@ -320,6 +349,28 @@ pub fn run_weekly(
                 report.error = Some(e.to_string());
                 reports.push(report);
                 continue;
+            }
+        }
+        if let (Some(poster), Channel::Slack { user_id }, OwnerAction::Send | OwnerAction::Resend) =
+            (slack, &channel, action)
+        {
+            let target = user_id.clone().unwrap_or_else(|| format!("lookup:{owner}"));
+            match poster.post(
+                &owner,
+                user_id.as_deref(),
+                &slack_messages(&owner_list, &target),
+            ) {
+                Ok(ts) => {
+                    tracing::info!(owner_ref = %owner_ref(&owner), messages = ts.len(), "posted to Slack");
+                    report.posted = ts;
+                }
+                Err(e) => {
+                    // SPEC §4: Slack failed, so the owner gets the email (the outbox's, locally).
+                    tracing::warn!(owner_ref = %owner_ref(&owner), error = %e, "Slack failed; falling back to email");
+                    via = "email";
+                    report.via = via.into();
+                    report.error = Some(format!("Slack: {e}; the email is in the outbox instead"));
+                }
             }
         }
         let rules_version = list
