@@ -94,6 +94,16 @@ fn quoted_header_block_is_removed() {
     assert_eq!(read("talon_hotmail.eml").body, "Hello");
 }
 
+#[test]
+fn windows_1252_quoted_printable_from_outlook() {
+    // `=97` is an em dash in Windows-1252 (in Latin-1 it would be a control character).
+    let m = read("stalwart-mail-parser_issue109_windows-1252.eml");
+    assert_eq!(m.body, "\u{2014}");
+    // No From and no Message-ID: nobody to match, and the content hash stands in for the id.
+    assert_eq!((m.from.as_deref(), m.reply_to.as_deref()), (None, None));
+    assert!(m.message_id.starts_with("sha256:"), "{}", m.message_id);
+}
+
 // ---- generated ----
 
 #[test]
