@@ -99,6 +99,19 @@ impl<'a> CsvCells<'a> {
             .collect()
     }
 
+    /// Field `f` of record `r`, unquoted (`None` when the record is shorter).
+    pub fn field(&self, r: usize, f: usize) -> Option<String> {
+        self.records[r]
+            .fields
+            .get(f)
+            .map(|&(s, e)| unquote(&self.bytes[s..e]))
+    }
+
+    /// How many fields record `r` has.
+    pub fn width(&self, r: usize) -> usize {
+        self.records[r].fields.len()
+    }
+
     /// Whether record `r` is blank (only whitespace).
     pub fn is_blank(&self, r: usize) -> bool {
         let rec = &self.records[r];

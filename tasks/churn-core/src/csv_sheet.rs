@@ -1,112 +1,18 @@
 //! The customer list as bytes, for writing one cell back (SPEC §8: "by customer id", locally "the
-//! CSV, atomically, every other byte unchanged"): a small RFC 4180 scanner that keeps each field's
-//! byte span, so a cell can be replaced without re-serialising anything else. Rows are found by
-//! customer id read from the bytes just given — never by remembered row numbers.
+//! CSV, atomically, every other byte unchanged"), over [`CsvCells`]: rows are found by customer
+//! id read from the bytes just given — never by remembered row numbers.
 
-use std::ops::Range;
-
+use crate::csv_cells::{CellEdit, CsvCells};
 use crate::values::normalize_header;
 
-/// One record: its fields' raw byte spans (quotes included) and where the record's content ends
-/// (before its line break).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Record {
-    pub fields: Vec<Range<usize>>,
-    pub end: usize,
-    /// 1-based line where the record starts.
-    pub line: usize,
-}
+/// A data row of a [`Sheet`] (a record index into its bytes).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Row(usize);
 
-/// Splits CSV bytes into records (a leading UTF-8 BOM skipped; CRLF or LF; quoted fields may hold
-/// commas, quotes and line breaks).
-pub fn records(bytes: &[u8]) -> Vec<Record> {
-    let mut out = Vec::new();
-    let mut i = if bytes.starts_with(b"\xEF\xBB\xBF") {
-        3
-    } else {
-        0
-    };
-    let mut line = 1usize;
-    while i < bytes.len() {
-        let start_line = line;
-        let mut fields = Vec::new();
-        let mut field_start = i;
-        let mut in_quotes = false;
-        let end;
-        loop {
-            if i >= bytes.len() {
-                fields.push(field_start..i);
-                end = i;
-                break;
-            }
-            let b = bytes[i];
-            if in_quotes {
-                if b == b'"' {
-                    if bytes.get(i + 1) == Some(&b'"') {
-                        i += 2;
-                        continue;
-                    }
-                    in_quotes = false;
-                } else if b == b'\n' {
-                    line += 1;
-                }
-                i += 1;
-                continue;
-            }
-            match b {
-                b'"' => {
-                    in_quotes = true;
-                    i += 1;
-                }
-                b',' => {
-                    fields.push(field_start..i);
-                    i += 1;
-                    field_start = i;
-                }
-                b'\n' => {
-                    let content_end = if i > 0 && bytes[i - 1] == b'\r' {
-                        i - 1
-                    } else {
-                        i
-                    };
-                    fields.push(field_start..content_end.max(field_start));
-                    end = content_end.max(field_start);
-                    i += 1;
-                    line += 1;
-                    break;
-                }
-                _ => i += 1,
-            }
-        }
-        out.push(Record {
-            fields,
-            end,
-            line: start_line,
-        });
-    }
-    out
-}
-
-/// A field's value: surrounding quotes removed, doubled quotes undone, trimmed.
-pub fn field_value(bytes: &[u8], span: &Range<usize>) -> String {
-    let raw = String::from_utf8_lossy(&bytes[span.clone()]);
-    let t = raw.trim();
-    if t.len() >= 2 && t.starts_with('"') && t.ends_with('"') {
-        t[1..t.len() - 1].replace("\"\"", "\"").trim().to_string()
-    } else {
-        t.to_string()
-    }
-}
-
-fn is_blank(bytes: &[u8], r: &Record) -> bool {
-    r.fields.iter().all(|f| field_value(bytes, f).is_empty())
-}
-
-/// The list's header row and the indices of the columns asked for (matched as SPEC §2 says).
-#[derive(Debug, Clone)]
+/// The list's header row and its records.
+#[derive(Debug)]
 pub struct Sheet<'a> {
-    bytes: &'a [u8],
-    records: Vec<Record>,
+    cells: CsvCells<'a>,
     header: usize,
     columns: Vec<String>,
 }
@@ -125,19 +31,17 @@ pub enum SheetError {
 impl<'a> Sheet<'a> {
     /// Reads the header row (the first non-blank record).
     pub fn new(bytes: &'a [u8]) -> Result<Sheet<'a>, SheetError> {
-        let records = records(bytes);
-        let header = records
-            .iter()
-            .position(|r| !is_blank(bytes, r))
+        let cells = CsvCells::scan(bytes);
+        let header = (0..cells.len())
+            .find(|&r| !cells.is_blank(r))
             .ok_or(SheetError::Empty)?;
-        let columns = records[header]
-            .fields
+        let columns = cells
+            .record(header)
             .iter()
-            .map(|f| normalize_header(&field_value(bytes, f)))
+            .map(|h| normalize_header(h))
             .collect();
         Ok(Sheet {
-            bytes,
-            records,
+            cells,
             header,
             columns,
         })
@@ -156,22 +60,22 @@ impl<'a> Sheet<'a> {
     }
 
     /// The data rows (non-blank records after the header).
-    pub fn rows(&self) -> impl Iterator<Item = &Record> {
-        self.records[self.header + 1..]
-            .iter()
-            .filter(|r| !is_blank(self.bytes, r))
+    pub fn rows(&self) -> impl Iterator<Item = Row> + '_ {
+        (self.header + 1..self.cells.len())
+            .filter(|&r| !self.cells.is_blank(r))
+            .map(Row)
     }
 
-    /// A row's cell value (empty when the row is short).
-    pub fn cell(&self, row: &Record, col: usize) -> String {
-        row.fields
-            .get(col)
-            .map(|f| field_value(self.bytes, f))
+    /// A row's cell value, trimmed (empty when the row is short).
+    pub fn cell(&self, row: &Row, col: usize) -> String {
+        self.cells
+            .field(row.0, col)
+            .map(|v| v.trim().to_string())
             .unwrap_or_default()
     }
 
     /// The first row whose `customer_id` is `id`.
-    pub fn row_by_id(&self, id: &str) -> Result<&Record, SheetError> {
+    pub fn row_by_id(&self, id: &str) -> Result<Row, SheetError> {
         let col = self.require("customer_id")?;
         self.rows()
             .find(|r| self.cell(r, col) == id)
@@ -181,28 +85,13 @@ impl<'a> Sheet<'a> {
     /// The bytes with one cell replaced by `value` (quoted if it needs to be); a short row is
     /// padded with empty fields up to the column. Every other byte is unchanged.
     pub fn with_cell(&self, id: &str, column: &str, value: &str) -> Result<Vec<u8>, SheetError> {
-        let col = self.require(column)?;
-        let row = self.row_by_id(id)?;
-        let quoted = if value.contains([',', '"', '\n', '\r']) {
-            format!("\"{}\"", value.replace('"', "\"\""))
-        } else {
-            value.to_string()
-        };
-        let mut out = Vec::with_capacity(self.bytes.len() + quoted.len());
-        match row.fields.get(col) {
-            Some(span) => {
-                out.extend_from_slice(&self.bytes[..span.start]);
-                out.extend_from_slice(quoted.as_bytes());
-                out.extend_from_slice(&self.bytes[span.end..]);
-            }
-            None => {
-                out.extend_from_slice(&self.bytes[..row.end]);
-                out.extend(std::iter::repeat_n(b',', col + 1 - row.fields.len()));
-                out.extend_from_slice(quoted.as_bytes());
-                out.extend_from_slice(&self.bytes[row.end..]);
-            }
-        }
-        Ok(out)
+        let field = self.require(column)?;
+        let Row(record) = self.row_by_id(id)?;
+        Ok(self.cells.apply(&[CellEdit {
+            record,
+            field,
+            value: value.to_string(),
+        }]))
     }
 }
 
@@ -211,13 +100,15 @@ mod tests {
     use super::*;
 
     #[test]
-    fn records_keep_spans_through_quotes_and_crlf() {
-        let b = b"\xEF\xBB\xBFid,name\r\n1,\"A, \"\"B\"\"\nC\"\r\n\r\n2,x";
-        let r = records(b);
-        assert_eq!(r.len(), 4);
-        assert_eq!(field_value(b, &r[1].fields[1]), "A, \"B\"\nC");
-        assert_eq!(r[3].line, 5);
-        assert_eq!(field_value(b, &r[3].fields[1]), "x");
+    fn rows_skip_blank_lines_and_read_quoted_cells() {
+        let b = b"\xEF\xBB\xBF\r\nid,name\r\n1,\"A, \"\"B\"\"\nC\"\r\n\r\n2, x \n";
+        let s = Sheet::new(b).unwrap();
+        let rows: Vec<Row> = s.rows().collect();
+        assert_eq!(rows.len(), 2);
+        assert_eq!(s.cell(&rows[0], 1), "A, \"B\"\nC");
+        assert_eq!(s.cell(&rows[1], 1), "x");
+        assert_eq!(s.cell(&rows[1], 5), "");
+        assert_eq!(Sheet::new(b"\r\n ,\r\n").unwrap_err(), SheetError::Empty);
     }
 
     #[test]
