@@ -127,10 +127,14 @@ pub struct OrderColumns {
     /// Further status values that mean the order does not count (`storniert`, `abandoned`, …).
     #[serde(default)]
     pub ignore_statuses: Vec<String>,
+    /// The field separator when it is not a comma: `semicolon` (European tills and spreadsheets),
+    /// `tab`, `pipe`, or one character. A file that does not fit the mapping with it is read as
+    /// comma-separated (a recognised export).
+    pub delimiter: Option<String>,
 }
 
 /// The keys of the one-line form, in the order the docs list them.
-const MAPPING_KEYS: [&str; 9] = [
+const MAPPING_KEYS: [&str; 10] = [
     "order_date",
     "customer_id",
     "email",
@@ -140,6 +144,7 @@ const MAPPING_KEYS: [&str; 9] = [
     "cancelled_at",
     "amount_refunded",
     "ignore_statuses",
+    "delimiter",
 ];
 
 impl OrderColumns {
@@ -173,6 +178,10 @@ impl OrderColumns {
                         .map(|s| s.trim().to_string())
                         .filter(|s| !s.is_empty())
                         .collect();
+                    continue;
+                }
+                "delimiter" => {
+                    out.delimiter = Some(value);
                     continue;
                 }
                 "customer_id" => &mut out.customer_id,
@@ -218,7 +227,29 @@ impl OrderColumns {
         {
             return Err(format!("`{key}` names no column"));
         }
+        self.delimiter_byte()?;
         Ok(())
+    }
+
+    /// The field separator as a byte (a comma when none is set).
+    pub fn delimiter_byte(&self) -> Result<u8, String> {
+        let Some(d) = self.delimiter.as_deref() else {
+            return Ok(b',');
+        };
+        match d.trim().to_ascii_lowercase().as_str() {
+            "semicolon" => Ok(b';'),
+            "tab" => Ok(b'\t'),
+            "pipe" => Ok(b'|'),
+            "comma" => Ok(b','),
+            _ => match d.as_bytes() {
+                [b] if b.is_ascii() && !b.is_ascii_alphanumeric() && *b != b'"' && *b != b'\n' => {
+                    Ok(*b)
+                }
+                _ => Err(format!(
+                    "delimiter `{d}` must be semicolon, tab, pipe, comma or one punctuation character"
+                )),
+            },
+        }
     }
 
     /// Where each mapped column sits in a header, or the headers it lacks (quoted, joined).
@@ -568,12 +599,38 @@ pub fn read_orders<R: Read>(reader: R, opts: &ReadOptions) -> Result<OrderFile, 
 /// [`read_orders`], with a configured column mapping for exports it does not recognise (used
 /// whenever the file has every mapped column).
 pub fn read_orders_mapped<R: Read>(
-    reader: R,
+    mut reader: R,
     opts: &ReadOptions,
     mapping: Option<&OrderColumns>,
 ) -> Result<OrderFile, OrderError> {
+    let delimiter = match mapping.map(OrderColumns::delimiter_byte) {
+        Some(Ok(d)) => d,
+        Some(Err(e)) => return Err(OrderError::Io(format!("order_columns: {e}"))),
+        None => b',',
+    };
+    if delimiter == b',' {
+        return read_delimited(reader, opts, mapping, b',');
+    }
+    // The mapping's separator first; a file it does not fit is tried as a comma-separated export.
+    let mut bytes = Vec::new();
+    reader
+        .read_to_end(&mut bytes)
+        .map_err(|e| OrderError::Io(e.to_string()))?;
+    match read_delimited(&bytes[..], opts, mapping, delimiter) {
+        Err(OrderError::MappingMismatch { .. }) => read_delimited(&bytes[..], opts, mapping, b','),
+        other => other,
+    }
+}
+
+fn read_delimited<R: Read>(
+    reader: R,
+    opts: &ReadOptions,
+    mapping: Option<&OrderColumns>,
+    delimiter: u8,
+) -> Result<OrderFile, OrderError> {
     let mut rdr = csv::ReaderBuilder::new()
         .has_headers(false)
+        .delimiter(delimiter)
         .flexible(true)
         .buffer_capacity(1 << 16)
         .from_reader(LineTap {
@@ -998,6 +1055,37 @@ R-5,,C2,,3,bezahlt,1\n";
             "{e}"
         );
         assert!(e.contains("Found: Beleg-Nr, Datum"), "{e}");
+    }
+
+    #[test]
+    fn a_semicolon_till_export_through_the_mapping() {
+        let till =
+            "Beleg;Datum;Kunden-Nr;Summe\nK-1;02.03.2026;C1;\"8,40\"\nK-2;16.03.2026;C1;24\n";
+        let m = OrderColumns::parse(
+            "order_date=Datum; customer_id=Kunden-Nr; order_id=Beleg; amount=Summe; delimiter=semicolon",
+        )
+        .unwrap();
+        let f = read_orders_mapped(till.as_bytes(), &ReadOptions::default(), Some(&m)).unwrap();
+        assert_eq!(f.format, OrderFormat::Mapped);
+        assert_eq!(f.orders.len(), 2);
+        assert_eq!(f.orders[0].amount, Some(8.4));
+        assert_eq!(f.orders[1].date, date(2026, 3, 16));
+        // A comma-separated Shopify export still reads with that mapping configured.
+        let shop = "Name,Email,Financial Status,Created at,Total\n#1,a@b.example,paid,2026-03-02 10:00:00 +0800,5\n";
+        let f = read_orders_mapped(shop.as_bytes(), &ReadOptions::default(), Some(&m)).unwrap();
+        assert_eq!(f.format, OrderFormat::Shopify);
+        // Neither: the mapping's missing columns are named.
+        let e = read_orders_mapped("a;b\n1;2\n".as_bytes(), &ReadOptions::default(), Some(&m))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("no column `Datum`"), "{e}");
+        assert!(
+            OrderColumns::parse("order_date=D; email=E; delimiter=xy")
+                .unwrap_err()
+                .contains("delimiter")
+        );
+        let tab = OrderColumns::parse("order_date=D; email=E; delimiter=tab").unwrap();
+        assert_eq!(tab.delimiter_byte(), Ok(b'\t'));
     }
 
     #[test]
