@@ -1,8 +1,15 @@
 //! What a task builds once per container: one `SdkConfig`, the clients, the names from the
 //! environment; the Parameter Store config is read on the first invocation and kept.
 
-use churn_aws::{AwsClients, SsmConfig, TableNames};
+use std::io::Cursor;
+
+use churn_aws::{AwsClients, S3ObjectStore, SsmConfig, TableNames};
+use churn_core::customers::{CustomerReader, ReadOptions};
+use churn_core::digest::names_and_emails;
+use churn_core::scan::CustomerEmails;
 use churn_delivery::slack::{RetryPolicy, SlackNotifier, SlackToken};
+use jiff::tz::TimeZone;
+use rustc_hash::{FxHashMap, FxHashSet};
 use tokio::sync::OnceCell;
 
 use crate::error::TaskError;
@@ -25,7 +32,8 @@ pub struct App {
     config: OnceCell<SsmConfig>,
 }
 
-fn env(name: &'static str) -> Result<String, TaskError> {
+/// A required, non-blank environment variable (`churn.Config` when missing).
+pub(crate) fn env(name: &'static str) -> Result<String, TaskError> {
     std::env::var(name)
         .ok()
         .filter(|v| !v.trim().is_empty())
@@ -85,6 +93,27 @@ impl App {
     }
 
     /// The Parameter Store settings, read once per container.
+    /// From the list mirror (`customers.csv` in the list bucket): the display names of the
+    /// `wanted` customers and every customer email (which no sender may write to).
+    pub async fn list_names_and_emails(
+        &self,
+        cfg: &SsmConfig,
+        tz: &TimeZone,
+        wanted: &FxHashSet<&str>,
+    ) -> Result<(FxHashMap<String, String>, CustomerEmails), TaskError> {
+        let list = S3ObjectStore::new(&self.clients)
+            .get_text(&self.buckets.list, "customers.csv")
+            .await
+            .map_err(|e| crate::task_error!(e))?;
+        let read = ReadOptions {
+            date_order: cfg.date_order,
+            tz: tz.clone(),
+        };
+        let reader = CustomerReader::new(Cursor::new(list.text.into_bytes()), read, &[])
+            .map_err(|e| TaskError::new("churn.BadList", e.to_string()))?;
+        Ok(names_and_emails(reader, wanted))
+    }
+
     pub async fn config(&self) -> Result<&SsmConfig, TaskError> {
         self.config
             .get_or_try_init(|| async {

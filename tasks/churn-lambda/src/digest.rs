@@ -6,11 +6,8 @@
 //! `{"week", "from", "to", "channel", "watch", "outcomes", "came_back", "messages", "posted",
 //! "dry_run"}` — counts only (names go to Slack, never to logs or the output).
 
-use std::io::Cursor;
-
-use churn_aws::{DynamoDbStateStore, S3ObjectStore};
-use churn_core::customers::{CustomerReader, ReadOptions};
-use churn_core::digest::{DigestOptions, audit_window, build_digest, names_and_emails};
+use churn_aws::DynamoDbStateStore;
+use churn_core::digest::{DigestOptions, audit_window, build_digest};
 use churn_core::model::Band;
 use churn_core::week::resolve_as_of;
 use churn_delivery::slack::SlackNotifier;
@@ -97,17 +94,7 @@ pub async fn handle(d: &Digester, event: Value) -> Result<DigestOutput, TaskErro
     let names = if wanted.is_empty() {
         Default::default()
     } else {
-        let list = S3ObjectStore::new(&app.clients)
-            .get_text(&app.buckets.list, "customers.csv")
-            .await
-            .map_err(|e| task_error!(e))?;
-        let read = ReadOptions {
-            date_order: cfg.date_order,
-            tz: tz.clone(),
-        };
-        let reader = CustomerReader::new(Cursor::new(list.text.into_bytes()), read, &[])
-            .map_err(|e| TaskError::new("churn.BadList", e.to_string()))?;
-        names_and_emails(reader, &wanted).0
+        app.list_names_and_emails(cfg, &tz, &wanted).await?.0
     };
     let digest = build_digest(
         as_of,

@@ -19,6 +19,7 @@ use serde::Serialize;
 use serde_json::Value;
 use tokio::sync::OnceCell;
 
+use crate::app::env;
 use crate::error::TaskError;
 
 /// Where the memo lives (rules bucket).
@@ -36,18 +37,6 @@ pub struct SyncEnv {
     pub google_secret: String,
     pub endpoints: Endpoints,
     pub config_path: String,
-}
-
-fn env(name: &'static str) -> Result<String, TaskError> {
-    std::env::var(name)
-        .ok()
-        .filter(|v| !v.trim().is_empty())
-        .ok_or_else(|| {
-            TaskError::new(
-                "churn.Config",
-                format!("environment variable {name} is not set"),
-            )
-        })
 }
 
 impl SyncEnv {

@@ -32,6 +32,7 @@ use serde_json::Value;
 use sha2::{Digest, Sha256};
 use tokio::sync::{Mutex, OnceCell};
 
+use crate::app::env;
 use crate::drive_sync::{google_client, google_error};
 use crate::error::TaskError;
 
@@ -148,18 +149,6 @@ pub struct MoodApp {
     pub list_key: String,
     pub sheet: Box<dyn MoodSheet>,
     clock: Mutex<AuditClock>,
-}
-
-fn env(name: &'static str) -> Result<String, TaskError> {
-    std::env::var(name)
-        .ok()
-        .filter(|v| !v.trim().is_empty())
-        .ok_or_else(|| {
-            TaskError::new(
-                "churn.Config",
-                format!("environment variable {name} is not set"),
-            )
-        })
 }
 
 impl MoodApp {

@@ -128,19 +128,11 @@ impl OutcomeApp {
         // The deployed placeholder is a random string: until a real bot token is set, the
         // handler runs without one (forms off, response_url still works).
         let api = if token.expose().trim().starts_with("xox") {
-            let policy = RetryPolicy {
-                max_rate_limit_retries: 0,
-                max_transient_retries: 1,
-                backoff_base: Duration::from_millis(100),
-                default_retry_after: Duration::from_millis(500),
-                max_total_wait: Duration::from_millis(500),
-                request_timeout: Duration::from_secs(2),
-            };
             Some(
                 SlackNotifier::with_options(
                     SlackToken::new(token.expose()),
                     &self.env.slack_api_url,
-                    policy,
+                    RetryPolicy::interactive(),
                 )
                 .map_err(|e| task_error!(e))?,
             )

@@ -8,11 +8,7 @@
 //! "counts", "paragraph_source", "recipients", "message_id", "dry_run"}` (the recipient count,
 //! never addresses).
 
-use std::io::Cursor;
-
-use churn_aws::{DynamoDbStateStore, S3ObjectStore, SesMailer};
-use churn_core::customers::{CustomerReader, ReadOptions};
-use churn_core::digest::names_and_emails;
+use churn_aws::{DynamoDbStateStore, SesMailer};
 use churn_core::summary::{
     MonthCounts, ParagraphSource, choose_paragraph, count_month, month_window, previous_month,
     summary_email,
@@ -140,17 +136,9 @@ pub async fn handle(s: &Summarizer, event: Value) -> Result<SummaryOutput, TaskE
     let mut message_id = None;
     if !input.dry_run {
         // Every sender refuses a customer's address (SPEC §1): read the list's emails first.
-        let list = S3ObjectStore::new(&app.clients)
-            .get_text(&app.buckets.list, "customers.csv")
-            .await
-            .map_err(|e| task_error!(e))?;
-        let read = ReadOptions {
-            date_order: cfg.date_order,
-            tz: tz.clone(),
-        };
-        let reader = CustomerReader::new(Cursor::new(list.text.into_bytes()), read, &[])
-            .map_err(|e| TaskError::new("churn.BadList", e.to_string()))?;
-        let (_, customer_emails) = names_and_emails(reader, &FxHashSet::default());
+        let (_, customer_emails) = app
+            .list_names_and_emails(cfg, &tz, &FxHashSet::default())
+            .await?;
         let id = SesMailer::new(&app.clients)
             .send(&cfg.sender, &cfg.summary_recipients, &email, |a| {
                 customer_emails.contains(a)
