@@ -25,7 +25,7 @@ use churn_core::links::LinkSigner;
 use churn_core::ports::{Applied, OutcomeStore, PortError};
 use churn_core::slack::{MAX_BODY_BYTES, SigningSecrets};
 use churn_core::state::{AuditItem, Change, CustomerState};
-use churn_delivery::{RetryPolicy, SlackNotifier, SlackToken, SlackWeb};
+use churn_delivery::{RetryPolicy, SlackWeb};
 use churn_local::config::Settings;
 use churn_local::store::SqliteStore;
 use churn_local::weekly::link_secret;
@@ -38,6 +38,7 @@ use hyper::service::service_fn;
 use hyper_util::rt::TokioIo;
 
 use crate::commands::CliError;
+use crate::slack_env::env;
 
 /// `churn serve` flags.
 #[derive(Args, Debug, Clone)]
@@ -102,10 +103,6 @@ impl OutcomeStore for LocalStore {
     }
 }
 
-fn env(name: &str) -> Option<String> {
-    std::env::var(name).ok().filter(|v| !v.trim().is_empty())
-}
-
 /// Runs the server until the process is stopped.
 pub fn run(args: ServeArgs) -> Result<ExitCode, CliError> {
     let Some(signing) = env("SLACK_SIGNING_SECRET") else {
@@ -125,25 +122,8 @@ pub fn run(args: ServeArgs) -> Result<ExitCode, CliError> {
     let mut store = SqliteStore::open(&args.data)?;
     store.use_wal()?;
     let links = LinkSigner::new(&link_secret(&mut store)?);
-    let api = match env("SLACK_BOT_TOKEN") {
-        Some(token) => {
-            let base = env("CHURN_SLACK_API_URL")
-                .unwrap_or_else(|| churn_delivery::slack::DEFAULT_BASE_URL.into());
-            // A click gives 3 seconds: one quick attempt, no long waits.
-            let policy = RetryPolicy {
-                max_rate_limit_retries: 0,
-                max_transient_retries: 1,
-                backoff_base: Duration::from_millis(100),
-                default_retry_after: Duration::from_millis(500),
-                max_total_wait: Duration::from_millis(500),
-                request_timeout: Duration::from_secs(2),
-            };
-            Some(SlackNotifier::with_options(
-                SlackToken::new(token),
-                &base,
-                policy,
-            )?)
-        }
+    let api = match crate::slack_env::notifier_with(RetryPolicy::interactive())? {
+        Some(api) => Some(api),
         None => {
             eprintln!(
                 "churn serve: no SLACK_BOT_TOKEN: Won back and Lost (their forms need views.open) \

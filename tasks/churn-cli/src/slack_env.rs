@@ -13,6 +13,11 @@ pub fn env(name: &str) -> Option<String> {
 
 /// The notifier for `SLACK_BOT_TOKEN`, or `None` when no token is set.
 pub fn notifier_from_env() -> Result<Option<SlackNotifier>, CliError> {
+    notifier_with(RetryPolicy::default())
+}
+
+/// [`notifier_from_env`] with its own retry policy (`churn serve` must answer within 3 s).
+pub fn notifier_with(policy: RetryPolicy) -> Result<Option<SlackNotifier>, CliError> {
     let Some(token) = env("SLACK_BOT_TOKEN") else {
         return Ok(None);
     };
@@ -21,7 +26,7 @@ pub fn notifier_from_env() -> Result<Option<SlackNotifier>, CliError> {
     Ok(Some(SlackNotifier::with_options(
         SlackToken::new(token.trim()),
         &base,
-        RetryPolicy::default(),
+        policy,
     )?))
 }
 

@@ -77,6 +77,20 @@ impl Default for RetryPolicy {
     }
 }
 
+impl RetryPolicy {
+    /// For the outcome handler: a click gives 3 seconds, so one quick attempt and no long waits.
+    pub fn interactive() -> Self {
+        RetryPolicy {
+            max_rate_limit_retries: 0,
+            max_transient_retries: 1,
+            backoff_base: Duration::from_millis(100),
+            default_retry_after: Duration::from_millis(500),
+            max_total_wait: Duration::from_millis(500),
+            request_timeout: Duration::from_secs(2),
+        }
+    }
+}
+
 /// Why a Slack call failed. Each carries the method (`chat.postMessage`, …) and Slack's error
 /// code where there is one; never the token or a message's text.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

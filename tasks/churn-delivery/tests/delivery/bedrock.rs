@@ -2,8 +2,6 @@
 
 use std::time::{Duration, Instant};
 
-use aws_config::{BehaviorVersion, Region, SdkConfig};
-use aws_sdk_bedrockruntime::config::Credentials;
 use churn_core::reason::{ReasonRejected, deterministic_reason};
 use churn_delivery::{
     BedrockError, BedrockReasoner, BedrockReasonerConfig, DEFAULT_MODEL_ID, FallbackReason,
@@ -12,23 +10,7 @@ use churn_delivery::{
 use serde_json::Value;
 
 use crate::bedrock_server::{BedrockServer, Mode, breakdown_in};
-use crate::fixtures::{days_breakdown, item, items, spec_breakdown};
-
-/// An `SdkConfig` as the Lambda would share it, pointed at the fake with test credentials.
-async fn sdk_config(endpoint: &str) -> SdkConfig {
-    aws_config::defaults(BehaviorVersion::latest())
-        .region(Region::new("us-east-1"))
-        .credentials_provider(Credentials::new(
-            "AKIDEXAMPLE",
-            "test-secret",
-            None,
-            None,
-            "tests",
-        ))
-        .endpoint_url(endpoint)
-        .load()
-        .await
-}
+use crate::fixtures::{days_breakdown, item, items, sdk_config, spec_breakdown};
 
 fn config() -> BedrockReasonerConfig {
     BedrockReasonerConfig {

@@ -1,6 +1,24 @@
-//! Lists and breakdowns shared by the tests.
+//! Lists, breakdowns and the SDK config shared by the tests.
 
+use aws_config::{BehaviorVersion, Region, SdkConfig};
+use aws_sdk_bedrockruntime::config::Credentials;
 use churn_core::model::{Band, BreakdownEntry, Fact, Facts, ListItem};
+
+/// An `SdkConfig` as the Lambda would share it, pointed at a local fake with test credentials.
+pub async fn sdk_config(endpoint: &str) -> SdkConfig {
+    aws_config::defaults(BehaviorVersion::latest())
+        .region(Region::new("us-east-1"))
+        .credentials_provider(Credentials::new(
+            "AKIDEXAMPLE",
+            "test-secret",
+            None,
+            None,
+            "tests",
+        ))
+        .endpoint_url(endpoint)
+        .load()
+        .await
+}
 
 /// The SPEC §6 breakdown: late (64 days, usually 30), mood sour, `silent` with no data.
 pub fn spec_breakdown() -> Vec<BreakdownEntry> {

@@ -3,28 +3,12 @@
 
 use std::time::Duration;
 
-use aws_config::{BehaviorVersion, Region, SdkConfig};
-use aws_sdk_bedrockruntime::config::Credentials;
 use churn_core::mood::MoodLabel;
 use churn_delivery::BedrockError;
 use churn_delivery::mood::{BedrockMoodConfig, BedrockMoodLabeller, MoodError, SYSTEM_PROMPT};
 
+use crate::fixtures::sdk_config;
 use crate::mood_server::{MoodMode, MoodServer};
-
-async fn sdk(endpoint: &str) -> SdkConfig {
-    aws_config::defaults(BehaviorVersion::latest())
-        .region(Region::new("ap-southeast-1"))
-        .credentials_provider(Credentials::new(
-            "AKIDEXAMPLE",
-            "test-secret",
-            None,
-            None,
-            "tests",
-        ))
-        .endpoint_url(endpoint)
-        .load()
-        .await
-}
 
 async fn labeller(mode: MoodMode, timeout: Duration) -> (MoodServer, BedrockMoodLabeller) {
     let server = MoodServer::start(mode).await;
@@ -33,7 +17,7 @@ async fn labeller(mode: MoodMode, timeout: Duration) -> (MoodServer, BedrockMood
         max_attempts: 1,
         ..BedrockMoodConfig::default()
     };
-    let l = BedrockMoodLabeller::new(&sdk(&server.url).await, config);
+    let l = BedrockMoodLabeller::new(&sdk_config(&server.url).await, config);
     (server, l)
 }
 

@@ -2,28 +2,12 @@
 
 use std::time::Duration;
 
-use aws_config::{BehaviorVersion, Region, SdkConfig};
-use aws_sdk_bedrockruntime::config::Credentials;
 use churn_core::summary::{MonthCounts, ParagraphSource, template_paragraph};
 use churn_delivery::{BedrockNarrator, DEFAULT_MODEL_ID, NarratorConfig};
 use serde_json::Value;
 
 use crate::bedrock_server::{BedrockServer, Mode};
-
-async fn sdk_config(endpoint: &str) -> SdkConfig {
-    aws_config::defaults(BehaviorVersion::latest())
-        .region(Region::new("us-east-1"))
-        .credentials_provider(Credentials::new(
-            "AKIDEXAMPLE",
-            "test-secret",
-            None,
-            None,
-            "tests",
-        ))
-        .endpoint_url(endpoint)
-        .load()
-        .await
-}
+use crate::fixtures::sdk_config;
 
 fn counts() -> MonthCounts {
     MonthCounts {
