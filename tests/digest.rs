@@ -2,7 +2,7 @@
 
 use std::path::Path;
 
-use churn_core::message::validate_message;
+use churn_core::notify::message::validate_message;
 use serde_json::Value;
 
 use crate::util::*;

@@ -9,8 +9,8 @@ use std::process::{Child, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use churn_core::links::{LinkAction, LinkClaims, LinkSigner};
-use churn_core::slack::sign;
+use churn_core::notify::links::{LinkAction, LinkClaims, LinkSigner};
+use churn_core::notify::slack::sign;
 use serde_json::{Value, json};
 
 use crate::util::*;

@@ -2,13 +2,8 @@
 
 mod util;
 
-// The Slack-like server of the delivery tests (Web API shapes, errors, rate limits).
-#[path = "../tasks/churn-delivery/tests/delivery/http.rs"]
-#[allow(dead_code)]
-mod http;
-#[path = "../tasks/churn-delivery/tests/delivery/slack_server.rs"]
-#[allow(dead_code)]
-mod slack_server;
+// The Slack-like server shared by every crate's tests (Web API shapes, errors, rate limits).
+use churn_test_support::slack_server;
 
 mod backtest;
 mod check;

@@ -416,7 +416,9 @@ fn weekly_json_has_the_documented_keys() {
     }
     let b = &c["breakdown"][0];
     let keys: Vec<_> = b.as_object().unwrap().keys().cloned().collect();
-    assert_eq!(keys, vec!["detail", "points", "signal", "value"]);
+    // The documented keys, plus `facts` (additive: the structured facts behind `detail`, which
+    // travel with the list between the Monday run's steps).
+    assert_eq!(keys, vec!["detail", "facts", "points", "signal", "value"]);
     assert_eq!(r["rules_version"].as_str().unwrap().len(), 12);
 }
 
@@ -504,7 +506,7 @@ fn with_a_bot_token_slack_lists_are_posted_once_and_a_slack_failure_falls_back_t
         (Some("sent"), Some("email"))
     );
     assert!(
-        alex["error"].as_str().unwrap().contains("is_archived"),
+        alex["note"].as_str().unwrap().contains("is_archived"),
         "{alex}"
     );
     assert!(
@@ -533,4 +535,78 @@ fn with_a_bot_token_slack_lists_are_posted_once_and_a_slack_failure_falls_back_t
         .unwrap();
     assert!(out.status.success(), "{}", stderr(&out));
     assert_eq!(slack.received().len(), before);
+}
+
+#[test]
+fn two_weekly_runs_started_together_on_one_folder_send_each_owner_once() {
+    // A cron job and a person at the terminal, at the same moment: the claim in churn.db lets
+    // one of them send each owner's list, and the other reports it as already sent.
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let slack = rt.block_on(crate::slack_server::SlackServer::start("xoxb-twice"));
+    slack.add_user("alex@shop.example", "U0123ABCD");
+    for round in 0..3 {
+        let dir = folder(SMALL_LIST, SMALL_RULES, None);
+        let d = dir.path().to_str().unwrap();
+        let before = slack.posted().len();
+        let spawn = || {
+            churn()
+                .args(["weekly", "--data", d, "--as-of", "2026-11-23", "--json"])
+                .env("SLACK_BOT_TOKEN", "xoxb-twice")
+                .env("CHURN_SLACK_API_URL", &slack.base_url)
+                .stdout(std::process::Stdio::piped())
+                .stderr(std::process::Stdio::piped())
+                .spawn()
+                .unwrap()
+        };
+        let (a, b) = (spawn(), spawn());
+        let reports: Vec<serde_json::Value> = [a, b]
+            .into_iter()
+            .map(|c| {
+                let out = c.wait_with_output().unwrap();
+                assert!(out.status.success(), "round {round}: {}", stderr(&out));
+                serde_json::from_str(&stdout(&out)).unwrap()
+            })
+            .collect();
+        assert_eq!(
+            slack.posted().len() - before,
+            1,
+            "round {round}: alex's list posted once"
+        );
+        for owner in ["alex@shop.example", "sam@shop.example"] {
+            let statuses: Vec<&str> = reports
+                .iter()
+                .map(|r| {
+                    r["owners"]
+                        .as_array()
+                        .unwrap()
+                        .iter()
+                        .find(|o| o["owner"] == owner)
+                        .unwrap()["status"]
+                        .as_str()
+                        .unwrap()
+                })
+                .collect();
+            let sent_by_one = statuses.iter().filter(|s| **s == "sent").count();
+            assert!(
+                sent_by_one >= 1
+                    && statuses
+                        .iter()
+                        .all(|s| *s == "sent" || *s == "already_sent"),
+                "round {round}: {owner} {statuses:?}"
+            );
+        }
+        let db = rusqlite::Connection::open(dir.path().join("churn.db")).unwrap();
+        let surfaced: i64 = db
+            .query_row(
+                "SELECT COUNT(*) FROM audit WHERE action = 'surfaced'",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert_eq!(surfaced, 3, "round {round}: each name recorded once");
+        let claims: i64 = db
+            .query_row("SELECT COUNT(*) FROM send_claims", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(claims, 0, "round {round}: no claim left behind");
+    }
 }

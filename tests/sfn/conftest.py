@@ -5,6 +5,7 @@ that behave like the documented APIs. Nothing leaves 127.0.0.1."""
 import io
 import json
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -35,14 +36,33 @@ def free_port():
         return s.getsockname()[1]
 
 
+def kill_running(binary_name):
+    """SIGKILLs every running `<binary_name> --invoke` process (a Lambda that dies mid-task)."""
+    for pid in os.listdir("/proc"):
+        if not pid.isdigit():
+            continue
+        try:
+            with open(f"/proc/{pid}/cmdline", "rb") as f:
+                argv = f.read().split(b"\0")
+        except OSError:
+            continue
+        if argv and argv[0].endswith(binary_name.encode()) and b"--invoke" in argv:
+            try:
+                os.kill(int(pid), signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+
+
 class FakeSlack:
-    """Slack's Web API for users.lookupByEmail, conversations.open and chat.postMessage: bearer
-    token checked, Block Kit limits enforced, and per-user failures on demand."""
+    """Slack's Web API for users.lookupByEmail, conversations.open, chat.postMessage and
+    conversations.history: bearer token checked, Block Kit limits enforced, message metadata kept
+    (and returned only with include_all_metadata, as Slack does), per-user failures on demand."""
 
     def __init__(self):
         self.posts = []  # (channel, body)
         self.users = {}  # email -> user id
         self.failing_users = set()  # conversations.open answers 500 for these
+        self.crash_after_posts = 0  # > 0: kill the running handoff right after that many posts
         self.lock = threading.Lock()
         fake = self
 
@@ -105,10 +125,37 @@ class FakeSlack:
             ]
             if any(problems):
                 return h.reply(200, {"ok": False, "error": "invalid_blocks"})
+            meta = args.get("metadata")
+            if meta is not None and (not isinstance(meta, dict) or "event_type" not in meta or "event_payload" not in meta):
+                return h.reply(200, {"ok": False, "error": "invalid_metadata_format"})
             with self.lock:
-                self.posts.append((args["channel"], args))
-            return h.reply(200, {"ok": True, "channel": args["channel"], "ts": f"{time.time():.6f}"})
+                ts = f"{time.time():.6f}"
+                self.posts.append((args["channel"], {**args, "ts": ts}))
+                crash = self.crash_after_posts > 0 and len(self.posts) >= self.crash_after_posts
+                if crash:
+                    self.crash_after_posts = 0
+            if crash:
+                # The post landed; the sender dies before it hears back or writes its ledger.
+                kill_running("churn-handoff")
+                return
+            return h.reply(200, {"ok": True, "channel": args["channel"], "ts": ts})
+        if method == "conversations.history":
+            channel = args.get("channel", "")
+            with_meta = str(args.get("include_all_metadata", "false")).lower() in ("true", "1")
+            limit = int(args.get("limit", 100))
+            with self.lock:
+                found = [b for ch, b in self.posts if ch == channel]
+            messages = []
+            for b in reversed(found[-limit:]):
+                m = {"type": "message", "ts": b["ts"], "text": b.get("text", ""), "blocks": b.get("blocks", [])}
+                if with_meta and b.get("metadata"):
+                    m["metadata"] = b["metadata"]
+                messages.append(m)
+            return h.reply(200, {"ok": True, "messages": messages, "has_more": False})
         return h.reply(200, {"ok": False, "error": "unknown_method"})
+
+    def posts_to(self, channel):
+        return [b for ch, b in self.posts if ch == channel]
 
     def customers_posted_to(self, channel):
         ids = []
@@ -171,7 +218,7 @@ class FakeBedrock:
 class World:
     """One moto server with the Monday run deployed, and the fakes."""
 
-    def __init__(self, tmp: Path, timezone="Asia/Singapore", bedrock_delay=0.0):
+    def __init__(self, tmp: Path, timezone="Asia/Singapore", bedrock_delay=0.0, extra_env=None):
         self.slack = FakeSlack()
         self.bedrock = FakeBedrock(bedrock_delay)
         self.port = free_port()
@@ -187,8 +234,10 @@ class World:
             "CONFIG_PATH": "/cp/config/", "SLACK_API_URL": self.slack.url,
             "SLACK_TOKEN_SECRET": "cp/slack/bot-token", "LINK_KEY_SECRET": "cp/email/link-key",
             "HARNESS_FAIL_FILE": str(self.fail_file), "RUST_LOG": "warn",
-            "AWS_EC2_METADATA_DISABLED": "true",
+            "AWS_EC2_METADATA_DISABLED": "true", "HARNESS_SIZES_FILE": str(tmp / "payload-sizes"),
         })
+        env.update(extra_env or {})
+        self.sizes_file = tmp / "payload-sizes"
         self.env = env
         functions = {f"churn-{t}": str(BIN / f"churn-{t}") for t in ("scorer", "handoff", "record")}
         for path in functions.values():
@@ -256,15 +305,7 @@ class World:
         self.fail_file.unlink(missing_ok=True)
 
     def run(self, name, input_=None, timeout=120):
-        arn = self.sfn.start_execution(stateMachineArn=self.machine, name=name, input=json.dumps(input_ or {}))["executionArn"]
-        deadline = time.time() + timeout
-        while time.time() < deadline:
-            d = self.sfn.describe_execution(executionArn=arn)
-            if d["status"] != "RUNNING":
-                d["outputJson"] = json.loads(d["output"]) if d.get("output") else None
-                return d
-            time.sleep(0.3)
-        raise AssertionError(f"execution {name} still running after {timeout}s")
+        return self.wait(self.start(name, input_), timeout)
 
     def sent_emails(self):
         """Mail SES accepted (moto's `ses.Message` in /moto-api/data.json)."""
@@ -277,7 +318,40 @@ class World:
         return [m for m in self.sent_emails() if address in m["destinations"]["ToAddresses"]]
 
     def items(self, table):
-        return self.ddb.scan(TableName=table)["Items"]
+        items, kw = [], {}
+        while True:
+            page = self.ddb.scan(TableName=table, **kw)
+            items += page["Items"]
+            if "LastEvaluatedKey" not in page:
+                return items
+            kw["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+
+    def start(self, name, input_=None):
+        return self.sfn.start_execution(stateMachineArn=self.machine, name=name, input=json.dumps(input_ or {}))["executionArn"]
+
+    def wait(self, arn, timeout=120):
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            d = self.sfn.describe_execution(executionArn=arn)
+            if d["status"] != "RUNNING":
+                d["outputJson"] = json.loads(d["output"]) if d.get("output") else None
+                return d
+            time.sleep(0.3)
+        raise AssertionError(f"execution {arn} still running after {timeout}s")
+
+    def payload_sizes(self):
+        """(function, input bytes, output bytes) of every task invocation so far."""
+        if not self.sizes_file.exists():
+            return []
+        rows = [line.split() for line in self.sizes_file.read_text().splitlines() if line.strip()]
+        return [(f, int(i), int(o)) for f, i, o in rows]
+
+    def report(self, name):
+        """The run report the Report state wrote for execution `name`."""
+        for k in self.s3.list_objects_v2(Bucket="cp-runs-bucket").get("Contents", []):
+            if k["Key"].endswith(f"/{name}/report.json"):
+                return json.loads(self.s3.get_object(Bucket="cp-runs-bucket", Key=k["Key"])["Body"].read())
+        raise AssertionError(f"no report for {name}")
 
     def close(self):
         self.proc.stdin.close()

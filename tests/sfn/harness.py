@@ -59,10 +59,20 @@ def invoke(self, body, request_headers, response_headers):
     )
     sys.stderr.buffer.write(proc.stderr)
     if os.environ.get("HARNESS_TIMINGS"):
-        sys.stderr.write(f"harness: {self.function_name} took {time.perf_counter() - started:.2f} s\n")
+        sys.stderr.write(f"harness: {self.function_name} {started:.2f}..{time.perf_counter():.2f} took {time.perf_counter() - started:.2f} s\n")
     sys.stderr.flush()
     with lock:
         invocations.append(self.function_name)
+        sizes = os.environ.get("HARNESS_SIZES_FILE")
+        if sizes:
+            with open(sizes, "a") as f:
+                f.write(f"{self.function_name} {len(body or b'')} {len(proc.stdout)}\n")
+    if proc.returncode < 0:
+        # Killed (as a Lambda that runs out of memory or is stopped): what Lambda reports.
+        response_headers["x-amz-function-error"] = "Unhandled"
+        return json.dumps(
+            {"errorType": "Runtime.ExitError", "errorMessage": f"Runtime exited with error: signal {-proc.returncode}"}
+        ).encode()
     if proc.returncode != 0:
         response_headers["x-amz-function-error"] = "Unhandled"
         out = proc.stdout.strip() or json.dumps(

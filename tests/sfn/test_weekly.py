@@ -134,7 +134,12 @@ def test_dry_run_writes_and_sends_nothing(world):
     assert owners(r)["alex@shop.example"]["names"] == 2
     assert world.items("cp-state") == [] and world.items("cp-audit") == [] and world.items("cp-runs") == []
     assert world.slack.posts == [] and world.sent_emails() == []
-    assert world.s3.list_objects_v2(Bucket="cp-runs-bucket").get("KeyCount", 0) == 0
+    # Only the run's report (what the dry run found) is written, under the run's own prefix.
+    keys = [k["Key"] for k in world.s3.list_objects_v2(Bucket="cp-runs-bucket").get("Contents", [])]
+    assert keys and all(k.startswith("runs/2026-W48/monday-dry/") for k in keys), keys
+    report = world.report("monday-dry")
+    alex = next(o for o in report["owners"] if o["owner"] == "alex@shop.example")
+    assert [c["customer_id"] for c in alex["customers"]] == ["C2", "C1"]
 
 
 def test_resend_sends_the_recorded_list_again_unchanged(world):
@@ -223,9 +228,9 @@ def scale_list(customers, owners_, overdue_every=10):
 
 def test_large_candidate_lists_move_through_s3(world):
     # 5 owners with 120 flagged customers each and a weekly cap of 40: the scorer keeps 120
-    # candidates per owner (spares for the pause), which together are over its 128 KB inline
-    # limit (Step Functions' state limit is 256 KB), so each list travels as an S3 object that the
-    # handoff reads. (100,000 customers through the same path: tests/sfn/bench_scorer.py.)
+    # candidates per owner (spares for the pause), which together are over its 16 KB inline
+    # limit (Step Functions' state limit is 256 KB), so each shortlist travels as an S3 object
+    # that the handoff reads. (100,000 customers through the same path: tests/sfn/bench_scorer.py.)
     # The table stays small because moto copies the whole table for every transaction action.
     owners_ = [f"owner{k}@shop.example" for k in range(5)]
     rules = RULES.split("weekly cap")[0] + "weekly cap: 40\ncontact pause: 21 days\n" + "".join(
@@ -237,9 +242,110 @@ def test_large_candidate_lists_move_through_s3(world):
     o = owners(r)
     assert {k: (v["status"], v["names"]) for k, v in o.items()} == {k: ("sent", 40) for k in owners_}
     keys = [k["Key"] for k in world.s3.list_objects_v2(Bucket="cp-runs-bucket")["Contents"]]
-    assert sorted(k for k in keys if "/candidates/" in k) == sorted(
-        f"runs/2026-W48/monday-large/candidates/{o}.json" for o in owners_), keys
+    assert sorted(k for k in keys if "/shortlists/" in k) == sorted(
+        f"runs/2026-W48/monday-large/shortlists/{o}.json" for o in owners_), keys
     assert len(world.sent_emails()) == 5 and len(world.items("cp-runs")) == 5
     assert audit_actions(world).count("surfaced") == 200
     pages = world.ddb.get_paginator("scan").paginate(TableName="cp-state", Select="COUNT")
     assert sum(p["Count"] for p in pages) == 600, "every customer's score and band is stored"
+
+
+def posts_per_owner(world):
+    counts = {}
+    for _, body in world.slack.posts:
+        p = (body.get("metadata") or {}).get("event_payload", {})
+        counts[p.get("owner")] = counts.get(p.get("owner"), 0) + 1
+    return counts
+
+
+def test_two_executions_of_the_same_monday_started_together_send_each_owner_once(world):
+    # The Scheduler delivers at least once, and a console run can overlap the scheduled one.
+    ready(world)
+    a = world.start("monday-a", MONDAY)
+    b = world.start("monday-b", MONDAY)
+    ra, rb = world.wait(a), world.wait(b)
+    assert ra["status"] == "SUCCEEDED", ra
+    assert rb["status"] == "SUCCEEDED", rb
+    assert posts_per_owner(world) == {"alex@shop.example": 1, "sam@shop.example": 1}
+    assert len(world.emails_to("jo@shop.example")) == 1
+    assert ledger(world) == {("2026-W48", o): "recorded" for o in ("alex@shop.example", "sam@shop.example", "jo@shop.example")}
+    assert audit_actions(world).count("surfaced") == 4, "each name recorded once"
+    statuses = [(owners(ra)[o]["status"], owners(rb)[o]["status"]) for o in owners(ra)]
+    for pair in statuses:
+        assert "sent" in pair, statuses
+
+
+def test_a_handoff_that_dies_after_the_slack_post_is_retried_without_posting_again(world):
+    ready(world)
+    # The first Slack post lands, then the handoff process is killed before it writes the ledger
+    # (Lambda reports Runtime.ExitError); the state machine retries the handoff.
+    world.slack.crash_after_posts = 1
+    r = world.run("monday-crash", MONDAY)
+    assert r["status"] == "SUCCEEDED", r
+    assert posts_per_owner(world) == {"alex@shop.example": 1, "sam@shop.example": 1}
+    o = owners(r)
+    crashed = [k for k, v in o.items() if "not posted again" in (v.get("note") or "")]
+    assert len(crashed) == 1, o
+    assert o[crashed[0]]["status"] == "sent" and o[crashed[0]]["via"] == "slack"
+    assert set(ledger(world).values()) == {"recorded"}
+    assert audit_actions(world).count("surfaced") == 4
+
+
+def test_fifty_owners_with_a_cap_of_fifty_stay_small_in_the_state(world):
+    owners_ = [f"owner{k:02d}@shop.example" for k in range(50)]
+    rules = RULES.split("weekly cap")[0] + "weekly cap: 50\ncontact pause: 21 days\n" + "".join(
+        f"owner {o}: email\n" for o in owners_)
+    world.put_list(scale_list(2500, owners_, overdue_every=1), rules)
+    world.verify_sender()
+    r = world.run("monday-fifty", MONDAY, timeout=900)
+    assert r["status"] == "SUCCEEDED", r
+    assert {v["status"] for v in owners(r).values()} == {"sent"} and len(owners(r)) == 50
+    assert all(v["names"] == 50 for v in owners(r).values())
+    sizes = world.payload_sizes()
+    scorer_out = max(o for f, _, o in sizes if f == "churn-scorer")
+    report_in = max(i for f, i, _ in sizes if f == "churn-record")
+    largest = max(max(i, o) for _, i, o in sizes)
+    # The state after the Map holds the scorer's output and the Map's results together.
+    print(f"largest task payload {largest} bytes; scorer output {scorer_out} + Map results {report_in} bytes")
+    assert largest < 64 * 1024 and scorer_out + report_in < 64 * 1024
+    report = world.report("monday-fifty")
+    assert sum(len(o["customers"]) for o in report["owners"]) == 2500, "the lists are in the report"
+
+
+def test_the_laptop_and_the_state_machine_send_the_same_lists(tmp_path):
+    """Parity: the same list and rules through `churn weekly` and through the state machine, with
+    the deterministic reason writer on both, give the same owners, names, order, reasons and
+    breakdown details."""
+    import subprocess
+    from conftest import World, ROOT, BIN
+
+    folder = tmp_path / "data"
+    folder.mkdir()
+    (folder / "customers.csv").write_text(LIST)
+    (folder / "rules.txt").write_text(RULES)
+    (folder / "config.toml").write_text('timezone = "Asia/Singapore"\nfallback_owner = "ops@shop.example"\n')
+    churn = BIN / "churn"
+    assert churn.exists(), f"{churn} is missing: build it with `cargo build -p churn-cli`"
+    out = subprocess.run([str(churn), "weekly", "--data", str(folder), "--as-of", "2026-11-23", "--json"],
+                         capture_output=True, check=True)
+    local = json.loads(out.stdout)
+
+    (tmp_path / "aws").mkdir()
+    w = World(tmp_path / "aws", extra_env={"REASONS": "deterministic"})
+    try:
+        ready(w)
+        r = w.run("monday-parity", MONDAY)
+        assert r["status"] == "SUCCEEDED", r
+        aws = w.report("monday-parity")
+    finally:
+        w.close()
+
+    def lists(report):
+        return {o["owner"]: [(c["customer_id"], c["name"], c["band"], c["score"], c["reason"],
+                              [(b["signal"], b["points"], b["value"], b["detail"], b["facts"]) for b in c["breakdown"]])
+                             for c in o["customers"]]
+                for o in report["owners"]}
+
+    assert local["week"] == aws["run"]["week"] and local["rules_version"] == aws["run"]["rules_version"]
+    assert lists(local) == lists(aws)
+    assert sum(len(v) for v in lists(local).values()) == 4

@@ -1,3 +1,3 @@
 //! Unique audit timestamps (the domain's clock).
 
-pub use churn_core::clock::AuditClock;
+pub use churn_core::run::clock::AuditClock;

@@ -5,7 +5,7 @@ use std::collections::HashMap;
 
 use aws_sdk_dynamodb::types::AttributeValue;
 use churn_core::model::Band;
-use churn_core::state::{AuditItem, CustomerState, Status};
+use churn_core::outcome::state::{AuditItem, CustomerState, Status};
 use jiff::civil::Date;
 use serde_json::{Map, Value};
 

@@ -19,6 +19,7 @@ pub mod objects;
 pub mod orders;
 pub mod outcome_port;
 pub mod params;
+pub mod run_store;
 pub mod secrets;
 pub mod state;
 
@@ -26,11 +27,12 @@ mod items;
 
 pub use clock::AuditClock;
 pub use error::{AwsFailure, ERROR_CONFIG, ERROR_INTERNAL, ERROR_REFUSED, ERROR_RETRYABLE};
-pub use ledger::{DynamoDbSendLedger, LedgerEntry, LedgerError};
-pub use mail::{MailError, SesMailer};
+pub use ledger::{DynamoDbSendLedger, LedgerError};
+pub use mail::{MailError, SesListMailer, SesMailer};
 pub use objects::{ObjectError, ObjectText, PutResult, S3ObjectStore};
 pub use orders::DynamoDbOrderHistory;
 pub use params::{ConfigError, SsmConfig};
+pub use run_store::DynamoDbRunStore;
 pub use secrets::{Secret, SecretsError, SecretsManagerSecrets};
 pub use state::{
     Conflict, DynamoDbStateStore, Prior, ScoreChanges, ScoreWrite, StateError, StoredScore,

@@ -2,8 +2,8 @@
 //! content). A recipient who is a customer is refused before SES is called.
 
 use aws_sdk_sesv2::types::{Body, Content, Destination, EmailContent, Message};
-use churn_core::message::EmailBody;
 use churn_core::model::normalize_email;
+use churn_core::notify::message::EmailBody;
 
 use crate::AwsClients;
 use crate::error::{AwsFailure, ERROR_INTERNAL, ERROR_REFUSED};
@@ -107,5 +107,37 @@ impl SesMailer {
         let id = out.message_id.unwrap_or_default();
         tracing::info!(recipients = to.len(), message_id = %id, "sent an email");
         Ok(id)
+    }
+}
+
+/// `SesMailer` as the Monday engine's mailer: the owner's list as HTML and text with signed
+/// action links (SPEC §7), from the configured sender.
+pub struct SesListMailer {
+    pub mailer: SesMailer,
+    pub sender: String,
+    pub signer: churn_core::notify::links::LinkSigner,
+    /// The outcome handler's URL, the links' base.
+    pub outcome_url: String,
+}
+
+impl churn_core::ports::ListMailer for SesListMailer {
+    async fn mail_list(
+        &self,
+        list: &churn_core::notify::message::OwnerList<'_>,
+        note: Option<&str>,
+    ) -> Result<(), churn_core::ports::PortError> {
+        let body = churn_core::notify::message::email_with_note(
+            list,
+            &self.signer,
+            &self.outcome_url,
+            jiff::Timestamp::now().as_second(),
+            note,
+        );
+        // The owner guard ran in the engine (the plan's `refused`).
+        self.mailer
+            .send(&self.sender, &[list.owner], &body, |_| false)
+            .await
+            .map(|_| ())
+            .map_err(|e| churn_core::ports::PortError::new(e.to_string(), e.is_retryable()))
     }
 }

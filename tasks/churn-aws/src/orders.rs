@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use aws_sdk_dynamodb::types::{DeleteRequest, PutRequest, WriteRequest};
-use churn_core::order_import::{CustomerChange, HistOrder, HistoryDiff};
+use churn_core::ingest::order_import::{CustomerChange, HistOrder, HistoryDiff};
 use rustc_hash::FxHashMap;
 use serde_json::{Map, Value};
 

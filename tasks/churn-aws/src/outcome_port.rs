@@ -4,8 +4,8 @@
 
 use std::sync::{Mutex, OnceLock};
 
+use churn_core::outcome::state::{AuditItem, Change, CustomerState};
 use churn_core::ports::{Applied, OutcomeStore, PortError};
-use churn_core::state::{AuditItem, Change, CustomerState};
 
 use crate::{AuditClock, DynamoDbStateStore, StateError};
 

@@ -1,9 +1,9 @@
 //! `SsmConfig`: the deploy-time settings in Parameter Store (`/cp/config/…`), read once per
 //! container (`docs/aws-design.md`, Configuration).
 
+use churn_core::ingest::orders::OrderColumns;
+use churn_core::list::values::DateOrder;
 use churn_core::model::looks_like_email;
-use churn_core::orders::OrderColumns;
-use churn_core::values::DateOrder;
 
 use crate::error::{AwsFailure, ERROR_CONFIG};
 

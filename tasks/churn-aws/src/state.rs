@@ -34,7 +34,7 @@ use aws_sdk_dynamodb::types::{
     AttributeValue, KeysAndAttributes, Put, PutRequest, TransactWriteItem, Update, WriteRequest,
 };
 use churn_core::model::{Band, ListItem};
-use churn_core::state::{AuditItem, Change, CustomerState};
+use churn_core::outcome::state::{AuditItem, Change, CustomerState};
 use jiff::civil::Date;
 use rustc_hash::FxHashMap;
 use serde_json::{Map, Value};
@@ -627,7 +627,8 @@ impl DynamoDbStateStore {
             if before.surfaced_date == Some(as_of) {
                 continue;
             }
-            let change = churn_core::state::surfaced(before, item, owner, as_of, week, via);
+            let change =
+                churn_core::outcome::state::surfaced(before, item, owner, as_of, week, via);
             let ts = clock.tick();
             let update = Update::builder()
                 .table_name(&self.state_table)

@@ -1,9 +1,9 @@
 //! The AWS adapters against a real local endpoint: moto's server, started once for this binary
-//! (see `moto/support.rs`; run `scripts/moto-venv.sh` first). Every test uses its own tables and
-//! buckets, so they run in parallel.
+//! (see `churn_test_support::moto`; run `scripts/moto-venv.sh` first). Every test uses its own
+//! tables and buckets, so they run in parallel.
 
-#[path = "moto/support.rs"]
-mod support;
+// The topic modules reach the moto helpers as `crate::support`.
+use churn_test_support::moto as support;
 
 #[path = "moto/config.rs"]
 mod config;

@@ -14,7 +14,7 @@ use std::process::{Command, Stdio};
 use std::sync::{Arc, Barrier};
 use std::time::{Duration, Instant};
 
-use churn_core::slack::sign;
+use churn_core::notify::slack::sign;
 
 const SECRET: &str = "bench-signing-secret";
 const N: usize = 200;

@@ -22,11 +22,11 @@ use std::fs::File;
 use std::io::BufReader;
 use std::path::{Path, PathBuf};
 
-use churn_core::backtest::{
+use churn_core::ingest::orders::read_orders;
+use churn_core::list::customers::ReadOptions;
+use churn_core::reports::backtest::{
     BacktestOptions, BacktestReport, DEFAULT_HORIZON_DAYS, Metrics, build_input, read_list, run,
 };
-use churn_core::customers::ReadOptions;
-use churn_core::orders::read_orders;
 use churn_core::rules::parse_rules;
 use jiff::civil::Date;
 use serde_json::{Value, json};
@@ -169,7 +169,7 @@ pub fn run_backtest(args: &BacktestArgs) -> Result<(), String> {
         .plot
         .clone()
         .unwrap_or_else(|| folder_of(&args.orders).join("backtest.svg"));
-    std::fs::write(&plot, churn_core::plot::svg(&report))
+    std::fs::write(&plot, churn_core::reports::plot::svg(&report))
         .map_err(|e| format!("the plot {} could not be written: {e}", plot.display()))?;
 
     let (verdict, verdict_text) = report.verdict();

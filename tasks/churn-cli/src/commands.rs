@@ -4,13 +4,13 @@ use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use churn_core::customers::{BadRow, CustomerReader, ListError, ReadOptions};
+use churn_core::list::customers::{BadRow, CustomerReader, ListError, ReadOptions};
+use churn_core::list::values::parse_number;
+use churn_core::outcome::state::{LostReason, Outcome};
 use churn_core::ports::DeterministicReasoner;
 use churn_core::rules::{RuleError, parse_rules};
-use churn_core::score::{Measured, Scorer, ValueRef};
-use churn_core::state::{LostReason, Outcome};
-use churn_core::values::parse_number;
-use churn_core::week::resolve_as_of;
+use churn_core::run::week::resolve_as_of;
+use churn_core::scoring::score::{Measured, Scorer, ValueRef};
 use churn_local::config::Settings;
 use churn_local::demo_data::{DemoDataOptions, write_demo_data};
 use churn_local::explain::explain;
@@ -325,19 +325,17 @@ fn progress_bar(what: &'static str) -> (ProgressBar, impl FnMut(u64, u64)) {
 /// whose owners are made up).
 fn weekly(dir: &Path, opts: &WeeklyOptions, json: bool, post: bool) -> Result<ExitCode, CliError> {
     // With SLACK_BOT_TOKEN, Slack owners' lists are posted for real (a dry run posts nothing).
-    let poster = if opts.dry_run || !post {
+    let slack = if opts.dry_run || !post {
         None
     } else {
-        crate::slack_env::LocalSlackPoster::from_env()?
+        crate::slack_env::notifier_from_env()?
     };
     let (bar, mut progress) = progress_bar("reading the customer list");
     let result = churn_local::weekly::run_weekly_posting(
         dir,
         opts,
         &DeterministicReasoner,
-        poster
-            .as_ref()
-            .map(|p| p as &dyn churn_local::weekly::SlackPoster),
+        slack.as_ref(),
         &mut progress,
     );
     bar.finish_and_clear();
@@ -347,7 +345,10 @@ fn weekly(dir: &Path, opts: &WeeklyOptions, json: bool, post: bool) -> Result<Ex
     } else {
         print::weekly(&report);
     }
-    let failed = report.owners.iter().any(|o| o.status == "failed");
+    let failed = report
+        .owners
+        .iter()
+        .any(|o| o.status == churn_core::run::OwnerStatus::Failed);
     Ok(if failed {
         ExitCode::FAILURE
     } else {
@@ -441,7 +442,7 @@ fn write_json_str(out: &mut impl Write, s: &str) -> std::io::Result<()> {
 fn write_score_line(
     out: &mut impl Write,
     customer_id: &str,
-    score: churn_core::score::Score,
+    score: churn_core::scoring::score::Score,
     scorer: &Scorer<'_>,
     signals: &[Vec<u8>],
     results: &[(u32, Measured<'_>)],
@@ -694,7 +695,7 @@ fn check(
 fn check_list(
     bytes: &[u8],
     opts: ReadOptions,
-    measured: &[churn_core::customers::MeasuredColumn],
+    measured: &[churn_core::list::customers::MeasuredColumn],
     progress: &mut dyn FnMut(u64, u64),
 ) -> ListCheck {
     let mut report = ListCheck {

@@ -3,7 +3,7 @@
 
 use std::path::Path;
 
-use churn_core::palive::{Fit, fit, read_summary_csv};
+use churn_core::scoring::palive::{Fit, fit, read_summary_csv};
 use serde::Serialize;
 
 /// The JSON output: the four parameters and the log-likelihood under exactly these keys, then

@@ -2,9 +2,9 @@
 
 use std::io::Write;
 
-use churn_core::customers::{BadRow, CustomerRow};
+use churn_core::list::customers::{BadRow, CustomerRow};
 use churn_core::model::BreakdownEntry;
-use churn_core::score::{Measured, Score, Scorer};
+use churn_core::scoring::score::{Measured, Score, Scorer};
 use churn_local::explain::Explanation;
 use churn_local::outcome::OutcomeReport;
 use churn_local::weekly::WeeklyReport;

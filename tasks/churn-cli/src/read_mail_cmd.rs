@@ -6,8 +6,8 @@ use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use churn_core::clock::AuditClock;
-use churn_core::mail::{MAX_MESSAGE_BYTES, parse_mail};
+use churn_core::ingest::mail::{MAX_MESSAGE_BYTES, parse_mail};
+use churn_core::run::clock::AuditClock;
 use churn_local::mood::{MailOutcome, read_mail};
 use serde::Serialize;
 

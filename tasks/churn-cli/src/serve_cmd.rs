@@ -20,11 +20,11 @@ use std::process::ExitCode;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use churn_core::clock::AuditClock;
-use churn_core::links::LinkSigner;
+use churn_core::notify::links::LinkSigner;
+use churn_core::notify::slack::{MAX_BODY_BYTES, SigningSecrets};
+use churn_core::outcome::state::{AuditItem, Change, CustomerState};
 use churn_core::ports::{Applied, OutcomeStore, PortError};
-use churn_core::slack::{MAX_BODY_BYTES, SigningSecrets};
-use churn_core::state::{AuditItem, Change, CustomerState};
+use churn_core::run::clock::AuditClock;
 use churn_delivery::{RetryPolicy, SlackWeb};
 use churn_local::config::Settings;
 use churn_local::store::SqliteStore;

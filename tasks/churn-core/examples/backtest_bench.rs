@@ -4,8 +4,8 @@
 
 use std::time::Instant;
 
-use churn_core::backtest::{BacktestOptions, build_input, run};
-use churn_core::orders::{CustomerKey, Order};
+use churn_core::ingest::orders::{CustomerKey, Order};
+use churn_core::reports::backtest::{BacktestOptions, build_input, run};
 use churn_core::rules::parse_rules;
 use jiff::civil::{Date, date};
 

@@ -5,7 +5,7 @@
 
 use std::time::Instant;
 
-use churn_core::mail::parse_mail;
+use churn_core::ingest::mail::parse_mail;
 
 fn message(target: usize) -> Vec<u8> {
     let mut m = String::from(

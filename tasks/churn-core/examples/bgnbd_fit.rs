@@ -8,7 +8,7 @@
 
 use std::time::Instant;
 
-use churn_core::palive::{BgNbdParams, Summary, fit, read_summary_csv};
+use churn_core::scoring::palive::{BgNbdParams, Summary, fit, read_summary_csv};
 
 const CUSTOMERS: usize = 50_000;
 const TRUE: BgNbdParams = BgNbdParams {

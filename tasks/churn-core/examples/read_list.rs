@@ -10,7 +10,7 @@ use std::io::BufReader;
 use std::process::ExitCode;
 use std::time::Instant;
 
-use churn_core::customers::{CustomerReader, ReadOptions};
+use churn_core::list::customers::{CustomerReader, ReadOptions};
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();

@@ -90,8 +90,9 @@ pub struct BreakdownEntry {
     pub value: Option<Fact>,
     /// The facts in words ("64 days since the last order, usually every 30 days").
     pub detail: String,
-    /// Structured facts for reason writing; not part of the public JSON.
-    #[serde(skip_serializing, default)]
+    /// Structured facts for reason writing and the reason check. Serialised (additive to the
+    /// public shape) so they survive the hop between the Monday run's tasks.
+    #[serde(default)]
     pub facts: Facts,
 }
 

@@ -4,7 +4,7 @@
 
 use std::path::PathBuf;
 
-use churn_core::mail::{MAX_DEPTH, MAX_PARTS, ParsedMail, Unreadable, parse_mail};
+use churn_core::ingest::mail::{MAX_DEPTH, MAX_PARTS, ParsedMail, Unreadable, parse_mail};
 
 fn corpus(name: &str) -> Vec<u8> {
     let p = PathBuf::from(env!("CARGO_MANIFEST_DIR"))

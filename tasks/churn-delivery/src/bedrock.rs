@@ -19,8 +19,8 @@ use aws_sdk_bedrockruntime::types::{
     ContentBlock, ConversationRole, InferenceConfiguration, Message, StopReason, SystemContentBlock,
 };
 use churn_core::model::{BreakdownEntry, ListItem};
+use churn_core::notify::reason::{ReasonRejected, check_reason, deterministic_reason};
 use churn_core::ports::DeterministicReasoner;
-use churn_core::reason::{ReasonRejected, check_reason, deterministic_reason};
 use futures_util::StreamExt;
 use serde_json::json;
 
@@ -170,27 +170,34 @@ pub async fn reasons<R: AsyncReasoner>(
     items: &[ListItem],
     concurrency: usize,
 ) -> Vec<(String, ReasonSource)> {
-    futures_util::stream::iter(items)
-        .map(|item| async move {
-            let (reason, source) = reasoner.reason(&item.breakdown).await;
-            match &source {
-                ReasonSource::Fallback(why) => tracing::info!(
-                    customer_id = %item.customer_id,
-                    source = source.label(),
-                    why = %why,
-                    "reason written"
-                ),
-                _ => tracing::debug!(
-                    customer_id = %item.customer_id,
-                    source = source.label(),
-                    "reason written"
-                ),
-            }
-            (reason, source)
-        })
+    // A named async fn (not a closure returning an async block) keeps the future `Send` for
+    // every lifetime, which the engine's `ListReasoner` port needs.
+    let calls: Vec<_> = items
+        .iter()
+        .map(|item| one_reason(reasoner, item))
+        .collect();
+    futures_util::stream::iter(calls)
         .buffered(concurrency.max(1))
         .collect()
         .await
+}
+
+async fn one_reason<R: AsyncReasoner>(reasoner: &R, item: &ListItem) -> (String, ReasonSource) {
+    let (reason, source) = reasoner.reason(&item.breakdown).await;
+    match &source {
+        ReasonSource::Fallback(why) => tracing::info!(
+            customer_id = %item.customer_id,
+            source = source.label(),
+            why = %why,
+            "reason written"
+        ),
+        _ => tracing::debug!(
+            customer_id = %item.customer_id,
+            source = source.label(),
+            "reason written"
+        ),
+    }
+    (reason, source)
 }
 
 /// Reasons from Claude on Bedrock (Converse), checked, with the deterministic fallback.
@@ -452,5 +459,19 @@ mod tests {
         assert_eq!(got[0].0, "Support mood sour.");
         assert_eq!(got[1].0, "No signal scored this week.");
         assert!(got.iter().all(|(_, s)| *s == ReasonSource::Deterministic));
+    }
+}
+
+/// Reasons in flight at once for one list: a whole capped list in one wave, so a handoff waits
+/// about one model reply; a throttled call falls back to the deterministic reason.
+pub const REASON_CONCURRENCY: usize = 10;
+
+/// `BedrockReasoner` as the Monday engine's reasoner.
+impl churn_core::ports::ListReasoner for BedrockReasoner {
+    async fn write_reasons(&self, items: &mut [ListItem]) {
+        let reasons = self.reasons(items, REASON_CONCURRENCY).await;
+        for (item, (reason, _)) in items.iter_mut().zip(reasons) {
+            item.reason = reason;
+        }
     }
 }

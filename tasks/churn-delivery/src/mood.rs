@@ -22,7 +22,7 @@ use aws_sdk_bedrockruntime::types::{
     SystemContentBlock, Tool, ToolChoice, ToolConfiguration, ToolInputSchema, ToolSpecification,
 };
 use aws_smithy_types::Document;
-use churn_core::mood::MoodLabel;
+use churn_core::ingest::mood::MoodLabel;
 use serde_json::{Value, json};
 
 use crate::bedrock::{BedrockError, DEFAULT_MODEL_ID, map_sdk_error as map_converse_error};

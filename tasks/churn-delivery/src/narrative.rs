@@ -1,8 +1,8 @@
 //! The monthly summary's narrative (SPEC §9) by Claude on Bedrock, through the Converse API.
 //!
 //! The model gets the month's counts as JSON and nothing else — no names, emails or customer
-//! ids ([`churn_core::summary::narrative_prompt`]). Its paragraph is used only when every number
-//! in it is one of the counts ([`churn_core::summary::choose_paragraph`]); a refused paragraph, a
+//! ids ([`churn_core::reports::summary::narrative_prompt`]). Its paragraph is used only when every number
+//! in it is one of the counts ([`churn_core::reports::summary::choose_paragraph`]); a refused paragraph, a
 //! cut-off reply, a throttle, a timeout or any error gives the template paragraph, so the
 //! summary always goes out.
 
@@ -14,7 +14,9 @@ use aws_sdk_bedrockruntime::config::retry::RetryConfig;
 use aws_sdk_bedrockruntime::types::{
     ContentBlock, ConversationRole, InferenceConfiguration, Message, StopReason, SystemContentBlock,
 };
-use churn_core::summary::{MonthCounts, ParagraphSource, choose_paragraph, narrative_prompt};
+use churn_core::reports::summary::{
+    MonthCounts, ParagraphSource, choose_paragraph, narrative_prompt,
+};
 
 use crate::bedrock::{BedrockError, DEFAULT_MODEL_ID, map_sdk_error};
 

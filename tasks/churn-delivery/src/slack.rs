@@ -391,6 +391,52 @@ impl SlackNotifier {
             .and_then(|m| m["blocks"].as_array().cloned()))
     }
 
+    /// The parts (1-based) of (week, owner)'s list among the DM's recent messages, found by
+    /// their message metadata: `conversations.history` with `include_all_metadata` (the last
+    /// 200 messages: a list is posted at most once a week, so it is among them).
+    pub async fn list_parts_in(
+        &self,
+        channel: &str,
+        week: &str,
+        owner: &str,
+    ) -> Result<Vec<usize>, SlackError> {
+        const METHOD: &str = "conversations.history";
+        let v = self
+            .call(
+                METHOD,
+                Payload::Form(&[
+                    ("channel", channel),
+                    ("include_all_metadata", "true"),
+                    ("limit", "200"),
+                ]),
+            )
+            .await?;
+        let messages = v["messages"]
+            .as_array()
+            .ok_or_else(|| SlackError::BadResponse {
+                method: METHOD,
+                detail: "no `messages` list".into(),
+            })?;
+        let mut parts: Vec<usize> = messages
+            .iter()
+            .filter_map(|m| {
+                churn_core::notify::message::list_metadata_part(&m["metadata"], week, owner)
+            })
+            .collect();
+        parts.sort_unstable();
+        parts.dedup();
+        Ok(parts)
+    }
+
+    /// The DM of a recipient: the user id given, or the user found by email.
+    pub async fn dm_of(&self, to: &SlackRecipient) -> Result<String, SlackError> {
+        let user_id = match to.user_id.as_deref().map(str::trim) {
+            Some(id) if !id.is_empty() => id.to_string(),
+            _ => self.lookup_user_by_email(&to.email).await?,
+        };
+        self.open_dm(&user_id).await
+    }
+
     /// `chat.update`: replaces the text and blocks of a message the bot posted.
     pub async fn chat_update(
         &self,
@@ -429,11 +475,7 @@ impl SlackNotifier {
         if messages.is_empty() {
             return Ok(report);
         }
-        let user_id = match to.user_id.as_deref().map(str::trim) {
-            Some(id) if !id.is_empty() => id.to_string(),
-            _ => self.lookup_user_by_email(&to.email).await?,
-        };
-        let channel = self.open_dm(&user_id).await?;
+        let channel = self.dm_of(to).await?;
         report.channel = Some(channel.clone());
         for (index, message) in messages.iter().enumerate() {
             let mut body = message.clone();
@@ -738,5 +780,40 @@ mod tests {
         assert!(r.is_complete());
         assert!(!r.partly_posted());
         assert!(r.error().is_none());
+    }
+}
+
+/// `SlackNotifier` as the Monday engine's Slack port.
+impl churn_core::ports::ListSlack for SlackNotifier {
+    async fn post_list(
+        &self,
+        to: &churn_core::ports::SlackTo<'_>,
+        messages: &[Value],
+    ) -> Result<churn_core::ports::SlackPost, churn_core::ports::PortError> {
+        let recipient = SlackRecipient::new(to.owner, to.user_id.map(str::to_string));
+        let report = self
+            .send_list(&recipient, messages)
+            .await
+            .map_err(|e| churn_core::ports::PortError::new(e.to_string(), e.is_retryable()))?;
+        Ok(churn_core::ports::SlackPost {
+            parts: report.parts,
+            error: report.error().map(|e| e.to_string()),
+            posted: report.posted.into_iter().map(|p| p.ts).collect(),
+        })
+    }
+
+    async fn posted_parts(
+        &self,
+        to: &churn_core::ports::SlackTo<'_>,
+        week: &str,
+        owner: &str,
+    ) -> Result<Vec<usize>, churn_core::ports::PortError> {
+        let recipient = SlackRecipient::new(to.owner, to.user_id.map(str::to_string));
+        let port =
+            |e: SlackError| churn_core::ports::PortError::new(e.to_string(), e.is_retryable());
+        let channel = self.dm_of(&recipient).await.map_err(port)?;
+        self.list_parts_in(&channel, week, owner)
+            .await
+            .map_err(port)
     }
 }

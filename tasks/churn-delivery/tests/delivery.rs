@@ -1,14 +1,8 @@
 //! Integration tests for the delivery adapters, against local Slack-like and Bedrock-like
-//! servers (hyper on 127.0.0.1:0). One binary, a module per topic.
+//! servers (churn-test-support's fakes, hyper on 127.0.0.1:0). One binary, a module per topic.
 
-#[path = "delivery/http.rs"]
-mod http;
-
-#[path = "delivery/slack_server.rs"]
-mod slack_server;
-
-#[path = "delivery/bedrock_server.rs"]
-mod bedrock_server;
+// The topic modules reach the fakes as `crate::slack_server` and so on.
+use churn_test_support::{bedrock_server, mood_server, slack_server};
 
 #[path = "delivery/fixtures.rs"]
 mod fixtures;
@@ -19,8 +13,9 @@ mod slack;
 #[path = "delivery/bedrock.rs"]
 mod bedrock;
 
-#[path = "delivery/mood_server.rs"]
-mod mood_server;
+#[path = "delivery/slack_metadata.rs"]
+mod slack_metadata;
+
 #[path = "delivery/narrative.rs"]
 mod narrative;
 

@@ -1,10 +1,6 @@
-//! The Google adapters against a Google-like server (tests/google/server.rs).
+//! The Google adapters against a Google-like server (`churn_test_support::google_server`).
 
-#[path = "../../churn-delivery/tests/delivery/http.rs"]
-#[allow(dead_code)]
-mod http;
-#[path = "google/server.rs"]
-mod server;
+use churn_test_support::google_server as server;
 
 use std::time::Duration;
 

@@ -4,9 +4,9 @@
 use std::io::Cursor;
 
 use churn_aws::{AwsClients, S3ObjectStore, SsmConfig, TableNames};
-use churn_core::customers::{CustomerReader, ReadOptions};
-use churn_core::digest::names_and_emails;
-use churn_core::scan::CustomerEmails;
+use churn_core::list::customers::{CustomerReader, ReadOptions};
+use churn_core::reports::digest::names_and_emails;
+use churn_core::run::scan::CustomerEmails;
 use churn_delivery::slack::{RetryPolicy, SlackNotifier, SlackToken};
 use jiff::tz::TimeZone;
 use rustc_hash::{FxHashMap, FxHashSet};

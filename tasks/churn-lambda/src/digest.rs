@@ -7,9 +7,9 @@
 //! "dry_run"}` — counts only (names go to Slack, never to logs or the output).
 
 use churn_aws::DynamoDbStateStore;
-use churn_core::digest::{DigestOptions, audit_window, build_digest};
 use churn_core::model::Band;
-use churn_core::week::resolve_as_of;
+use churn_core::reports::digest::{DigestOptions, audit_window, build_digest};
+use churn_core::run::week::resolve_as_of;
 use churn_delivery::slack::SlackNotifier;
 use jiff::tz::TimeZone;
 use rustc_hash::FxHashSet;
@@ -79,7 +79,7 @@ pub async fn handle(d: &Digester, event: Value) -> Result<DigestOutput, TaskErro
     let as_of = resolve_as_of(input.as_of.as_deref(), &tz, jiff::Timestamp::now())
         .map_err(|e| TaskError::bad_input(e.to_string()))?;
     let (from, to) = audit_window(as_of, &tz).map_err(|e| TaskError::bad_input(e.to_string()))?;
-    let span = tracing::info_span!("digest", week = %churn_core::week::iso_week(as_of), dry_run = input.dry_run);
+    let span = tracing::info_span!("digest", week = %churn_core::run::week::iso_week(as_of), dry_run = input.dry_run);
     let _enter = span.enter();
 
     let store = DynamoDbStateStore::new(&app.clients, &app.tables);

@@ -11,9 +11,11 @@ use std::collections::{BTreeMap, HashSet};
 use churn_aws::{
     AwsClients, ObjectError, S3ObjectStore, SecretsManagerSecrets, SesMailer, SsmConfig,
 };
-use churn_core::customers::{CustomerReader, ReadOptions};
-use churn_core::drive_sync::{AdminNotice, FileMemo, RulesDecision, check_sheet, decide_rules};
-use churn_core::message::EmailBody;
+use churn_core::ingest::drive_sync::{
+    AdminNotice, FileMemo, RulesDecision, check_sheet, decide_rules,
+};
+use churn_core::list::customers::{CustomerReader, ReadOptions};
+use churn_core::notify::message::EmailBody;
 use churn_google::{Endpoints, GoogleClient, GoogleError, ServiceAccountKey};
 use serde::Serialize;
 use serde_json::Value;

@@ -20,11 +20,11 @@ use std::pin::Pin;
 
 use churn_aws::mood::{DynamoDbMoodStore, MoodWrite, MoodWritten};
 use churn_aws::{AwsClients, TableNames};
-use churn_core::clock::AuditClock;
-use churn_core::csv_sheet::Sheet;
-use churn_core::mail::{MAX_MESSAGE_BYTES, Unreadable, parse_mail};
-use churn_core::mood::{Match, MoodLabel, blend, find_customer, format_mood};
-use churn_core::order_import::ListTable;
+use churn_core::ingest::mail::{MAX_MESSAGE_BYTES, Unreadable, parse_mail};
+use churn_core::ingest::mood::{Match, MoodLabel, blend, find_customer, format_mood};
+use churn_core::ingest::order_import::ListTable;
+use churn_core::list::csv_sheet::Sheet;
+use churn_core::run::clock::AuditClock;
 use churn_delivery::mood::{BedrockMoodConfig, BedrockMoodLabeller};
 use churn_google::{Endpoints, GoogleClient, a1};
 use serde::Serialize;

@@ -4,7 +4,7 @@
 //! and by email when Slack fails. Nothing is sent on a dry run.
 
 use churn_aws::{S3ObjectStore, SesMailer};
-use churn_core::message::EmailBody;
+use churn_core::notify::message::EmailBody;
 use churn_core::rules::{Channel, parse_rules};
 use churn_delivery::slack::SlackRecipient;
 use serde::{Deserialize, Serialize};

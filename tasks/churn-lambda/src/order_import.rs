@@ -4,9 +4,9 @@
 //! per changed customer.
 
 use churn_aws::{AuditClock, DynamoDbOrderHistory, S3ObjectStore};
-use churn_core::customers::ReadOptions;
-use churn_core::order_import::{ListTable, UnknownCustomer, match_orders, plan};
-use churn_core::orders::read_orders_mapped;
+use churn_core::ingest::order_import::{ListTable, UnknownCustomer, match_orders, plan};
+use churn_core::ingest::orders::read_orders_mapped;
+use churn_core::list::customers::ReadOptions;
 use churn_google::a1;
 use serde::Serialize;
 use serde_json::{Map, Value};

@@ -7,8 +7,8 @@
 use std::time::Duration;
 
 use churn_aws::{AwsClients, DynamoDbStateStore, SecretsError, SecretsManagerSecrets, TableNames};
-use churn_core::links::LinkSigner;
-use churn_core::slack::SigningSecrets;
+use churn_core::notify::links::LinkSigner;
+use churn_core::notify::slack::SigningSecrets;
 use churn_delivery::{RetryPolicy, SlackNotifier, SlackToken, SlackWeb};
 use churn_outcome::event::{request_from_function_url, response_to_function_url};
 use churn_outcome::{OutcomeHandler, SLACK_RESPONSE_URL_PREFIX};

@@ -1,26 +1,13 @@
 //! The shapes that travel between the Monday run's tasks (docs/aws-design.md).
 
-use churn_core::customers::BadRow;
-use churn_core::model::ListItem;
-use churn_core::run::RunInput;
+use churn_core::list::customers::BadRow;
+use churn_core::run::{OwnerPlan, OwnerStatus, RunInput, Via};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::error::TaskError;
 
-/// Fixed by the scorer once per run; every later task uses it (SPEC §4).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct RunContext {
-    pub week: String,
-    /// The run's local date, `YYYY-MM-DD`.
-    pub as_of: String,
-    pub run_id: String,
-    pub dry_run: bool,
-    pub resend: bool,
-    pub rules_version: String,
-    pub weekly_cap: usize,
-    pub contact_pause_days: u32,
-}
+pub use churn_core::run::RunContext;
 
 /// The scorer's event: the execution input, and the execution's name when the state machine
 /// passes it (`{"input.$": "$", "execution.$": "$$.Execution.Name"}`); a bare input also works.
@@ -41,25 +28,15 @@ pub fn scorer_event(event: Value) -> Result<(RunInput, Option<String>), TaskErro
     }
 }
 
-/// One Map item: an owner and their candidates (inline, or in S3 when large).
+/// One Map item: an owner's plan, its shortlist inline or (when the scorer's output would be
+/// large) in S3.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct OwnerItem {
-    pub owner: String,
-    /// How the owner is configured to be reached (`slack` / `email`).
-    pub via: String,
-    /// The Slack member id from the owner line, if given.
+    #[serde(flatten)]
+    pub plan: OwnerPlan,
+    /// Where the shortlist is when it did not travel inline.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub slack_user: Option<String>,
-    /// Ranked candidates after the pause (a few more than the cap; the handoff re-checks).
-    #[serde(default)]
-    pub candidates: Option<Vec<ListItem>>,
-    /// Where the candidates are when they were too large to travel inline.
-    #[serde(default)]
-    pub candidates_key: Option<String>,
-    pub count: usize,
-    /// The owner's address is also a customer's email: nothing may be sent to it.
-    #[serde(default)]
-    pub refused: bool,
+    pub shortlist_key: Option<String>,
 }
 
 /// The scorer's result: the run context and one item per owner.
@@ -81,26 +58,38 @@ pub struct HandoffEvent {
     pub item: OwnerItem,
 }
 
-pub use churn_core::model::CustomerOut;
-
-/// An owner's result (handoff output, record input and output).
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct OwnerResult {
-    pub run: RunContext,
+/// What an owner's branch carries through the Map: counts and statuses, never the list (that
+/// is in the owner's report in S3), so 50 owners stay far below Step Functions' 256 KB.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct OwnerSummary {
     pub owner: String,
-    pub via: String,
-    /// `sent`, `already_sent`, `nothing_to_send`, `dry_run` (or `failed` from the Catch).
-    pub status: String,
-    #[serde(default)]
-    pub customers: Vec<CustomerOut>,
-    /// Whether Record must record this owner's list from the ledger.
+    pub via: Via,
+    pub status: OwnerStatus,
+    /// Names sent (or computed, on a dry run).
+    pub names: usize,
+    pub candidates: usize,
+    /// Record must run for this owner.
     #[serde(default)]
     pub record: bool,
     #[serde(default)]
     pub recorded: usize,
-    /// What happened on the way (e.g. "Slack failed; sent by email").
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub note: Option<String>,
+    /// The owner's full report: `runs/<week>/<run_id>/owners/<owner>.json`.
+    pub report_key: String,
+}
+
+/// The handoff's output and Record's input: the run and the owner's summary.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct HandoffOutput {
+    pub run: RunContext,
+    #[serde(flatten)]
+    pub owner: OwnerSummary,
+}
+
+/// Where an owner's full report goes.
+pub fn owner_report_key(run: &RunContext, owner: &str) -> String {
+    format!("runs/{}/{}/owners/{owner}.json", run.week, run.run_id)
 }
 
 /// The bucket and key of every record of an S3 event notification.

@@ -1,17 +1,19 @@
-//! The record task (SPEC §4 step 3): records each sent list from the send ledger (state, one
-//! `surfaced` audit item per name, then `recorded`), idempotently; and the run report, which ends
-//! the execution `FAILED`, naming the failed owners, when any owner failed.
+//! The record task (SPEC §4 step 3): records each sent list from the send ledger (the engine's
+//! `record_owner`: state, one `surfaced` audit item per name, then `recorded`), idempotently; and
+//! the run report, which ends the execution `FAILED`, naming the failed owners, when any failed.
 
-use churn_aws::{AuditClock, DynamoDbSendLedger, DynamoDbStateStore, LedgerError, S3ObjectStore};
+use churn_aws::S3ObjectStore;
+use churn_core::run::engine::{owner_ref, record_owner};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::app::App;
 use crate::error::TaskError;
-use crate::payload::{OwnerResult, RunContext};
+use crate::handoff::run_store;
+use crate::payload::{HandoffOutput, OwnerSummary, RunContext};
 use crate::task_error;
 
-/// Record's event: an owner's result, or `{"report": {...}}` at the end of the run.
+/// Record's event: an owner's handoff output, or `{"report": {...}}` at the end of the run.
 pub async fn handle(app: &App, event: Value) -> Result<Value, TaskError> {
     if let Some(report) = event.get("report") {
         let report: ReportInput = serde_json::from_value(report.clone())
@@ -19,60 +21,26 @@ pub async fn handle(app: &App, event: Value) -> Result<Value, TaskError> {
         let out = report_run(app, report).await?;
         return serde_json::to_value(out).map_err(|e| TaskError::internal(e.to_string()));
     }
-    let result: OwnerResult = serde_json::from_value(event)
+    let result: HandoffOutput = serde_json::from_value(event)
         .map_err(|e| TaskError::bad_input(format!("record input: {e}")))?;
     let out = record(app, result).await?;
     serde_json::to_value(out).map_err(|e| TaskError::internal(e.to_string()))
 }
 
-/// Records one owner's sent list; changes nothing when already recorded.
-pub async fn record(app: &App, mut result: OwnerResult) -> Result<OwnerResult, TaskError> {
-    let run = &result.run;
-    let span = tracing::info_span!("record", run_id = %run.run_id, week = %run.week);
+/// Records one owner's sent list (`churn_core::run::engine::record_owner`); changes nothing
+/// when already recorded. Returns the owner's summary without the run (the Map collects these).
+pub async fn record(app: &App, handoff: HandoffOutput) -> Result<OwnerSummary, TaskError> {
+    let HandoffOutput { run, mut owner } = handoff;
+    let span = tracing::info_span!("record", run_id = %run.run_id, week = %run.week, owner_ref = %owner_ref(&owner.owner));
     let _enter = span.enter();
-    if !result.record || run.dry_run {
-        return Ok(result);
+    if owner.record {
+        owner.recorded = record_owner(&run_store(app), &run, &owner.owner, "churn")
+            .await
+            .map_err(|e| TaskError::new(e.kind.error_type(), e.message))?;
+        owner.record = false;
+        tracing::info!(names = owner.recorded, "recorded");
     }
-    let ledger = DynamoDbSendLedger::new(&app.clients, &app.tables);
-    let entries = ledger.get(&run.week).await.map_err(|e| task_error!(e))?;
-    let Some(entry) = entries.get(&result.owner) else {
-        return Err(TaskError::internal("nothing sent to record for this owner"));
-    };
-    if entry.recorded {
-        result.record = false;
-        return Ok(result);
-    }
-    let as_of: jiff::civil::Date = run
-        .as_of
-        .parse()
-        .map_err(|_| TaskError::bad_input(format!("as_of `{}`", run.as_of)))?;
-    let state = DynamoDbStateStore::new(&app.clients, &app.tables);
-    let mut clock = AuditClock::default();
-    let n = state
-        .record_surfaced(
-            &run.week,
-            &result.owner,
-            &entry.via,
-            as_of,
-            &entry.list,
-            "churn",
-            &mut clock,
-        )
-        .await
-        .map_err(|e| task_error!(e))?;
-    match ledger
-        .mark_recorded(&run.week, &result.owner, &clock.now_string())
-        .await
-    {
-        Ok(()) => {}
-        // A concurrent Record got there first: the same names, recorded once.
-        Err(LedgerError::NotSent { .. }) => {}
-        Err(e) => return Err(task_error!(e)),
-    }
-    tracing::info!(names = n, "recorded");
-    result.recorded = n;
-    result.record = false;
-    Ok(result)
+    Ok(owner)
 }
 
 /// The Report state's input: the run and every owner's result.
@@ -80,6 +48,10 @@ pub async fn record(app: &App, mut result: OwnerResult) -> Result<OwnerResult, T
 pub struct ReportInput {
     pub run: RunContext,
     pub results: Vec<Value>,
+    #[serde(default)]
+    pub skipped_paused: u64,
+    #[serde(default)]
+    pub errors: Vec<Value>,
 }
 
 /// The Report state's output: the Choice after it fails the execution when `failed`.
@@ -93,34 +65,56 @@ pub struct ReportOutput {
     pub owners: Vec<Value>,
 }
 
-/// Writes the run report to S3 and the log.
+/// Writes the run report to S3 (`runs/<week>/<run_id>/report.json`: every owner's full report,
+/// read back from the owners' files) and a summary line to the log.
 pub async fn report_run(app: &App, input: ReportInput) -> Result<ReportOutput, TaskError> {
     let run = &input.run;
-    let owners: Vec<Value> = input
-        .results
-        .iter()
-        .map(|r| {
-            serde_json::json!({
-                "owner": r["owner"], "status": r["status"], "via": r["via"],
-                "names": r["customers"].as_array().map_or(0, Vec::len),
-                "recorded": r["recorded"], "error": r["error"], "note": r["note"],
-            })
-        })
-        .collect();
+    let objects = S3ObjectStore::new(&app.clients);
+    let mut owners = Vec::with_capacity(input.results.len());
+    let mut full = Vec::with_capacity(input.results.len());
+    for r in &input.results {
+        let summary = serde_json::json!({
+            "owner": r["owner"], "status": r["status"], "via": r["via"],
+            "names": r["names"], "recorded": r["recorded"], "note": r["note"], "error": r["error"],
+        });
+        let mut report = match r["report_key"].as_str() {
+            Some(key) => match objects.get_text(&app.buckets.runs, key).await {
+                Ok(t) => serde_json::from_str(&t.text).unwrap_or_else(|_| summary.clone()),
+                Err(e) => {
+                    tracing::warn!(error = %e, "an owner's report could not be read; the summary stands in");
+                    summary.clone()
+                }
+            },
+            None => summary.clone(),
+        };
+        report["recorded"] = r["recorded"].clone();
+        if r["status"] == "failed" {
+            report["status"] = r["status"].clone();
+            report["error"] = serde_json::json!(format!(
+                "{}: {}",
+                r["error"].as_str().unwrap_or("failed"),
+                r["cause"].as_str().unwrap_or("")
+            ));
+        }
+        owners.push(summary);
+        full.push(report);
+    }
     let failed_owners: Vec<String> = owners
         .iter()
         .filter(|o| o["status"] == "failed")
         .map(|o| o["owner"].as_str().unwrap_or("?").to_string())
         .collect();
     let key = format!("runs/{}/{}/report.json", run.week, run.run_id);
-    let report = serde_json::json!({"run": run, "owners": owners, "failed_owners": failed_owners});
-    if !run.dry_run {
-        S3ObjectStore::new(&app.clients)
-            .put_json(&app.buckets.runs, &key, &report)
-            .await
-            .map_err(|e| task_error!(e))?;
-    }
-    tracing::info!(run_id = %run.run_id, week = %run.week, owners = owners.len(), failed = failed_owners.len(), report = %report, "run report");
+    let report = serde_json::json!({
+        "run": run, "owners": full, "failed_owners": failed_owners,
+        "skipped_paused": input.skipped_paused, "errors": input.errors,
+    });
+    objects
+        .put_json(&app.buckets.runs, &key, &report)
+        .await
+        .map_err(|e| task_error!(e))?;
+    let state_bytes = serde_json::to_vec(&input.results).map_or(0, |v| v.len());
+    tracing::info!(run_id = %run.run_id, week = %run.week, owners = owners.len(), failed = failed_owners.len(), report_key = %key, map_results_bytes = state_bytes, "run report");
     let cause = if failed_owners.is_empty() {
         String::new()
     } else {

@@ -4,22 +4,24 @@
 use std::io::Cursor;
 
 use churn_aws::{AuditClock, DynamoDbSendLedger, DynamoDbStateStore, S3ObjectStore, ScoreWrite};
-use churn_core::customers::{BadRow, CustomerReader, ReadOptions};
+use churn_core::list::customers::{BadRow, CustomerReader, ReadOptions};
 use churn_core::model::normalize_email;
-use churn_core::rules::{Channel, parse_rules};
-use churn_core::scan::{ScanError, ScanOptions, ScoreSink, scan};
-use churn_core::week::{iso_week, resolve_as_of};
+use churn_core::rules::parse_rules;
+use churn_core::run::engine::{p_alive_model, plan_owners, scores_refreshed_note, shortlist_len};
+use churn_core::run::scan::{ScanError, ScanOptions, ScoreSink, scan};
+use churn_core::run::week::{iso_week, resolve_as_of};
 use jiff::tz::TimeZone;
 use rustc_hash::FxHashSet;
-use serde_json::{Map, Value};
+use serde_json::Value;
 
 use crate::app::App;
 use crate::error::TaskError;
 use crate::payload::{OwnerItem, RunContext, ScorerOutput, scorer_event};
 use crate::task_error;
 
-/// Inline candidate lists above this size go through S3 (Step Functions' limit is 256 KB).
-pub const INLINE_LIMIT_BYTES: usize = 128 * 1024;
+/// Shortlists above this size in all go through S3: the state stays far below Step Functions'
+/// 256 KB (the whole execution's largest payload stays under 64 KB).
+pub const INLINE_LIMIT_BYTES: usize = 16 * 1024;
 /// The first bad rows carried in the output (all of them go to the run report).
 const ERRORS_INLINE: usize = 50;
 
@@ -96,21 +98,26 @@ pub async fn handle(app: &App, event: Value) -> Result<ScorerOutput, TaskError> 
         .map_err(|e| task_error!(e))?;
     tracing::info!(rules_version = %rules.version, customers_stored = prior.len(), "inputs read");
 
+    let ctx = RunContext {
+        week: week.clone(),
+        as_of: as_of.to_string(),
+        run_id: run_id.clone(),
+        dry_run: input.dry_run,
+        resend: input.resend,
+        rules_version: rules.version.clone(),
+        weekly_cap: rules.weekly_cap,
+        contact_pause_days: rules.contact_pause_days,
+    };
     let read = ReadOptions {
         date_order: cfg.date_order,
         tz: tz.clone(),
     };
     let bytes = list.text.into_bytes();
     let measured = rules.measured_columns();
-    let p_alive = if churn_core::score::Scorer::needs_p_alive(&rules) {
-        let reader =
-            CustomerReader::new(Cursor::new(bytes.clone()), read.clone(), &[]).map_err(bad_list)?;
-        churn_core::palive::fit_list(reader, as_of)
-            .map_err(bad_list)?
-            .map(|f| f.params)
-    } else {
-        None
-    };
+    let p_alive = p_alive_model(&rules, as_of, || {
+        CustomerReader::new(Cursor::new(bytes.clone()), read.clone(), &[])
+    })
+    .map_err(bad_list)?;
     let only: FxHashSet<String> = input.owners.iter().map(|o| normalize_email(o)).collect();
     let fallback = normalize_email(&cfg.fallback_owner);
     let opts = ScanOptions {
@@ -118,8 +125,7 @@ pub async fn handle(app: &App, event: Value) -> Result<ScorerOutput, TaskError> 
         as_of,
         fallback_owner: Some(fallback.as_str()).filter(|f| !f.is_empty()),
         only: &only,
-        // The handoff re-checks the pause against fresh state, so it gets some spare names.
-        keep_per_owner: rules.weekly_cap * 3,
+        keep_per_owner: shortlist_len(rules.weekly_cap),
         p_alive,
     };
     let reader = CustomerReader::new(Cursor::new(bytes), read, &measured)
@@ -150,13 +156,8 @@ pub async fn handle(app: &App, event: Value) -> Result<ScorerOutput, TaskError> 
                 .await
                 .map_err(|e| task_error!(e))?;
         }
-        let mut notes = Map::new();
-        notes.insert("as_of".into(), Value::from(as_of.to_string()));
-        notes.insert("scores_changed".into(), Value::from(written));
-        notes.insert("rules_version".into(), Value::from(rules.version.clone()));
-        notes.insert("rows".into(), Value::from(found.summary.rows));
-        notes.insert("bad_rows".into(), Value::from(found.summary.bad));
-        notes.insert("run_id".into(), Value::from(run_id.clone()));
+        let notes =
+            scores_refreshed_note(&ctx, written as u64, found.summary.rows, found.summary.bad);
         state
             .audit_run(&week, "scores_refreshed", &notes, &clock.tick())
             .await
@@ -168,48 +169,26 @@ pub async fn handle(app: &App, event: Value) -> Result<ScorerOutput, TaskError> 
         );
     }
 
-    let mut names: Vec<String> = found.lists.keys().cloned().collect();
-    for owner in ledger.keys() {
-        if (only.is_empty() || only.contains(owner)) && !found.lists.contains_key(owner) {
-            names.push(owner.clone());
-        }
-    }
-    names.sort();
-    let mut owners: Vec<OwnerItem> = names
-        .into_iter()
-        .map(|owner| {
-            let (via, slack_user) = match rules.channel_for(&owner) {
-                Channel::Slack { user_id } => ("slack".to_string(), user_id),
-                Channel::Email => ("email".to_string(), None),
-            };
-            let items = found
-                .lists
-                .get(&owner)
-                .map(|l| l.items.clone())
-                .unwrap_or_default();
-            OwnerItem {
-                refused: found.customer_emails.contains(&owner),
-                count: items.len(),
-                candidates: Some(items),
-                candidates_key: None,
-                owner,
-                via,
-                slack_user,
-            }
-        })
-        .collect();
+    let mut owners: Vec<OwnerItem> =
+        plan_owners(&found.lists, &ledger, &only, &rules, &found.customer_emails)
+            .into_iter()
+            .map(|plan| OwnerItem {
+                plan,
+                shortlist_key: None,
+            })
+            .collect();
     let size = serde_json::to_vec(&owners)
         .map(|v| v.len())
         .unwrap_or(usize::MAX);
     if size > INLINE_LIMIT_BYTES {
         for o in &mut owners {
-            let key = format!("runs/{week}/{run_id}/candidates/{}.json", o.owner);
+            let key = format!("runs/{week}/{run_id}/shortlists/{}.json", o.plan.owner);
             objects
-                .put_json(&app.buckets.runs, &key, &o.candidates)
+                .put_json(&app.buckets.runs, &key, &o.plan.shortlist)
                 .await
                 .map_err(|e| task_error!(e))?;
-            o.candidates = None;
-            o.candidates_key = Some(key);
+            o.plan.shortlist = Vec::new();
+            o.shortlist_key = Some(key);
         }
     }
     tracing::info!(
@@ -220,16 +199,7 @@ pub async fn handle(app: &App, event: Value) -> Result<ScorerOutput, TaskError> 
         "scored"
     );
     Ok(ScorerOutput {
-        run: RunContext {
-            week,
-            as_of: as_of.to_string(),
-            run_id,
-            dry_run: input.dry_run,
-            resend: input.resend,
-            rules_version: rules.version.clone(),
-            weekly_cap: rules.weekly_cap,
-            contact_pause_days: rules.contact_pause_days,
-        },
+        run: ctx,
         owners,
         skipped_paused: found.skipped_paused,
         rows: found.summary.rows,
@@ -253,7 +223,7 @@ fn bad_rows_text(rows: &[BadRow]) -> String {
     text
 }
 
-fn bad_list(e: churn_core::customers::ListError) -> TaskError {
+fn bad_list(e: churn_core::list::customers::ListError) -> TaskError {
     let message = e.to_string();
     if message.contains("nothing was") {
         TaskError::new("churn.BadList", message)

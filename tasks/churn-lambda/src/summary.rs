@@ -1,7 +1,7 @@
 //! The summary task (SPEC §9): the first Monday of the month, 09:00 local — last month's counts
 //! from `cp-audit`, a one-paragraph narrative by Claude on Bedrock (counts only in; every number
 //! checked, else the template paragraph), emailed through SES to the configured recipients. The
-//! email is composed by the same code as `churn summary` (`churn_core::summary::summary_email`).
+//! email is composed by the same code as `churn summary` (`churn_core::reports::summary::summary_email`).
 //!
 //! Input (Scheduler): `{"as_of"?: "<aws.scheduler.scheduled-time>", "month"?: "YYYY-MM",
 //! "dry_run"?: false}` — the month defaults to the one before `as_of`'s. Output: `{"month",
@@ -9,11 +9,11 @@
 //! never addresses).
 
 use churn_aws::{DynamoDbStateStore, SesMailer};
-use churn_core::summary::{
+use churn_core::reports::summary::{
     MonthCounts, ParagraphSource, choose_paragraph, count_month, month_window, previous_month,
     summary_email,
 };
-use churn_core::week::resolve_as_of;
+use churn_core::run::week::resolve_as_of;
 use churn_delivery::{BedrockNarrator, NarratorConfig};
 use jiff::tz::TimeZone;
 use rustc_hash::FxHashSet;

@@ -1,16 +1,8 @@
 //! drive-sync and order-import handlers against moto (S3, DynamoDB, Secrets Manager, SES) and
 //! the Google-like server of the churn-google tests.
 
-#[path = "../../churn-aws/tests/moto/support.rs"]
-#[allow(dead_code)]
-mod support;
-
-#[path = "../../churn-delivery/tests/delivery/http.rs"]
-#[allow(dead_code)]
-mod http;
-#[path = "../../churn-google/tests/google/server.rs"]
-#[allow(dead_code)]
-mod server;
+use churn_test_support::google_server as server;
+use churn_test_support::moto as support;
 
 use churn_aws::{AwsClients, S3ObjectStore, SsmConfig};
 use churn_google::Endpoints;

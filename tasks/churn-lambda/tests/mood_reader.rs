@@ -2,21 +2,9 @@
 //! Message-ID, hostile mail recorded as unreadable, unmatched senders recorded, injected text kept
 //! inside the untrusted wrapper, a throttle writes nothing.
 
-#[path = "../../churn-aws/tests/moto/support.rs"]
-#[allow(dead_code)]
-mod support;
-
-#[path = "../../churn-delivery/tests/delivery/http.rs"]
-#[allow(dead_code)]
-mod http;
-
-#[path = "../../churn-delivery/tests/delivery/mood_server.rs"]
-#[allow(dead_code)]
-mod mood_server;
-
-#[path = "../../churn-google/tests/google/server.rs"]
-#[allow(dead_code)]
-mod server;
+use churn_test_support::google_server as server;
+use churn_test_support::mood_server;
+use churn_test_support::moto as support;
 
 use std::time::Duration;
 

@@ -4,27 +4,18 @@
 //! response_urls with 5 uses). A list is first posted for real through `SlackNotifier`, and every
 //! click is built from the message as the fake then holds it.
 
-#[allow(dead_code)]
-#[path = "../../churn-aws/tests/moto/support.rs"]
-mod support;
-
-#[allow(dead_code)]
-#[path = "../../churn-delivery/tests/delivery/http.rs"]
-mod http;
-
-#[allow(dead_code)]
-#[path = "../../churn-delivery/tests/delivery/slack_server.rs"]
-mod slack_server;
+use churn_test_support::moto as support;
+use churn_test_support::slack_server;
 
 use std::time::Duration;
 
 use base64::Engine as _;
 use churn_aws::{AwsClients, DynamoDbStateStore, TableNames};
-use churn_core::links::{LinkAction, LinkClaims, LinkSigner};
-use churn_core::message::{OwnerList, slack_messages};
 use churn_core::model::{Band, ListItem};
-use churn_core::slack::sign;
-use churn_core::state::{Status, reactivate};
+use churn_core::notify::links::{LinkAction, LinkClaims, LinkSigner};
+use churn_core::notify::message::{OwnerList, slack_messages};
+use churn_core::notify::slack::sign;
+use churn_core::outcome::state::{Status, reactivate};
 use churn_delivery::{RetryPolicy, SlackNotifier, SlackRecipient, SlackToken};
 use churn_lambda::outcome::{OutcomeApp, OutcomeEnv};
 use serde_json::{Value, json};
@@ -204,7 +195,7 @@ impl World {
         self.send(slack_event(&body, SIGNING, now())).await
     }
 
-    async fn audit(&self, customer: &str) -> Vec<churn_core::state::AuditItem> {
+    async fn audit(&self, customer: &str) -> Vec<churn_core::outcome::state::AuditItem> {
         self.store().audit_for(customer).await.unwrap()
     }
 
@@ -301,7 +292,7 @@ async fn every_action_and_modal_end_to_end() {
     assert_eq!(audit[1].action, "undo");
     assert!(w.row_text().contains("✓ Undone by"));
     let msg = w.message();
-    churn_core::message::validate_message(&msg).unwrap();
+    churn_core::notify::message::validate_message(&msg).unwrap();
     assert_eq!(
         msg["blocks"].as_array().unwrap().len(),
         1 + 3 * 3,
@@ -348,7 +339,7 @@ async fn a_modal_on_a_long_list_edits_the_row_as_the_message_stands_at_submissio
     assert_eq!(reads.len(), 1);
     assert_eq!(reads[0].fields["latest"], w.ts);
     assert_eq!(reads[0].fields["inclusive"], "true");
-    churn_core::message::validate_message(&w.message()).unwrap();
+    churn_core::notify::message::validate_message(&w.message()).unwrap();
     assert_eq!(w.audit("C5").await[0].notes["recovered_value"], 250.0);
 }
 

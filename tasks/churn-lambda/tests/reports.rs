@@ -2,21 +2,8 @@
 //! the result on stdout) against moto (DynamoDB, S3, Parameter Store, Secrets Manager, SES), a
 //! Slack-like server (bearer token, Block Kit checks) and a Bedrock-like server (Converse).
 
-#[allow(dead_code)]
-#[path = "../../churn-aws/tests/moto/support.rs"]
-mod support;
-
-#[allow(dead_code)]
-#[path = "../../churn-delivery/tests/delivery/http.rs"]
-mod http;
-
-#[allow(dead_code)]
-#[path = "../../churn-delivery/tests/delivery/slack_server.rs"]
-mod slack_server;
-
-#[allow(dead_code)]
-#[path = "../../churn-delivery/tests/delivery/bedrock_server.rs"]
-mod bedrock_server;
+use churn_test_support::moto as support;
+use churn_test_support::{bedrock_server, slack_server};
 
 use std::io::Write;
 use std::process::{Command, Stdio};
@@ -25,7 +12,9 @@ use aws_sdk_s3::types::{BucketLocationConstraint, CreateBucketConfiguration};
 use aws_sdk_ssm::types::ParameterType;
 use churn_aws::{AwsClients, DynamoDbStateStore, ScoreChanges, ScoreWrite, TableNames};
 use churn_core::model::Band;
-use churn_core::state::{Change, CustomerState, LostReason, Outcome, apply_outcome, reactivate};
+use churn_core::outcome::state::{
+    Change, CustomerState, LostReason, Outcome, apply_outcome, reactivate,
+};
 use jiff::civil::date;
 use serde_json::{Value, json};
 

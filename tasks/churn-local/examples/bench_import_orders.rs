@@ -57,7 +57,7 @@ fn main() {
     );
     let t = Instant::now();
     let bytes = std::fs::read(&path).unwrap();
-    let f = churn_core::orders::read_orders(&bytes[..], &Default::default()).unwrap();
+    let f = churn_core::ingest::orders::read_orders(&bytes[..], &Default::default()).unwrap();
     println!(
         "  (reading the export alone: {:.0} ms, {} orders)",
         t.elapsed().as_secs_f64() * 1e3,

@@ -69,7 +69,7 @@ pub fn compare_rules(
     new_rules: &Path,
     as_of: Option<String>,
     owners: Vec<String>,
-    reasoner: &dyn Reasoner,
+    reasoner: &(dyn Reasoner + Sync),
     progress: &mut dyn FnMut(u64, u64),
 ) -> Result<Comparison, WeeklyError> {
     let base = WeeklyOptions {

@@ -2,7 +2,7 @@
 
 use std::path::Path;
 
-use churn_core::values::DateOrder;
+use churn_core::list::values::DateOrder;
 use jiff::tz::TimeZone;
 use serde::Deserialize;
 
@@ -27,7 +27,7 @@ pub struct Config {
     pub demo_as_of: Option<String>,
     /// `[order_columns]`: which columns of an order export `churn import-orders` reads, for an
     /// export that is not Shopify's, Stripe's or WooCommerce's (SPEC §8).
-    pub order_columns: Option<churn_core::orders::OrderColumns>,
+    pub order_columns: Option<churn_core::ingest::orders::OrderColumns>,
 }
 
 /// A config that could not be used.
@@ -107,8 +107,8 @@ impl Settings {
         })
     }
 
-    pub fn read_options(&self) -> churn_core::customers::ReadOptions {
-        churn_core::customers::ReadOptions {
+    pub fn read_options(&self) -> churn_core::list::customers::ReadOptions {
+        churn_core::list::customers::ReadOptions {
             date_order: self.date_order,
             tz: self.tz.clone(),
         }

@@ -4,7 +4,7 @@
 use std::io::{BufWriter, Write};
 use std::path::Path;
 
-use churn_core::week::day_number;
+use churn_core::run::week::day_number;
 use jiff::civil::Date;
 
 use crate::files::write_atomic;

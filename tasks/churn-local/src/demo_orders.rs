@@ -10,7 +10,7 @@ use std::fmt::Write as _;
 use std::io;
 use std::path::Path;
 
-use churn_core::orders::{CustomerKey, Order, derive};
+use churn_core::ingest::orders::{CustomerKey, Order, derive};
 use jiff::civil::Date;
 
 use crate::demo_data::demo_rules;
@@ -180,9 +180,9 @@ pub fn write_demo_orders(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use churn_core::backtest::{BacktestOptions, build_input, read_list, run};
-    use churn_core::customers::ReadOptions;
-    use churn_core::orders::read_orders;
+    use churn_core::ingest::orders::read_orders;
+    use churn_core::list::customers::ReadOptions;
+    use churn_core::reports::backtest::{BacktestOptions, build_input, read_list, run};
     use churn_core::rules::parse_rules;
     use std::collections::BTreeMap;
 

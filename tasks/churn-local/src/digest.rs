@@ -4,12 +4,12 @@
 
 use std::path::Path;
 
-use churn_core::customers::CustomerReader;
-use churn_core::digest::{
+use churn_core::list::customers::CustomerReader;
+use churn_core::model::Band;
+use churn_core::reports::digest::{
     Digest, DigestOptions, WindowError, audit_window, build_digest, names_and_emails,
 };
-use churn_core::model::Band;
-use churn_core::week::{AsOfError, resolve_as_of};
+use churn_core::run::week::{AsOfError, resolve_as_of};
 use rustc_hash::{FxHashMap, FxHashSet};
 use serde::Serialize;
 use serde_json::Value;

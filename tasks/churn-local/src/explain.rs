@@ -2,12 +2,12 @@
 
 use std::path::Path;
 
-use churn_core::customers::CustomerReader;
+use churn_core::list::customers::CustomerReader;
 use churn_core::model::BreakdownEntry;
+use churn_core::outcome::state::Status;
 use churn_core::ports::Reasoner;
-use churn_core::score::{Prior, Scorer};
-use churn_core::state::Status;
-use churn_core::week::{iso_week, resolve_as_of};
+use churn_core::run::week::{iso_week, resolve_as_of};
+use churn_core::scoring::score::{Prior, Scorer};
 use serde::Serialize;
 
 use crate::config::Settings;

@@ -4,11 +4,13 @@
 
 use std::path::Path;
 
-use churn_core::clock::AuditClock;
-use churn_core::csv_cells::{CellEdit, CsvCells};
-use churn_core::customers::BadRow;
-use churn_core::order_import::{CustomerChange, ListTable, UnknownCustomer, match_orders, plan};
-use churn_core::orders::{OrderError, OrderFormat, read_orders_mapped};
+use churn_core::ingest::order_import::{
+    CustomerChange, ListTable, UnknownCustomer, match_orders, plan,
+};
+use churn_core::ingest::orders::{OrderError, OrderFormat, read_orders_mapped};
+use churn_core::list::csv_cells::{CellEdit, CsvCells};
+use churn_core::list::customers::BadRow;
+use churn_core::run::clock::AuditClock;
 use serde::Serialize;
 use serde_json::{Map, Value};
 
@@ -29,7 +31,7 @@ pub enum ImportError {
         source: std::io::Error,
     },
     #[error("customers.csv: {0}")]
-    List(#[from] churn_core::order_import::ImportError),
+    List(#[from] churn_core::ingest::order_import::ImportError),
     #[error("customers.csv has no header row")]
     EmptyList,
     #[error(transparent)]

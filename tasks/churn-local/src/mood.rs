@@ -11,11 +11,11 @@
 
 use std::path::Path;
 
-use churn_core::csv_sheet::{Sheet, SheetError};
-use churn_core::mail::{ParsedMail, Unreadable, parse_mail};
-use churn_core::mood::{
+use churn_core::ingest::mail::{ParsedMail, Unreadable, parse_mail};
+use churn_core::ingest::mood::{
     KeywordLabeller, LookupError, Match, MoodLabel, blend, find_customer, format_mood,
 };
+use churn_core::list::csv_sheet::{Sheet, SheetError};
 use rusqlite::{OptionalExtension, params};
 use serde::Serialize;
 use serde_json::{Map, Value, json};
@@ -126,7 +126,7 @@ fn record(
 pub fn read_mail(
     dir: &Path,
     raw: &[u8],
-    clock: &mut churn_core::clock::AuditClock,
+    clock: &mut churn_core::run::clock::AuditClock,
 ) -> Result<MailOutcome, ReadMailError> {
     let mut store = SqliteStore::open(dir)?;
     ensure_schema(&mut store)?;
@@ -216,7 +216,7 @@ fn unreadable(
     store: &mut SqliteStore,
     raw: &[u8],
     why: &Unreadable,
-    clock: &mut churn_core::clock::AuditClock,
+    clock: &mut churn_core::run::clock::AuditClock,
 ) -> Result<MailOutcome, ReadMailError> {
     let message_id = content_key(raw);
     record(
@@ -241,7 +241,7 @@ fn unmatched(
     store: &mut SqliteStore,
     mail: &ParsedMail,
     reason: &str,
-    clock: &mut churn_core::clock::AuditClock,
+    clock: &mut churn_core::run::clock::AuditClock,
 ) -> Result<MailOutcome, ReadMailError> {
     record(store, &mail.message_id, "unmatched", reason, &clock.tick())?;
     tracing::info!(outcome = "unmatched", "support mail sender not in the list");

@@ -2,9 +2,9 @@
 
 use std::path::Path;
 
-use churn_core::customers::CustomerReader;
-use churn_core::state::{Outcome, UndoRefused, apply_outcome, plan_undo};
-use churn_core::week::resolve_as_of;
+use churn_core::list::customers::CustomerReader;
+use churn_core::outcome::state::{Outcome, UndoRefused, apply_outcome, plan_undo};
+use churn_core::run::week::resolve_as_of;
 use serde::Serialize;
 use serde_json::{Map, Value};
 

@@ -4,9 +4,10 @@
 
 use std::path::Path;
 
+use churn_core::ingest::order_import::{CustomerChange, HistOrder, HistoryDiff};
 use churn_core::model::{Band, ListItem};
-use churn_core::order_import::{CustomerChange, HistOrder, HistoryDiff};
-use churn_core::state::{AuditItem, Change, CustomerState, Status, surfaced};
+use churn_core::outcome::state::{AuditItem, Change, CustomerState, Status, surfaced};
+use churn_core::run::{Claim, ClaimRequest, LedgerStatus, SentList, Via};
 use jiff::civil::Date;
 use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
 use rustc_hash::FxHashMap;
@@ -60,10 +61,24 @@ CREATE TABLE IF NOT EXISTS send_ledger (
     rules_version TEXT NOT NULL,
     sent_at       TEXT NOT NULL,
     recorded_at   TEXT,
+    run_id        TEXT,
     PRIMARY KEY (week, owner)
 ) WITHOUT ROWID;
 
 -- order-import's kept history: one row per (customer, order id), merged on every import.
+-- Claims (SPEC §4): the run that may send (week, owner) now, until its lease ends; the list it is
+-- about to send, so a run that takes a lapsed claim over sends the same list.
+CREATE TABLE IF NOT EXISTS send_claims (
+    week          TEXT NOT NULL,
+    owner         TEXT NOT NULL,
+    run_id        TEXT NOT NULL,
+    lease_until   INTEGER NOT NULL,
+    via           TEXT NOT NULL,
+    list          TEXT NOT NULL,
+    rules_version TEXT NOT NULL,
+    PRIMARY KEY (week, owner)
+) WITHOUT ROWID;
+
 CREATE TABLE IF NOT EXISTS order_history (
     customer_id TEXT NOT NULL,
     order_id    TEXT NOT NULL,
@@ -92,16 +107,7 @@ pub enum StoreError {
     Corrupt(String),
 }
 
-/// The send ledger's state for one (week, owner).
-#[derive(Debug, Clone, PartialEq)]
-pub struct LedgerEntry {
-    pub week: String,
-    pub owner: String,
-    pub recorded: bool,
-    pub via: String,
-    pub list: Vec<ListItem>,
-    pub rules_version: String,
-}
+pub use churn_core::run::LedgerEntry;
 
 /// The local state store.
 pub struct SqliteStore {
@@ -120,6 +126,7 @@ impl SqliteStore {
         conn.busy_timeout(std::time::Duration::from_secs(10))?;
         conn.execute_batch("PRAGMA foreign_keys = ON;")?;
         conn.execute_batch(SCHEMA)?;
+        migrate(&conn)?;
         Ok(SqliteStore {
             conn,
             read_only: false,
@@ -232,46 +239,153 @@ impl SqliteStore {
             .query_row("SELECT COUNT(*) FROM audit", [], |r| r.get::<_, i64>(0))? as u64)
     }
 
-    /// The send ledger for a week, by owner.
+    /// The send ledger for a week, by owner: sent and recorded entries, and live or lapsed
+    /// claims (`sending`) of owners not yet sent.
     pub fn ledger(&self, week: &str) -> Result<FxHashMap<String, LedgerEntry>, StoreError> {
+        let mut out = FxHashMap::default();
         let mut stmt = self.conn.prepare(
-            "SELECT week, owner, status, via, list, rules_version FROM send_ledger WHERE week = ?1",
+            "SELECT owner, run_id, lease_until, via, list, rules_version FROM send_claims WHERE week = ?1",
         )?;
         let mut rows = stmt.query([week])?;
-        let mut out = FxHashMap::default();
         while let Some(r) = rows.next()? {
-            let list: String = r.get(4)?;
             let entry = LedgerEntry {
-                week: r.get(0)?,
-                owner: r.get(1)?,
-                recorded: r.get::<_, String>(2)? == "recorded",
-                via: r.get(3)?,
-                list: serde_json::from_str(&list)
-                    .map_err(|e| StoreError::Corrupt(format!("send ledger list: {e}")))?,
+                week: week.to_string(),
+                owner: r.get(0)?,
+                status: LedgerStatus::Sending,
+                run_id: r.get(1)?,
+                lease_until_ms: Some(r.get(2)?),
+                via: read_via(&r.get::<_, String>(3)?)?,
+                list: read_list(&r.get::<_, String>(4)?)?,
                 rules_version: r.get(5)?,
+            };
+            out.insert(entry.owner.clone(), entry);
+        }
+        let mut stmt = self.conn.prepare(
+            "SELECT owner, status, via, list, rules_version, COALESCE(run_id, '') FROM send_ledger WHERE week = ?1",
+        )?;
+        let mut rows = stmt.query([week])?;
+        while let Some(r) = rows.next()? {
+            let status: String = r.get(1)?;
+            let entry = LedgerEntry {
+                week: week.to_string(),
+                owner: r.get(0)?,
+                status: LedgerStatus::parse(&status)
+                    .ok_or_else(|| StoreError::Corrupt(format!("send ledger status {status}")))?,
+                run_id: r.get(5)?,
+                lease_until_ms: None,
+                via: read_via(&r.get::<_, String>(2)?)?,
+                list: read_list(&r.get::<_, String>(3)?)?,
+                rules_version: r.get(4)?,
             };
             out.insert(entry.owner.clone(), entry);
         }
         Ok(out)
     }
 
-    /// Marks (week, owner) `sent` with the list that went out.
+    /// Claims (week, owner) for `run_id` (SPEC §4), in one `BEGIN IMMEDIATE` transaction so two
+    /// processes on one data folder cannot both win.
+    pub fn claim(&mut self, r: &ClaimRequest<'_>) -> Result<Claim, StoreError> {
+        let tx = self
+            .conn
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+        let done = {
+            let week = r.week.to_string();
+            let ledger = ledger_row(&tx, &week, r.owner)?;
+            ledger
+        };
+        if let Some(e) = done {
+            return Ok(Claim::Done(e));
+        }
+        let previous = claim_row(&tx, r.week, r.owner)?;
+        if let Some(p) = &previous {
+            if p.is_live_claim(r.now_ms) && p.run_id != r.run_id {
+                return Ok(Claim::Busy {
+                    run_id: p.run_id.clone(),
+                });
+            }
+        }
+        // A takeover keeps the list the lapsed claim was sending.
+        tx.execute(
+            "INSERT INTO send_claims (week, owner, run_id, lease_until, via, list, rules_version)
+             VALUES (?1, ?2, ?3, ?4, 'email', '[]', '')
+             ON CONFLICT (week, owner) DO UPDATE SET run_id = excluded.run_id, lease_until = excluded.lease_until",
+            params![r.week, r.owner, r.run_id, r.lease_until_ms],
+        )?;
+        tx.commit()?;
+        Ok(Claim::Claimed { previous })
+    }
+
+    /// Stores the list about to be sent in `run_id`'s claim; `false` when the claim is not its.
+    pub fn prepare(
+        &mut self,
+        week: &str,
+        owner: &str,
+        run_id: &str,
+        sent: &SentList<'_>,
+    ) -> Result<bool, StoreError> {
+        let list =
+            serde_json::to_string(sent.list).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        let n = self.conn.execute(
+            "UPDATE send_claims SET via = ?4, list = ?5, rules_version = ?6
+             WHERE week = ?1 AND owner = ?2 AND run_id = ?3",
+            params![
+                week,
+                owner,
+                run_id,
+                sent.via.as_str(),
+                list,
+                sent.rules_version
+            ],
+        )?;
+        Ok(n == 1)
+    }
+
+    /// Marks (week, owner) `sent` with the list that went out, only while `run_id` holds the
+    /// claim (which it then gives up); `false` when it does not.
     pub fn mark_sent(
         &mut self,
         week: &str,
         owner: &str,
-        via: &str,
-        list: &[ListItem],
-        rules_version: &str,
+        run_id: &str,
+        sent: &SentList<'_>,
         now: &str,
-    ) -> Result<(), StoreError> {
-        let list = serde_json::to_string(list).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+    ) -> Result<bool, StoreError> {
+        let list =
+            serde_json::to_string(sent.list).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        let tx = self
+            .conn
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+        let held = tx.execute(
+            "DELETE FROM send_claims WHERE week = ?1 AND owner = ?2 AND run_id = ?3",
+            params![week, owner, run_id],
+        )? == 1;
+        if !held {
+            return Ok(false);
+        }
+        tx.execute(
+            "INSERT INTO send_ledger (week, owner, status, via, list, rules_version, sent_at, run_id)
+             VALUES (?1, ?2, 'sent', ?3, ?4, ?5, ?6, ?7)",
+            params![week, owner, sent.via.as_str(), list, sent.rules_version, now, run_id],
+        )?;
+        tx.commit()?;
+        Ok(true)
+    }
+
+    /// Ends `run_id`'s claim on (week, owner) now, keeping its list for the run that takes it
+    /// over.
+    pub fn abandon(&mut self, week: &str, owner: &str, run_id: &str) -> Result<(), StoreError> {
         self.conn.execute(
-            "INSERT INTO send_ledger (week, owner, status, via, list, rules_version, sent_at)
-             VALUES (?1, ?2, 'sent', ?3, ?4, ?5, ?6)
-             ON CONFLICT (week, owner) DO UPDATE SET via = excluded.via, sent_at = excluded.sent_at
-             WHERE send_ledger.status = 'sent'",
-            params![week, owner, via, list, rules_version, now],
+            "UPDATE send_claims SET lease_until = 0 WHERE week = ?1 AND owner = ?2 AND run_id = ?3",
+            params![week, owner, run_id],
+        )?;
+        Ok(())
+    }
+
+    /// Gives up `run_id`'s claim on (week, owner).
+    pub fn release(&mut self, week: &str, owner: &str, run_id: &str) -> Result<(), StoreError> {
+        self.conn.execute(
+            "DELETE FROM send_claims WHERE week = ?1 AND owner = ?2 AND run_id = ?3",
+            params![week, owner, run_id],
         )?;
         Ok(())
     }
@@ -287,7 +401,9 @@ impl SqliteStore {
         by_user: &str,
         clock: &mut AuditClock,
     ) -> Result<usize, StoreError> {
-        let tx = self.conn.transaction()?;
+        let tx = self
+            .conn
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
         let row: Option<(String, String, String)> = tx
             .query_row(
                 "SELECT status, list, via FROM send_ledger WHERE week = ?1 AND owner = ?2",
@@ -547,7 +663,7 @@ impl<'c> ScoreRefresh<'c> {
     }
 }
 
-pub use churn_core::clock::AuditClock;
+pub use churn_core::run::clock::AuditClock;
 
 fn write_change(
     conn: &Connection,
@@ -685,7 +801,7 @@ fn audit_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<Result<AuditItem,
 #[cfg(test)]
 mod tests {
     use super::*;
-    use churn_core::state::{Outcome, apply_outcome};
+    use churn_core::outcome::state::{Outcome, apply_outcome};
     use jiff::civil::date;
 
     #[test]
@@ -773,4 +889,84 @@ mod tests {
             prev = n;
         }
     }
+}
+
+fn read_via(s: &str) -> Result<Via, StoreError> {
+    Via::parse(s).ok_or_else(|| StoreError::Corrupt(format!("send ledger channel {s}")))
+}
+
+fn read_list(s: &str) -> Result<Vec<ListItem>, StoreError> {
+    serde_json::from_str(s).map_err(|e| StoreError::Corrupt(format!("send ledger list: {e}")))
+}
+
+/// The `sent` or `recorded` entry of (week, owner), if any.
+fn ledger_row(
+    conn: &Connection,
+    week: &str,
+    owner: &str,
+) -> Result<Option<LedgerEntry>, StoreError> {
+    let row: Option<(String, String, String, String, String)> = conn
+        .query_row(
+            "SELECT status, via, list, rules_version, COALESCE(run_id, '') FROM send_ledger WHERE week = ?1 AND owner = ?2",
+            params![week, owner],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)),
+        )
+        .optional()?;
+    row.map(|(status, via, list, rules_version, run_id)| {
+        Ok(LedgerEntry {
+            week: week.to_string(),
+            owner: owner.to_string(),
+            status: LedgerStatus::parse(&status)
+                .ok_or_else(|| StoreError::Corrupt(format!("send ledger status {status}")))?,
+            run_id,
+            via: read_via(&via)?,
+            list: read_list(&list)?,
+            rules_version,
+            lease_until_ms: None,
+        })
+    })
+    .transpose()
+}
+
+/// The claim on (week, owner), if any.
+fn claim_row(
+    conn: &Connection,
+    week: &str,
+    owner: &str,
+) -> Result<Option<LedgerEntry>, StoreError> {
+    let row: Option<(String, i64, String, String, String)> = conn
+        .query_row(
+            "SELECT run_id, lease_until, via, list, rules_version FROM send_claims WHERE week = ?1 AND owner = ?2",
+            params![week, owner],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)),
+        )
+        .optional()?;
+    row.map(|(run_id, lease, via, list, rules_version)| {
+        Ok(LedgerEntry {
+            week: week.to_string(),
+            owner: owner.to_string(),
+            status: LedgerStatus::Sending,
+            run_id,
+            via: read_via(&via)?,
+            list: read_list(&list)?,
+            rules_version,
+            lease_until_ms: Some(lease),
+        })
+    })
+    .transpose()
+}
+
+/// Brings a database made by an earlier version up to this schema.
+fn migrate(conn: &Connection) -> Result<(), StoreError> {
+    let has_run_id: bool = conn
+        .prepare("SELECT 1 FROM pragma_table_info('send_ledger') WHERE name = 'run_id'")?
+        .exists([])?;
+    if !has_run_id {
+        match conn.execute_batch("ALTER TABLE send_ledger ADD COLUMN run_id TEXT") {
+            // Another process opening the same folder added it first.
+            Err(rusqlite::Error::SqliteFailure(_, Some(m))) if m.contains("duplicate column") => {}
+            other => other?,
+        }
+    }
+    Ok(())
 }

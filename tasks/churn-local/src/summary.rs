@@ -5,9 +5,9 @@ use std::fs::File;
 use std::io::BufReader;
 use std::path::Path;
 
-use churn_core::backtest::{BacktestOptions, build_input, read_list, run};
-use churn_core::orders::read_orders;
-use churn_core::summary::{
+use churn_core::ingest::orders::read_orders;
+use churn_core::reports::backtest::{BacktestOptions, build_input, read_list, run};
+use churn_core::reports::summary::{
     MonthCounts, ParagraphSource, choose_paragraph, count_month, evidence_line, summary_email,
 };
 use jiff::civil::Date;
@@ -63,7 +63,7 @@ pub fn monthly_summary(
     dry_run: bool,
 ) -> Result<MonthlySummary, SummaryError> {
     let settings = Settings::load(dir).map_err(WeeklyError::from)?;
-    let (month, from, to) = churn_core::summary::month_window(month, &settings.tz)
+    let (month, from, to) = churn_core::reports::summary::month_window(month, &settings.tz)
         .ok_or_else(|| SummaryError::Month(month.to_string()))?;
     let store = SqliteStore::open_read_only(dir).map_err(WeeklyError::from)?;
     let items = store.audit_between(&from, &to).map_err(WeeklyError::from)?;

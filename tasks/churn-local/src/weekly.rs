@@ -4,24 +4,31 @@
 use std::fs::File;
 use std::io::BufReader;
 use std::path::{Path, PathBuf};
+use std::sync::Mutex;
 
-use churn_core::customers::{BadRow, CustomerReader, ListError};
-use churn_core::links::LinkSigner;
-use churn_core::message::{OwnerList, email, slack_messages};
+use churn_core::list::customers::{BadRow, CustomerReader, ListError};
 use churn_core::model::{ListItem, normalize_email};
-use churn_core::ports::Reasoner;
-use churn_core::rules::{Channel, RuleError, Rules, parse_rules};
-use churn_core::run::{LedgerState, OwnerAction, status};
-use churn_core::scan::{ScanError, ScanOptions, ScoreSink, scan};
-use churn_core::week::{AsOfError, iso_week, resolve_as_of};
+use churn_core::notify::links::LinkSigner;
+use churn_core::notify::message::{OwnerList, email_with_note, list_metadata_part};
+use churn_core::ports::{
+    CustomerStates, ListMailer, ListReasoner, ListSlack, PortError, Reasoner, SendLedger,
+    SlackPost, SlackTo,
+};
+use churn_core::rules::{RuleError, Rules, parse_rules};
+use churn_core::run::engine::{
+    DEFAULT_LEASE_MS, Engine, RunContext, plan_owners, scores_refreshed_note, system_now_ms,
+};
+use churn_core::run::scan::{ScanError, ScanOptions, ScoreSink, scan};
+use churn_core::run::week::{AsOfError, iso_week, resolve_as_of};
+use churn_core::run::{Claim, ClaimRequest, LedgerEntry, SentList};
 use jiff::civil::Date;
 use rustc_hash::{FxHashMap, FxHashSet};
 use serde::Serialize;
-use serde_json::{Map, Value};
+use serde_json::Value;
 
 use crate::config::{ConfigError, Settings};
 use crate::files::{file_safe, write_atomic};
-use crate::store::{AuditClock, LedgerEntry, ScoreRefresh, SqliteStore, StoreError};
+use crate::store::{AuditClock, ScoreRefresh, SqliteStore, StoreError};
 
 /// What the caller asked for.
 #[derive(Debug, Clone, Default)]
@@ -40,26 +47,8 @@ pub struct WeeklyOptions {
     pub ignore_ledger: bool,
 }
 
-/// An owner's result, as in SPEC §10's `weekly --json`.
-#[derive(Debug, Clone, Serialize)]
-pub struct OwnerReport {
-    pub owner: String,
-    pub via: String,
-    pub status: String,
-    pub customers: Vec<CustomerOut>,
-    /// Candidates this owner had before the cap (after the pause).
-    pub candidates: usize,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub error: Option<String>,
-    /// Files written to the outbox.
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub files: Vec<String>,
-    /// The `ts` of each Slack message posted (with a bot token).
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub posted: Vec<String>,
-}
-
 pub use churn_core::model::CustomerOut;
+pub use churn_core::run::OwnerReport;
 
 /// The run report (SPEC §10's `weekly --json`, plus a few additive keys).
 #[derive(Debug, Clone, Serialize)]
@@ -142,38 +131,26 @@ pub fn open_list(path: &Path) -> Result<(BufReader<File>, u64), WeeklyError> {
     Ok((BufReader::with_capacity(1 << 16, file), len))
 }
 
-pub use churn_core::scan::{CustomerEmails, OwnerShortlist, resolve_owner};
-
-/// Runs the week. `progress` is called with bytes read so far.
-/// Posts an owner's Slack messages for real, when a bot token is configured (SPEC §10). `user_id`
-/// is the rules' id for the owner, if any (else the owner is looked up by email). Returns the `ts`
-/// of each message posted; an error says why (the owner then falls back to email, SPEC §4).
-pub trait SlackPoster {
-    fn post(
-        &self,
-        owner: &str,
-        user_id: Option<&str>,
-        messages: &[Value],
-    ) -> Result<Vec<String>, String>;
-}
+pub use churn_core::run::scan::{CustomerEmails, OwnerShortlist, resolve_owner};
 
 /// [`run_weekly_posting`] without posting: "sent" means written to the outbox.
 pub fn run_weekly(
     dir: &Path,
     opts: &WeeklyOptions,
-    reasoner: &dyn Reasoner,
+    reasoner: &(dyn Reasoner + Sync),
     progress: &mut dyn FnMut(u64, u64),
 ) -> Result<WeeklyReport, WeeklyError> {
-    run_weekly_posting(dir, opts, reasoner, None, progress)
+    run_weekly_posting::<NoSlack>(dir, opts, reasoner, None, progress)
 }
 
-/// The Monday run on the data folder; Slack owners' lists are also posted through `slack` when
-/// given (a bot token is configured).
-pub fn run_weekly_posting(
+/// The Monday run on the data folder (SPEC §4, §10): one scan, then the engine
+/// (`churn_core::run::Engine`) over the folder's adapters — the send ledger and claims in
+/// `churn.db`, the outbox, and Slack through `slack` when given (a bot token is configured).
+pub fn run_weekly_posting<N: ListSlack>(
     dir: &Path,
     opts: &WeeklyOptions,
-    reasoner: &dyn Reasoner,
-    slack: Option<&dyn SlackPoster>,
+    reasoner: &(dyn Reasoner + Sync),
+    slack: Option<&N>,
     progress: &mut dyn FnMut(u64, u64),
 ) -> Result<WeeklyReport, WeeklyError> {
     let settings = Settings::load(dir)?;
@@ -184,7 +161,11 @@ pub fn run_weekly_posting(
     let (rules, _) = load_rules(&rules_path)?;
     let as_of = resolve_as_of(opts.as_of.as_deref(), &settings.tz, jiff::Timestamp::now())?;
     let week = iso_week(as_of);
-    let run_id = format!("{week}-{}", jiff::Timestamp::now().as_millisecond());
+    let run_id = format!(
+        "{week}-{}-{}",
+        jiff::Timestamp::now().as_millisecond(),
+        std::process::id()
+    );
     let span =
         tracing::info_span!("weekly", run_id = %run_id, week = %week, dry_run = opts.dry_run);
     let _g = span.enter();
@@ -208,17 +189,19 @@ pub fn run_weekly_posting(
         store.ledger(&week)?
     };
     let only: FxHashSet<String> = opts.owners.iter().map(|o| normalize_email(o)).collect();
+    let ctx = RunContext {
+        week: week.clone(),
+        as_of: as_of.to_string(),
+        run_id: run_id.clone(),
+        dry_run: opts.dry_run,
+        resend: opts.resend,
+        rules_version: rules.version.clone(),
+        weekly_cap: rules.weekly_cap,
+        contact_pause_days: rules.contact_pause_days,
+    };
 
     let scan = match scan_list(
-        dir,
-        &settings,
-        &rules,
-        as_of,
-        &prior,
-        &only,
-        &mut store,
-        opts.dry_run,
-        progress,
+        dir, &settings, &rules, &ctx, &prior, &only, &mut store, progress,
     ) {
         Ok(scan) => scan,
         Err(e) => {
@@ -230,166 +213,48 @@ pub fn run_weekly_posting(
             return Err(e);
         }
     };
-
-    let mut clock = AuditClock::default();
-    let outbox_dir = dir.join("outbox").join(&week);
-    let mut owners: Vec<String> = scan.lists.keys().cloned().collect();
-    for o in ledger.keys() {
-        if (only.is_empty() || only.contains(o)) && !scan.lists.contains_key(o) {
-            owners.push(o.clone());
-        }
-    }
-    owners.sort();
+    let plans = plan_owners(&scan.lists, &ledger, &only, &rules, &scan.customer_emails);
 
     let link_secret = if opts.dry_run {
         Vec::new()
     } else {
         link_secret(&mut store)?
     };
-    let signer = LinkSigner::new(&link_secret);
-    let now_unix = jiff::Timestamp::now().as_second();
-
-    let mut reports = Vec::new();
-    for owner in owners {
-        let channel = rules.channel_for(&owner);
-        let mut via = match channel {
-            Channel::Slack { .. } => "slack",
-            Channel::Email => "email",
-        };
-        let shortlist = scan.lists.get(&owner);
-        let candidates = shortlist.map_or(0, |s| s.candidates);
-        let mut report = OwnerReport {
-            owner: owner.clone(),
-            via: via.into(),
-            status: String::new(),
-            customers: Vec::new(),
-            candidates,
-            error: None,
-            files: Vec::new(),
-            posted: Vec::new(),
-        };
-        let entry = ledger.get(&owner);
-        let ledger_state = match entry {
-            None => LedgerState::Unsent,
-            Some(e) if e.recorded => LedgerState::Recorded {
-                list: &e.list,
-                via: &e.via,
-            },
-            Some(e) => LedgerState::Sent {
-                list: &e.list,
-                via: &e.via,
-            },
-        };
-        let action = OwnerAction::decide(&ledger_state, opts.resend, opts.dry_run);
-        if let Some(e) = entry {
-            report.via = e.via.clone();
-        }
-        let list: Vec<ListItem> = match (action, entry) {
-            (OwnerAction::AlreadySent, _) => {
-                report.status = status::ALREADY_SENT.into();
-                reports.push(report);
-                continue;
-            }
-            (OwnerAction::RecordFromLedger, Some(e)) => {
-                report.customers = e.list.iter().map(CustomerOut::from).collect();
-                store.record(&week, &owner, as_of, &opts.by_user, &mut clock)?;
-                report.status = status::SENT.into();
-                reports.push(report);
-                continue;
-            }
-            (OwnerAction::Resend, Some(e)) => e.list.clone(),
-            _ => shortlist
-                .map(|s| s.items.clone())
-                .unwrap_or_default()
-                .into_iter()
-                .map(|mut i| {
-                    i.reason = reasoner.reason(&i.breakdown);
-                    i
-                })
-                .collect(),
-        };
-        report.customers = list.iter().map(CustomerOut::from).collect();
-        if list.is_empty() {
-            report.status = status::NOTHING_TO_SEND.into();
-            reports.push(report);
-            continue;
-        }
-        if action == OwnerAction::DryRun {
-            report.status = status::DRY_RUN.into();
-            reports.push(report);
-            continue;
-        }
-        // Nothing is ever sent to a customer.
-        if scan.customer_emails.contains(&owner) {
-            report.status = status::FAILED.into();
-            report.error = Some(format!(
-                "refused: the owner address {owner} is also a customer's email in the list; nothing was sent"
-            ));
-            tracing::warn!(owner_ref = %owner_ref(&owner), "owner address is a customer email; refused");
-            reports.push(report);
-            continue;
-        }
-        let owner_list = OwnerList {
-            week: &week,
-            as_of: &as_of.to_string(),
-            owner: &owner,
-            items: &list,
-        };
-        match write_outbox(
-            &outbox_dir,
-            &owner_list,
-            &channel,
-            &signer,
-            &settings.outcome_url,
-            now_unix,
-        ) {
-            Ok(files) => report.files = files,
-            Err(e) => {
-                report.status = status::FAILED.into();
-                report.error = Some(e.to_string());
-                reports.push(report);
-                continue;
-            }
-        }
-        if let (Some(poster), Channel::Slack { user_id }, OwnerAction::Send | OwnerAction::Resend) =
-            (slack, &channel, action)
-        {
-            let target = user_id.clone().unwrap_or_else(|| format!("lookup:{owner}"));
-            match poster.post(
-                &owner,
-                user_id.as_deref(),
-                &slack_messages(&owner_list, &target),
-            ) {
-                Ok(ts) => {
-                    tracing::info!(owner_ref = %owner_ref(&owner), messages = ts.len(), "posted to Slack");
-                    report.posted = ts;
-                }
-                Err(e) => {
-                    // SPEC §4: Slack failed, so the owner gets the email (the outbox's, locally).
-                    tracing::warn!(owner_ref = %owner_ref(&owner), error = %e, "Slack failed; falling back to email");
-                    via = "email";
-                    report.via = via.into();
-                    report.error = Some(format!("Slack: {e}; the email is in the outbox instead"));
-                }
-            }
-        }
-        let rules_version = list
-            .first()
-            .map_or(rules.version.clone(), |i| i.rules_version.clone());
-        if action == OwnerAction::Send {
-            store.mark_sent(
-                &week,
-                &owner,
-                via,
-                &list,
-                &rules_version,
-                &clock.now_string(),
-            )?;
-            store.record(&week, &owner, as_of, &opts.by_user, &mut clock)?;
-        }
-        tracing::info!(owner_ref = %owner_ref(&owner), names = list.len(), via, resend = opts.resend, "list sent");
-        report.status = status::SENT.into();
-        reports.push(report);
+    let outbox_dir = dir.join("outbox").join(&week);
+    let outbox = Outbox {
+        dir: outbox_dir.clone(),
+        signer: LinkSigner::new(&link_secret),
+        base_url: settings.outcome_url.clone(),
+        now_unix: jiff::Timestamp::now().as_second(),
+        slack,
+        files: Mutex::new(FxHashMap::default()),
+    };
+    let run_store = LocalRunStore {
+        store: Mutex::new(store),
+        clock: Mutex::new(AuditClock::default()),
+    };
+    let reasoner = EachReasoner(reasoner);
+    let engine = Engine {
+        ledger: &run_store,
+        states: &run_store,
+        reasoner: &reasoner,
+        slack: &outbox,
+        mailer: &outbox,
+        now_ms: system_now_ms,
+        lease_ms: DEFAULT_LEASE_MS,
+    };
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|source| WeeklyError::Io {
+            what: "the run's async runtime could not start",
+            path: dir.display().to_string(),
+            source,
+        })?;
+    let mut reports = runtime.block_on(engine.run_owners(&ctx, &plans, &ledger, &opts.by_user));
+    let mut files = outbox.files.lock().unwrap_or_else(|p| p.into_inner());
+    for r in &mut reports {
+        r.files = files.remove(&r.owner).unwrap_or_default();
     }
 
     tracing::info!(
@@ -415,12 +280,7 @@ pub fn run_weekly_posting(
     })
 }
 
-/// A short, non-reversible reference to an owner for logs (no personal data in logs).
-pub fn owner_ref(owner: &str) -> String {
-    use sha2::Digest;
-    let d = sha2::Sha256::digest(owner.as_bytes());
-    d.iter().take(4).map(|b| format!("{b:02x}")).collect()
-}
+pub use churn_core::run::engine::owner_ref;
 
 /// What one pass over the list found.
 pub struct Scan {
@@ -434,20 +294,26 @@ pub struct Scan {
     pub customer_emails: CustomerEmails,
 }
 
-/// The BG/NBD model fitted on the list's own order history, when a signal measures `p_alive`
-/// (one extra pass over the list; none otherwise).
+/// The BG/NBD model fitted on the list's own order history, when a signal measures `p_alive`.
 pub fn p_alive_model(
     list: &Path,
     settings: &Settings,
     rules: &Rules,
     as_of: Date,
-) -> Result<Option<churn_core::palive::BgNbdParams>, WeeklyError> {
-    if !churn_core::score::Scorer::needs_p_alive(rules) {
+) -> Result<Option<churn_core::scoring::palive::BgNbdParams>, WeeklyError> {
+    let open = || -> Result<_, WeeklyError> {
+        let (file, _) = open_list(list)?;
+        Ok(CustomerReader::new(file, settings.read_options(), &[])?.threaded())
+    };
+    if !churn_core::scoring::score::Scorer::needs_p_alive(rules) {
         return Ok(None);
     }
-    let (file, _) = open_list(list)?;
-    let reader = CustomerReader::new(file, settings.read_options(), &[])?.threaded();
-    Ok(churn_core::palive::fit_list(reader, as_of)?.map(|f| f.params))
+    let reader = open()?;
+    Ok(churn_core::run::engine::p_alive_model(
+        rules,
+        as_of,
+        || Ok(reader),
+    )?)
 }
 
 /// The local score store: the weekly refresh inside one SQLite transaction.
@@ -469,20 +335,24 @@ impl ScoreSink for RefreshSink<'_> {
     }
 }
 
-/// One pass over the customer list (`churn_core::scan`), with the stored scores refreshed (unless
+/// One pass over the customer list (`churn_core::run::scan`), with the stored scores refreshed (unless
 /// `dry_run`) inside one transaction that is only committed when the list passes the stop rules.
 #[allow(clippy::too_many_arguments)]
 pub fn scan_list(
     dir: &Path,
     settings: &Settings,
     rules: &Rules,
-    as_of: Date,
-    prior: &FxHashMap<String, churn_core::state::CustomerState>,
+    ctx: &RunContext,
+    prior: &FxHashMap<String, churn_core::outcome::state::CustomerState>,
     only: &FxHashSet<String>,
     store: &mut SqliteStore,
-    dry_run: bool,
     progress: &mut dyn FnMut(u64, u64),
 ) -> Result<Scan, WeeklyError> {
+    let as_of: Date = ctx
+        .as_of
+        .parse()
+        .map_err(|_| AsOfError(ctx.as_of.clone()))?;
+    let dry_run = ctx.dry_run;
     let path = customers_path(dir);
     let (file, total) = open_list(&path)?;
     let reader =
@@ -492,7 +362,7 @@ pub fn scan_list(
         as_of,
         fallback_owner: settings.fallback_owner.as_deref(),
         only,
-        keep_per_owner: rules.weekly_cap,
+        keep_per_owner: churn_core::run::engine::shortlist_len(rules.weekly_cap),
         p_alive: p_alive_model(&path, settings, rules, as_of)?,
     };
     let mut sink = RefreshSink(if dry_run {
@@ -521,13 +391,9 @@ pub fn scan_list(
             r.apply(change, "churn", &clock.tick())?;
         }
         scores_changed = r.changed();
-        let mut note = Map::new();
-        note.insert("as_of".into(), Value::from(as_of.to_string()));
-        note.insert("scores_changed".into(), Value::from(scores_changed));
-        note.insert("rules_version".into(), Value::from(rules.version.clone()));
-        note.insert("rows".into(), Value::from(found.summary.rows));
-        note.insert("bad_rows".into(), Value::from(found.summary.bad));
-        r.audit_run(&iso_week(as_of), "scores_refreshed", note, &clock.tick())?;
+        let note =
+            scores_refreshed_note(ctx, scores_changed, found.summary.rows, found.summary.bad);
+        r.audit_run(&ctx.week, "scores_refreshed", note, &clock.tick())?;
         r.commit()?;
     }
     Ok(Scan {
@@ -542,42 +408,224 @@ pub fn scan_list(
     })
 }
 
-/// Writes an owner's Block Kit messages (the exact `chat.postMessage` bodies) and email to the
-/// outbox. Returns the file names.
-pub fn write_outbox(
-    outbox: &Path,
-    list: &OwnerList<'_>,
-    channel: &Channel,
-    signer: &LinkSigner,
-    base_url: &str,
+/// The outbox (SPEC §10): every owner's list as the exact `chat.postMessage` bodies and as an
+/// email (HTML and text) in `outbox/<week>/`; with a Slack client, Slack owners' lists are also
+/// posted for real. "Sent" locally means written here.
+struct Outbox<'a, N> {
+    dir: PathBuf,
+    signer: LinkSigner,
+    base_url: String,
     now_unix: i64,
-) -> std::io::Result<Vec<String>> {
-    let stem = file_safe(list.owner);
-    let slack_channel = match channel {
-        Channel::Slack { user_id: Some(id) } => id.clone(),
-        // Found with users.lookupByEmail when posting for real.
-        _ => format!("lookup:{}", list.owner),
-    };
-    let mut files = Vec::new();
-    let messages = slack_messages(list, &slack_channel);
-    for (i, m) in messages.iter().enumerate() {
-        let name = format!("{stem}.slack.{}.json", i + 1);
-        let mut body = serde_json::to_vec_pretty(m).map_err(std::io::Error::other)?;
-        body.push(b'\n');
-        write_atomic(&outbox.join(&name), &body)?;
-        files.push(name);
+    slack: Option<&'a N>,
+    /// Files written, by owner.
+    files: Mutex<FxHashMap<String, Vec<String>>>,
+}
+
+impl<N> Outbox<'_, N> {
+    fn write(&self, owner: &str, name: String, body: &[u8]) -> Result<(), PortError> {
+        write_atomic(&self.dir.join(&name), body)
+            .map_err(|e| PortError::new(format!("writing the outbox: {e}"), false))?;
+        let mut files = self.files.lock().unwrap_or_else(|p| p.into_inner());
+        let list = files.entry(owner.to_string()).or_default();
+        if !list.contains(&name) {
+            list.push(name);
+        }
+        Ok(())
     }
-    let mail = email(list, signer, base_url, now_unix);
-    let eml = format!(
-        "To: {}\nSubject: {}\n\n{}",
-        list.owner, mail.subject, mail.text
-    );
-    for (ext, body) in [("email.txt", eml), ("email.html", mail.html)] {
-        let name = format!("{stem}.{ext}");
-        write_atomic(&outbox.join(&name), body.as_bytes())?;
-        files.push(name);
+
+    fn write_email(&self, list: &OwnerList<'_>, note: Option<&str>) -> Result<(), PortError> {
+        let stem = file_safe(list.owner);
+        let mail = email_with_note(list, &self.signer, &self.base_url, self.now_unix, note);
+        let eml = format!(
+            "To: {}\nSubject: {}\n\n{}",
+            list.owner, mail.subject, mail.text
+        );
+        self.write(list.owner, format!("{stem}.email.txt"), eml.as_bytes())?;
+        self.write(
+            list.owner,
+            format!("{stem}.email.html"),
+            mail.html.as_bytes(),
+        )
     }
-    Ok(files)
+
+    /// The Slack messages already in the outbox for (week, owner): their parts, by metadata.
+    fn outbox_parts(&self, week: &str, owner: &str) -> Vec<usize> {
+        let stem = file_safe(owner);
+        (1..)
+            .map_while(|i| std::fs::read(self.dir.join(format!("{stem}.slack.{i}.json"))).ok())
+            .filter_map(|b| serde_json::from_slice::<Value>(&b).ok())
+            .filter_map(|m| list_metadata_part(&m["metadata"], week, owner))
+            .collect()
+    }
+}
+
+impl<N: ListSlack> ListSlack for Outbox<'_, N> {
+    async fn post_list(
+        &self,
+        to: &SlackTo<'_>,
+        messages: &[Value],
+    ) -> Result<SlackPost, PortError> {
+        let stem = file_safe(to.owner);
+        for (i, m) in messages.iter().enumerate() {
+            let mut body =
+                serde_json::to_vec_pretty(m).map_err(|e| PortError::new(e.to_string(), false))?;
+            body.push(b'\n');
+            self.write(to.owner, format!("{stem}.slack.{}.json", i + 1), &body)?;
+        }
+        match self.slack {
+            Some(slack) => slack.post_list(to, messages).await,
+            None => Ok(SlackPost {
+                parts: messages.len(),
+                posted: Vec::new(),
+                error: None,
+            }),
+        }
+    }
+
+    async fn posted_parts(
+        &self,
+        to: &SlackTo<'_>,
+        week: &str,
+        owner: &str,
+    ) -> Result<Vec<usize>, PortError> {
+        match self.slack {
+            Some(slack) => slack.posted_parts(to, week, owner).await,
+            None => Ok(self.outbox_parts(week, owner)),
+        }
+    }
+}
+
+impl<N: ListSlack> ListMailer for Outbox<'_, N> {
+    async fn mail_list(&self, list: &OwnerList<'_>, note: Option<&str>) -> Result<(), PortError> {
+        self.write_email(list, note)
+    }
+}
+
+/// No Slack client: lists go to the outbox only.
+pub struct NoSlack;
+
+impl ListSlack for NoSlack {
+    async fn post_list(&self, _: &SlackTo<'_>, _: &[Value]) -> Result<SlackPost, PortError> {
+        Err(PortError::new("no Slack client", false))
+    }
+
+    async fn posted_parts(
+        &self,
+        _: &SlackTo<'_>,
+        _: &str,
+        _: &str,
+    ) -> Result<Vec<usize>, PortError> {
+        Ok(Vec::new())
+    }
+}
+
+/// The engine's reasoner over a one-at-a-time [`Reasoner`].
+struct EachReasoner<'a>(&'a (dyn Reasoner + Sync));
+
+impl ListReasoner for EachReasoner<'_> {
+    async fn write_reasons(&self, items: &mut [ListItem]) {
+        for item in items {
+            item.reason = self.0.reason(&item.breakdown);
+        }
+    }
+}
+
+/// `churn.db` as the engine's send ledger and state: each call is one short SQLite transaction,
+/// so two `churn weekly` processes on one folder take turns at every step.
+struct LocalRunStore {
+    store: Mutex<SqliteStore>,
+    clock: Mutex<AuditClock>,
+}
+
+impl LocalRunStore {
+    fn with<T>(
+        &self,
+        what: &str,
+        f: impl FnOnce(&mut SqliteStore) -> Result<T, StoreError>,
+    ) -> Result<T, PortError> {
+        let mut store = self.store.lock().unwrap_or_else(|p| p.into_inner());
+        // A busy database (another process's transaction past the busy timeout) may free up.
+        f(&mut store)
+            .map_err(|e| PortError::new(format!("{what}: {e}"), matches!(e, StoreError::Sql(_))))
+    }
+
+    fn now(&self) -> String {
+        self.clock
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .now_string()
+    }
+}
+
+impl SendLedger for LocalRunStore {
+    async fn entries(&self, week: &str) -> Result<FxHashMap<String, LedgerEntry>, PortError> {
+        self.with("reading the send ledger", |s| s.ledger(week))
+    }
+
+    async fn claim(&self, request: &ClaimRequest<'_>) -> Result<Claim, PortError> {
+        self.with("claiming", |s| s.claim(request))
+    }
+
+    async fn prepare(
+        &self,
+        week: &str,
+        owner: &str,
+        run_id: &str,
+        list: &SentList<'_>,
+    ) -> Result<bool, PortError> {
+        self.with("storing the list in the claim", |s| {
+            s.prepare(week, owner, run_id, list)
+        })
+    }
+
+    async fn mark_sent(
+        &self,
+        week: &str,
+        owner: &str,
+        run_id: &str,
+        list: &SentList<'_>,
+    ) -> Result<bool, PortError> {
+        let now = self.now();
+        self.with("marking sent", |s| {
+            s.mark_sent(week, owner, run_id, list, &now)
+        })
+    }
+
+    async fn release(&self, week: &str, owner: &str, run_id: &str) -> Result<(), PortError> {
+        self.with("releasing the claim", |s| s.release(week, owner, run_id))
+    }
+
+    async fn abandon(&self, week: &str, owner: &str, run_id: &str) -> Result<(), PortError> {
+        self.with("lapsing the claim", |s| s.abandon(week, owner, run_id))
+    }
+
+    async fn record(
+        &self,
+        week: &str,
+        owner: &str,
+        as_of: Date,
+        by_user: &str,
+    ) -> Result<usize, PortError> {
+        let mut clock = self.clock.lock().unwrap_or_else(|p| p.into_inner());
+        self.with("recording", |s| {
+            s.record(week, owner, as_of, by_user, &mut clock)
+        })
+    }
+}
+
+impl CustomerStates for LocalRunStore {
+    async fn fresh(
+        &self,
+        ids: &[&str],
+    ) -> Result<FxHashMap<String, churn_core::outcome::state::CustomerState>, PortError> {
+        self.with("reading customer state", |s| {
+            let mut out = FxHashMap::default();
+            for id in ids {
+                out.insert(id.to_string(), s.get_state(id)?);
+            }
+            Ok(out)
+        })
+    }
 }
 
 /// The email-link secret: `CHURN_LINK_SECRET` if set, else a random one kept in the database.
@@ -596,6 +644,3 @@ pub fn link_secret(store: &mut SqliteStore) -> Result<Vec<u8>, StoreError> {
     })?;
     Ok(hex.into_bytes())
 }
-
-/// Used by `LedgerEntry` consumers outside this module.
-pub type Ledger = FxHashMap<String, LedgerEntry>;

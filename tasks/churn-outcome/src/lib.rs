@@ -15,15 +15,15 @@ mod pages;
 use std::sync::Arc;
 
 use base64::Engine as _;
-use churn_core::links::{LinkAction, LinkClaims, LinkError, LinkSigner};
-use churn_core::ports::{Applied, OutcomeStore, PortError, SlackResponder};
-use churn_core::slack::{
+use churn_core::list::values::parse_number;
+use churn_core::notify::links::{LinkAction, LinkClaims, LinkError, LinkSigner};
+use churn_core::notify::slack::{
     ButtonValue, Interaction, MAX_BODY_BYTES, MAX_PRIVATE_METADATA_CHARS, ModalMetadata, Origin,
     SigningSecrets, done_line, errors_response, lost_modal, outcome_from_submission,
     parse_interaction, row_name, updated_blocks, verify_request, won_back_modal,
 };
-use churn_core::state::{LostReason, Outcome, apply_outcome, plan_undo};
-use churn_core::values::parse_number;
+use churn_core::outcome::state::{LostReason, Outcome, apply_outcome, plan_undo};
+use churn_core::ports::{Applied, OutcomeStore, PortError, SlackResponder};
 use jiff::civil::Date;
 use jiff::tz::TimeZone;
 use serde_json::{Value, json};
@@ -410,8 +410,8 @@ impl<S: OutcomeStore, R: SlackResponder> OutcomeHandler<S, R> {
                             "response_type": "in_channel",
                             "text": line,
                             "blocks": [
-                                {"type": "section", "text": {"type": "mrkdwn", "text": format!("{line} (customer {})", churn_core::reason::escape_slack(customer_id))}},
-                                {"type": "actions", "block_id": format!("u:{}", churn_core::message::short_hash(customer_id)), "elements": [
+                                {"type": "section", "text": {"type": "mrkdwn", "text": format!("{line} (customer {})", churn_core::notify::reason::escape_slack(customer_id))}},
+                                {"type": "actions", "block_id": format!("u:{}", churn_core::notify::message::short_hash(customer_id)), "elements": [
                                     {"type": "button", "text": {"type": "plain_text", "text": "Undo"}, "action_id": "undo", "value": value}
                                 ]}
                             ]

@@ -1,10 +1,10 @@
 //! The email links' HTML pages: the confirm form (GET), and the result (POST). Everything shown is
 //! escaped; the pages load nothing and are never cached or indexed (the token is in the URL).
 
-use churn_core::links::{LinkAction, LinkClaims};
-use churn_core::message::html_escape;
+use churn_core::notify::links::{LinkAction, LinkClaims};
+use churn_core::notify::message::html_escape;
+use churn_core::outcome::state::LostReason;
 use churn_core::ports::{Applied, PortError};
-use churn_core::state::LostReason;
 
 use crate::Response;
 

@@ -4,10 +4,10 @@
 
 use std::sync::Mutex;
 
-use churn_core::links::{LinkAction, LinkClaims, LinkSigner};
+use churn_core::notify::links::{LinkAction, LinkClaims, LinkSigner};
+use churn_core::notify::slack::{SigningSecrets, sign};
+use churn_core::outcome::state::{AuditItem, Change, CustomerState};
 use churn_core::ports::{Applied, OutcomeStore, PortError, SlackResponder};
-use churn_core::slack::{SigningSecrets, sign};
-use churn_core::state::{AuditItem, Change, CustomerState};
 use serde_json::{Value, json};
 
 use super::*;

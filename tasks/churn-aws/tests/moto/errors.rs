@@ -15,7 +15,7 @@ use churn_aws::{
     AwsClients, DynamoDbStateStore, MailError, ObjectError, S3ObjectStore, SesMailer, StateError,
     TableNames,
 };
-use churn_core::message::EmailBody;
+use churn_core::notify::message::EmailBody;
 
 use crate::support::REGION;
 

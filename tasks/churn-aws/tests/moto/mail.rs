@@ -1,7 +1,7 @@
 use std::collections::HashSet;
 
 use churn_aws::{MailError, SesMailer};
-use churn_core::message::EmailBody;
+use churn_core::notify::message::EmailBody;
 use serde_json::Value;
 
 use crate::support::{clients, moto_data, unique};

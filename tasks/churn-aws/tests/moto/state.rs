@@ -5,7 +5,7 @@ use churn_aws::{
     AuditClock, AwsClients, Conflict, DynamoDbStateStore, ScoreWrite, StateError, TableNames,
 };
 use churn_core::model::Band;
-use churn_core::state::{
+use churn_core::outcome::state::{
     LostReason, Outcome, Status, UndoRefused, apply_outcome, plan_undo, reactivate,
 };
 use jiff::civil::date;

@@ -2,7 +2,7 @@
 
 use std::time::{Duration, Instant};
 
-use churn_core::reason::{ReasonRejected, deterministic_reason};
+use churn_core::notify::reason::{ReasonRejected, deterministic_reason};
 use churn_delivery::{
     BedrockError, BedrockReasoner, BedrockReasonerConfig, DEFAULT_MODEL_ID, FallbackReason,
     ReasonSource,

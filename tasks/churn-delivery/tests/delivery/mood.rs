@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use churn_core::mood::MoodLabel;
+use churn_core::ingest::mood::MoodLabel;
 use churn_delivery::BedrockError;
 use churn_delivery::mood::{BedrockMoodConfig, BedrockMoodLabeller, MoodError, SYSTEM_PROMPT};
 

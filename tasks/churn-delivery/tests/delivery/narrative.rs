@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use churn_core::summary::{MonthCounts, ParagraphSource, template_paragraph};
+use churn_core::reports::summary::{MonthCounts, ParagraphSource, template_paragraph};
 use churn_delivery::{BedrockNarrator, DEFAULT_MODEL_ID, NarratorConfig};
 use serde_json::Value;
 

@@ -2,7 +2,7 @@
 
 use std::time::{Duration, Instant};
 
-use churn_core::message::{OwnerList, slack_messages};
+use churn_core::notify::message::{OwnerList, slack_messages};
 use churn_delivery::{
     ERROR_CONFIG, ERROR_INTERNAL, ERROR_RETRYABLE, RetryPolicy, SlackError, SlackNotifier,
     SlackRecipient, SlackToken,

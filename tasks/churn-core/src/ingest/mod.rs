@@ -1,0 +1,7 @@
+//! The lanes that feed the list (SPEC §8): order exports, support mail and its mood, Drive sync.
+
+pub mod drive_sync;
+pub mod mail;
+pub mod mood;
+pub mod order_import;
+pub mod orders;

@@ -1,0 +1,6 @@
+//! Looking back (SPEC §9, §12): the Friday digest, the monthly summary, the backtest and its plot.
+
+pub mod backtest;
+pub mod digest;
+pub mod plot;
+pub mod summary;

@@ -1,0 +1,15 @@
+//! The Monday run (SPEC §4): the run's date and week, one scan of the list, the send ledger's
+//! vocabulary, and the engine that hands each owner their list exactly once.
+
+pub mod clock;
+pub mod engine;
+pub mod input;
+pub mod ledger;
+pub mod scan;
+pub mod week;
+
+pub use engine::{
+    Engine, OwnerOutcome, OwnerPlan, OwnerReport, RunContext, RunError, RunErrorKind,
+};
+pub use input::{OwnerAction, OwnerStatus, RunInput};
+pub use ledger::{Claim, ClaimRequest, LedgerEntry, LedgerStatus, SentList, Via};

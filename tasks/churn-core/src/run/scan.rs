@@ -1,0 +1,299 @@
+//! One pass over the customer list (SPEC §4 step 1, and the laptop run): score everyone, handle
+//! lost and reactivated customers, drop those inside the contact pause, and keep each owner's best
+//! candidates. The same code runs in the AWS scorer and in `churn weekly`; where the scores are
+//! stored is the caller's `ScoreSink`.
+
+use std::io::Read;
+
+use jiff::civil::Date;
+use rustc_hash::{FxHashMap, FxHashSet};
+
+use crate::list::customers::{BadRow, CustomerReader, ListError, ReadSummary};
+use crate::model::{Band, ListItem, looks_like_email, normalize_email};
+use crate::outcome::state::{Change, CustomerState, Status, reactivate};
+use crate::rules::Rules;
+use crate::scoring::rank::{RankKey, Shortlist};
+use crate::scoring::score::{Measured, Prior, Scorer};
+
+/// Where every customer's score and band go (only the changed ones need writing).
+pub trait ScoreSink {
+    type Error;
+    fn put(
+        &mut self,
+        customer_id: &str,
+        score: u32,
+        band: Band,
+        owner: &str,
+    ) -> Result<(), Self::Error>;
+}
+
+/// A sink that stores nothing (dry runs).
+pub struct NoSink;
+
+impl ScoreSink for NoSink {
+    type Error = std::convert::Infallible;
+    fn put(&mut self, _: &str, _: u32, _: Band, _: &str) -> Result<(), Self::Error> {
+        Ok(())
+    }
+}
+
+/// Why a scan stopped.
+#[derive(Debug, thiserror::Error)]
+pub enum ScanError<E> {
+    #[error(transparent)]
+    List(#[from] ListError),
+    /// The list was read to the end and refused by SPEC §2's stop rules; the bad rows found, so
+    /// the admin can be told which lines to fix.
+    #[error("{error}")]
+    Refused {
+        error: ListError,
+        bad_rows: Vec<BadRow>,
+    },
+    #[error("storing scores: {0}")]
+    Sink(E),
+}
+
+/// What to scan for.
+pub struct ScanOptions<'a> {
+    pub rules: &'a Rules,
+    pub as_of: Date,
+    /// Lower-cased.
+    pub fallback_owner: Option<&'a str>,
+    /// Limit to these owners (lower-cased); empty = everyone.
+    pub only: &'a FxHashSet<String>,
+    /// How many candidates to keep per owner: the weekly cap on a laptop; more on AWS, where the
+    /// handoff re-checks the pause against fresh state before capping.
+    pub keep_per_owner: usize,
+    /// The BG/NBD model fitted on this list, when a signal measures `p_alive`.
+    pub p_alive: Option<crate::scoring::palive::BgNbdParams>,
+}
+
+/// An owner's best candidates after the pause.
+#[derive(Debug, Clone)]
+pub struct OwnerShortlist {
+    /// Best first; reasons not yet written.
+    pub items: Vec<ListItem>,
+    /// Candidates this owner had after the pause (before the cap).
+    pub candidates: usize,
+}
+
+/// Hashes of the customers' email addresses, compared ignoring case: no message may go to one
+/// of them. Pushing a hash per row is cheap; the few look-ups (one per owner) sort once.
+#[derive(Default)]
+pub struct CustomerEmails {
+    hashes: Vec<u64>,
+    sorted: std::cell::OnceCell<Vec<u64>>,
+}
+
+impl CustomerEmails {
+    fn hash(addr: &str) -> u64 {
+        use std::hash::Hasher;
+        let addr = addr.trim();
+        let mut h = rustc_hash::FxHasher::default();
+        if addr.is_ascii() {
+            // Lower-case on the fly: no allocation per row.
+            for chunk in addr.as_bytes().chunks(32) {
+                let mut buf = [0u8; 32];
+                for (d, s) in buf.iter_mut().zip(chunk) {
+                    *d = s.to_ascii_lowercase();
+                }
+                h.write(&buf[..chunk.len()]);
+            }
+        } else {
+            h.write(addr.to_lowercase().as_bytes());
+        }
+        h.finish()
+    }
+
+    pub fn insert(&mut self, addr: &str) {
+        if !addr.trim().is_empty() {
+            self.hashes.push(Self::hash(addr));
+        }
+    }
+
+    /// Whether `addr` appears in the list's `email` column (a hash collision errs on refusing).
+    pub fn contains(&self, addr: &str) -> bool {
+        let sorted = self.sorted.get_or_init(|| {
+            let mut v = self.hashes.clone();
+            v.sort_unstable();
+            v
+        });
+        sorted.binary_search(&Self::hash(addr)).is_ok()
+    }
+}
+
+/// Resolves an owner cell: an email → that owner (lower-cased); otherwise the fallback owner.
+pub fn resolve_owner(cell: &str, fallback: Option<&str>) -> Option<String> {
+    if looks_like_email(cell) {
+        Some(normalize_email(cell))
+    } else {
+        fallback.map(str::to_string)
+    }
+}
+
+/// What one pass found.
+pub struct Scan {
+    pub lists: FxHashMap<String, OwnerShortlist>,
+    /// Bad rows, and candidates that have no owner.
+    pub errors: Vec<BadRow>,
+    pub skipped_paused: u64,
+    pub summary: ReadSummary,
+    /// Lost customers with a newer order: (the change to write, customer id).
+    pub reactivations: Vec<(Change, String)>,
+    pub customer_emails: CustomerEmails,
+}
+
+/// Scans the list. `prior` holds the customers whose state matters (surfaced, contacted, won
+/// back, lost). `progress` is called with (bytes read, ·) now and then.
+pub fn scan<R: Read, S: ScoreSink>(
+    mut reader: CustomerReader<R>,
+    opts: &ScanOptions<'_>,
+    prior: &FxHashMap<String, CustomerState>,
+    sink: &mut S,
+    progress: &mut dyn FnMut(u64),
+) -> Result<Scan, ScanError<S::Error>> {
+    let rules = opts.rules;
+    let scorer = Scorer::new(rules, opts.as_of).with_p_alive(opts.p_alive);
+    let mut shortlists: FxHashMap<String, (Shortlist<ListItem>, usize)> = FxHashMap::default();
+    let mut errors = Vec::new();
+    let mut skipped_paused = 0u64;
+    let mut customer_emails = CustomerEmails::default();
+    let mut reactivations = Vec::new();
+    let mut owner_cache: FxHashMap<String, Option<String>> = FxHashMap::default();
+    let mut spare: Vec<(u32, Measured<'static>)> = Vec::new();
+    let mut n = 0u64;
+    loop {
+        n += 1;
+        if n.is_multiple_of(65_536) {
+            progress(reader.bytes_read());
+        }
+        let Some(row) = reader.next_row() else { break };
+        let row = match row {
+            Ok(r) => r,
+            Err(bad) => {
+                errors.push(bad);
+                continue;
+            }
+        };
+        let mut buf = recycle(std::mem::take(&mut spare));
+        customer_emails.insert(row.email);
+        let owner = match owner_cache.get(row.owner) {
+            Some(o) => o.clone(),
+            None => {
+                let o = resolve_owner(row.owner, opts.fallback_owner);
+                owner_cache.insert(row.owner.to_string(), o.clone());
+                o
+            }
+        };
+        let state = if prior.is_empty() {
+            None
+        } else {
+            prior.get(row.customer_id)
+        };
+        let p = Prior {
+            won_back_date: state.and_then(|s| s.won_back_date),
+        };
+        let score = scorer.score(&row, p, &mut buf);
+        sink.put(
+            row.customer_id,
+            score.score,
+            score.band,
+            owner.as_deref().unwrap_or(""),
+        )
+        .map_err(ScanError::Sink)?;
+        let mut lost = state.is_some_and(|s| s.status == Status::Lost);
+        if let Some(s) = state.filter(|s| lost && s.reactivated_by(row.last_order_date)) {
+            lost = false;
+            reactivations.push((
+                reactivate(s, row.last_order_date.unwrap_or(opts.as_of)),
+                row.customer_id.to_string(),
+            ));
+        }
+        if lost || !score.band.is_candidate() {
+            spare = recycle(buf);
+            continue;
+        }
+        let Some(owner) = owner else {
+            errors.push(BadRow {
+                line: row.line,
+                reason: format!(
+                    "customer {} is {} but has no owner, and no fallback owner is configured",
+                    row.customer_id, score.band
+                ),
+            });
+            spare = recycle(buf);
+            continue;
+        };
+        if !opts.only.is_empty() && !opts.only.contains(&owner) {
+            spare = recycle(buf);
+            continue;
+        }
+        // An owner whose candidates are all paused is still reported (`nothing_to_send`).
+        let entry = shortlists
+            .entry(owner)
+            .or_insert_with(|| (Shortlist::new(opts.keep_per_owner), 0));
+        if state.is_some_and(|s| s.is_paused(opts.as_of, rules.contact_pause_days)) {
+            skipped_paused += 1;
+            spare = recycle(buf);
+            continue;
+        }
+        let key = RankKey {
+            band: score.band,
+            score: score.score,
+            lifetime_value: row.lifetime_value,
+            customer_id: row.customer_id.to_string(),
+        };
+        entry.1 += 1;
+        if entry.0.would_keep(&key) {
+            let item = ListItem {
+                customer_id: row.customer_id.to_string(),
+                name: row.name.to_string(),
+                band: score.band,
+                score: score.score,
+                reason: String::new(),
+                breakdown: scorer.breakdown(&buf),
+                lifetime_value: row.lifetime_value,
+                rules_version: rules.version.clone(),
+            };
+            entry.0.push(key, item);
+        }
+        spare = recycle(buf);
+    }
+    let summary = match reader.finish() {
+        Ok(s) => s,
+        Err(error) => {
+            return Err(ScanError::Refused {
+                error,
+                bad_rows: errors,
+            });
+        }
+    };
+    let lists = shortlists
+        .into_iter()
+        .map(|(owner, (s, candidates))| {
+            (
+                owner,
+                OwnerShortlist {
+                    items: s.into_sorted().into_iter().map(|(_, i)| i).collect(),
+                    candidates,
+                },
+            )
+        })
+        .collect();
+    Ok(Scan {
+        lists,
+        errors,
+        skipped_paused,
+        summary,
+        reactivations,
+        customer_emails,
+    })
+}
+
+/// Reuses a scoring buffer's allocation across rows whose borrows differ (in-place collect).
+fn recycle<'a, 'b>(mut v: Vec<(u32, Measured<'a>)>) -> Vec<(u32, Measured<'b>)> {
+    v.clear();
+    v.into_iter()
+        .map(|_| unreachable!("the vector is empty"))
+        .collect()
+}
