@@ -30,7 +30,11 @@ step "tests (unit, property, integration and golden; AWS adapters against moto)"
 cargo test --workspace --locked
 
 step "the Monday run's state machine, executed by moto with the real task binaries"
-cargo build --locked -p churn-lambda
+# `cargo test` above built the task binaries and `churn` (their integration tests need them); a
+# separate `cargo build` would resolve features differently and compile the SDK again.
+for bin in churn-scorer churn-handoff churn-record churn; do
+  [ -x "target/debug/$bin" ] || { echo "target/debug/$bin was not built by cargo test" >&2; exit 1; }
+done
 .venv-test/bin/python -m pytest tests/sfn -q -p no:cacheprovider
 
 step "AWS deployment: cfn-lint, sam validate --lint, ASL validators (installs them on first use)"
@@ -39,4 +43,4 @@ scripts/lint-aws.sh
 step "AWS deployment: IAM rules and state machine contract (pytest)"
 .venv-lint/bin/python -m pytest tests/aws -q -p no:cacheprovider
 
-step "all checks passed"
+step "all checks passed in $((SECONDS / 60)) min $((SECONDS % 60)) s"

@@ -1,4 +1,4 @@
-//! Outcomes change what the next Monday does (SPEC §4–5), each with one audit row.
+//! Outcomes change what the next Monday does (docs/SPEC.md §4–5), each with one audit row.
 
 use crate::util::*;
 

@@ -1,4 +1,4 @@
-//! `churn read-mail`: `--parse-only --json` (SPEC §10) on real mails, and the local mood write —
+//! `churn read-mail`: `--parse-only --json` (docs/SPEC.md §10) on real mails, and the local mood write —
 //! the cell by customer id, every other byte unchanged, audited, the same Message-ID once.
 
 use std::path::Path;

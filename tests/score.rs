@@ -1,4 +1,4 @@
-//! `churn score`: every customer's score, band and breakdown, in SPEC §10's JSON shape.
+//! `churn score`: every customer's score, band and breakdown, in docs/SPEC.md §10's JSON shape.
 
 use crate::util::*;
 

@@ -1,4 +1,4 @@
-"""The IAM rules of SPEC §11, checked on template.yaml as written (before the SAM transform).
+"""The IAM rules of docs/SPEC.md §11, checked on template.yaml as written (before the SAM transform).
 
 - every function has its own role, declared in the template (no shared role, no SAM auto-role);
 - the audit table is only ever granted put and read actions, in every role;

@@ -129,13 +129,18 @@ def test_sample_events_have_the_contract_shapes():
     # The scorer's event is what the Score state sends: the execution input and its name.
     assert set(events["scorer.json"]) == {"input", "execution"}
     assert set(events["scorer.json"]["input"]) <= {"as_of", "dry_run", "owners", "resend"}
+    # (churn-lambda's tests also read handoff.json, record.json and report.json into their Rust
+    # types, so these shapes cannot drift from the code.)
     handoff = events["handoff.json"]
     assert set(handoff) == {"run", "item"}
-    assert set(handoff["item"]) == {"owner", "via", "candidates", "candidates_key", "count"}
-    assert handoff["item"]["count"] == len(handoff["item"]["candidates"])
-    run_keys = {"week", "as_of", "run_id", "dry_run", "resend", "rules_version", "owners_filter"}
+    assert {"owner", "via", "shortlist", "candidates", "refused"} <= set(handoff["item"])
+    assert handoff["item"]["candidates"] == len(handoff["item"]["shortlist"])
+    run_keys = {"week", "as_of", "run_id", "dry_run", "resend", "rules_version", "weekly_cap",
+                "contact_pause_days"}
     assert set(handoff["run"]) == run_keys
-    assert {"run", "owner", "via", "status", "customers"} == set(events["record.json"])
+    record = events["record.json"]
+    assert {"run", "owner", "via", "status", "names", "record", "report_key"} <= set(record)
+    assert "customers" not in record, "lists never travel through the state"
     report = events["report.json"]["report"]
     assert set(report["run"]) == run_keys
     assert any(r["status"] == "failed" for r in report["results"])

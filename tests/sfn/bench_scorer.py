@@ -31,9 +31,9 @@ def main(customers):
                 took = time.perf_counter() - started
                 assert done.returncode == 0, done.stdout + done.stderr
                 out = json.loads(done.stdout)
-                via_s3 = sum(1 for o in out["owners"] if o.get("candidates_key"))
+                via_s3 = sum(1 for o in out["owners"] if o.get("shortlist_key"))
                 print(f"scorer, {customers:,} customers, {attempt}: {took:.2f} s; "
-                      f"{len(out['owners'])} owners, {via_s3} candidate lists via S3, "
+                      f"{len(out['owners'])} owners, {via_s3} shortlists via S3, "
                       f"output {len(done.stdout):,} bytes")
         finally:
             world.close()

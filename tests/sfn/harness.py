@@ -84,6 +84,41 @@ def invoke(self, body, request_headers, response_headers):
 
 lambda_models.LambdaFunction.invoke = invoke
 
+# moto's TransactWriteItems backs up a table by deep-copying it once per action (100 copies of
+# cp-state for one Record of 50 names), which made a 50-owner run take minutes and gigabytes.
+# The copies are identical (nothing is written while they are made), so one per table and
+# transaction keeps moto's rollback exactly as it is. Thread-local: moto serves threads at once.
+import copy  # noqa: E402
+import types  # noqa: E402
+
+import moto.dynamodb.models as dynamodb_models  # noqa: E402
+
+_backup = threading.local()
+
+
+def _deepcopy_once(obj, memo=None):
+    cache = getattr(_backup, "cache", None)
+    if cache is None:
+        return copy.deepcopy(obj, memo)
+    if id(obj) not in cache:
+        cache[id(obj)] = copy.deepcopy(obj, memo)
+    return cache[id(obj)]
+
+
+dynamodb_models.copy = types.SimpleNamespace(deepcopy=_deepcopy_once, copy=copy.copy)
+_transact = dynamodb_models.DynamoDBBackend.transact_write_items
+
+
+def transact_write_items(self, transact_items):
+    _backup.cache = {}
+    try:
+        return _transact(self, transact_items)
+    finally:
+        _backup.cache = None
+
+
+dynamodb_models.DynamoDBBackend.transact_write_items = transact_write_items
+
 # No Docker here, and none is needed (invocations run the binaries above); moto's data dump
 # (/moto-api/data.json, where tests read the mail SES accepted) would otherwise try to reach it.
 import moto.utilities.docker_utilities as docker_utilities  # noqa: E402

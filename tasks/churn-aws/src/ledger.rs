@@ -1,4 +1,4 @@
-//! `DynamoDbSendLedger`: the send ledger with claims (`cp-runs`, key `week` + `owner`; SPEC §4),
+//! `DynamoDbSendLedger`: the send ledger with claims (`cp-runs`, key `week` + `owner`; docs/SPEC.md §4),
 //! the AWS twin of the ledger in `churn_local::store`. Its own table so no customer id can collide
 //! with it and the handoff role can be given exactly this table (`docs/aws-design.md`). Every write
 //! is conditional: a claim only on a missing entry or a lapsed (or own) `sending` one; `prepare`,

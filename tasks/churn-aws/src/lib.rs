@@ -1,4 +1,4 @@
-//! AWS adapters for the churn predictor (SPEC §4, §5, §11; contracts in `docs/aws-design.md`).
+//! AWS adapters for the churn predictor (docs/SPEC.md §4, §5, §11; contracts in `docs/aws-design.md`).
 //!
 //! Every adapter is built from one [`AwsClients`], itself made once from one
 //! [`aws_config::SdkConfig`] (never `load_from_env` per adapter). Adapters are named

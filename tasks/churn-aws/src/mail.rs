@@ -111,7 +111,7 @@ impl SesMailer {
 }
 
 /// `SesMailer` as the Monday engine's mailer: the owner's list as HTML and text with signed
-/// action links (SPEC §7), from the configured sender.
+/// action links (docs/SPEC.md §7), from the configured sender.
 pub struct SesListMailer {
     pub mailer: SesMailer,
     pub sender: String,

@@ -1,4 +1,4 @@
-//! `DynamoDbMoodStore`: the mood-reader's writes (SPEC §5, §8). The mood lives in `cp-state` as
+//! `DynamoDbMoodStore`: the mood-reader's writes (docs/SPEC.md §5, §8). The mood lives in `cp-state` as
 //! a `support_mood` number on the customer's item; each write is one `TransactWriteItems`:
 //!
 //! 1. a put into the mail-seen table (`cp-mail-seen`, key `message_id`), conditioned on

@@ -1,5 +1,5 @@
 //! `DynamoDbStateStore`: customer state (`cp-state`) and the append-only audit (`cp-audit`),
-//! mirroring `churn_local::store::SqliteStore` (SPEC §5, `docs/aws-design.md`).
+//! mirroring `churn_local::store::SqliteStore` (docs/SPEC.md §5, `docs/aws-design.md`).
 //!
 //! Decisions:
 //! - **Prior state** ([`Prior`]): one parallel Scan keeps the full [`CustomerState`] only for the
@@ -239,7 +239,7 @@ impl Prior {
         self.scores.is_empty()
     }
 
-    /// The scores that differ from what is stored (SPEC §4 step 1), split by how they must be
+    /// The scores that differ from what is stored (docs/SPEC.md §4 step 1), split by how they must be
     /// written.
     pub fn changed(&self, scores: impl IntoIterator<Item = ScoreWrite>) -> ScoreChanges {
         let mut out = ScoreChanges::default();
@@ -601,7 +601,7 @@ impl DynamoDbStateStore {
         self.transact(id, ops).await
     }
 
-    /// Records the surfaced names of a sent list (SPEC §4 record), mirroring `SqliteStore::record`:
+    /// Records the surfaced names of a sent list (docs/SPEC.md §4 record), mirroring `SqliteStore::record`:
     /// for each name, its `surfaced_date`, band, score, reason, rules version and owner, and one
     /// `surfaced` audit item — up to 50 names per transaction (one round trip for a capped list),
     /// name by name when a concurrent Record got to one of them first. Idempotent: a name already surfaced on

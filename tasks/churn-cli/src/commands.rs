@@ -19,24 +19,9 @@ use churn_local::weekly::{WeeklyError, WeeklyOptions, open_list};
 use indicatif::{ProgressBar, ProgressStyle};
 use serde::Serialize;
 
+pub use crate::error::CliError;
 use crate::print;
 use crate::{Command, OutcomeAction, PAliveCommand};
-
-/// A failure, printed as one line after `churn: `.
-#[derive(Debug)]
-pub struct CliError(pub String);
-
-impl std::fmt::Display for CliError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-
-impl<E: std::error::Error> From<E> for CliError {
-    fn from(e: E) -> Self {
-        CliError(e.to_string())
-    }
-}
 
 /// The files bundled as the demo (the repository's `demo/` folder).
 const DEMO_FILES: [(&str, &str); 4] = [
@@ -437,7 +422,7 @@ fn write_json_str(out: &mut impl Write, s: &str) -> std::io::Result<()> {
 }
 
 /// One customer of `score --json`, written straight from the scorer's borrowed results (the
-/// same keys and order as SPEC §10; at a million rows serde's generic path was the bottleneck).
+/// same keys and order as docs/SPEC.md §10; at a million rows serde's generic path was the bottleneck).
 /// `signals` holds each signal's `{"signal":"…","points":` prefix, escaped once.
 fn write_score_line(
     out: &mut impl Write,

@@ -1,4 +1,4 @@
-//! `churn digest`: the Friday digest from the data folder (SPEC §9, §10).
+//! `churn digest`: the Friday digest from the data folder (docs/SPEC.md §9, §10).
 //!
 //! `--json` prints one object: `week`, `from` (the Monday), `to` (the as-of date),
 //! `watch_total`, `watch` (`[{customer_id, name, owner, score}]`, score descending, at most 300),
@@ -15,7 +15,7 @@ use std::process::ExitCode;
 use churn_local::digest::{DigestReport, local_digest};
 use clap::Args;
 
-use crate::commands::CliError;
+use crate::error::CliError;
 
 /// `churn digest`'s flags.
 #[derive(Args, Debug, Clone)]

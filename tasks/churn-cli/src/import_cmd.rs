@@ -1,4 +1,4 @@
-//! `churn import-orders FILE [--data DIR] [--json]`: order-import locally (SPEC §8, §10).
+//! `churn import-orders FILE [--data DIR] [--json]`: order-import locally (docs/SPEC.md §8, §10).
 
 use std::io::Write;
 use std::path::Path;

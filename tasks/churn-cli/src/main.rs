@@ -3,6 +3,7 @@
 mod backtest_cmd;
 mod commands;
 mod digest_cmd;
+mod error;
 mod import_cmd;
 mod palive_cmd;
 mod print;

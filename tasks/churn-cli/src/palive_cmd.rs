@@ -1,4 +1,4 @@
-//! `churn p-alive fit --summary CSV [--json]`: fits the BG/NBD model behind `p_alive` (SPEC §12)
+//! `churn p-alive fit --summary CSV [--json]`: fits the BG/NBD model behind `p_alive` (docs/SPEC.md §12)
 //! to a per-customer summary file and prints the parameters.
 
 use std::path::Path;

@@ -1,4 +1,4 @@
-//! `churn read-mail FILE.eml [--data DIR] [--parse-only] [--json]` (SPEC §10): one support message
+//! `churn read-mail FILE.eml [--data DIR] [--parse-only] [--json]` (docs/SPEC.md §10): one support message
 //! into a customer's `support_mood`, or, with `--parse-only`, what the message says and who sent
 //! it, writing nothing.
 
@@ -28,7 +28,7 @@ pub struct ReadMailArgs {
     pub json: bool,
 }
 
-/// SPEC §10's `--parse-only --json` output, exactly these keys.
+/// docs/SPEC.md §10's `--parse-only --json` output, exactly these keys.
 #[derive(Serialize)]
 struct Parsed<'a> {
     from: Option<&'a str>,

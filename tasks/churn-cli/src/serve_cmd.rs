@@ -17,16 +17,14 @@ use std::io::Write;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use churn_core::notify::links::LinkSigner;
 use churn_core::notify::slack::{MAX_BODY_BYTES, SigningSecrets};
-use churn_core::outcome::state::{AuditItem, Change, CustomerState};
-use churn_core::ports::{Applied, OutcomeStore, PortError};
-use churn_core::run::clock::AuditClock;
 use churn_delivery::{RetryPolicy, SlackWeb};
 use churn_local::config::Settings;
+use churn_local::outcome_store::SqliteOutcomeStore;
 use churn_local::store::SqliteStore;
 use churn_local::weekly::link_secret;
 use churn_outcome::{OutcomeHandler, Request, Response, SLACK_RESPONSE_URL_PREFIX};
@@ -37,7 +35,7 @@ use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper_util::rt::TokioIo;
 
-use crate::commands::CliError;
+use crate::error::CliError;
 use crate::slack_env::env;
 
 /// `churn serve` flags.
@@ -49,58 +47,6 @@ pub struct ServeArgs {
     /// The data folder (default: the current folder).
     #[arg(long, value_name = "DIR", default_value = ".")]
     data: PathBuf,
-}
-
-/// The local outcome store: `churn.db` behind one connection; every call runs on the blocking
-/// pool, and `apply` is conditional (`SqliteStore::apply_if_current`).
-#[derive(Clone)]
-struct LocalStore {
-    inner: Arc<Mutex<(SqliteStore, AuditClock)>>,
-}
-
-impl LocalStore {
-    async fn with<T: Send + 'static>(
-        &self,
-        f: impl FnOnce(&mut SqliteStore, &mut AuditClock) -> Result<T, String> + Send + 'static,
-    ) -> Result<T, PortError> {
-        let inner = self.inner.clone();
-        tokio::task::spawn_blocking(move || {
-            let mut guard = inner
-                .lock()
-                .map_err(|_| "the database lock was poisoned".to_string())?;
-            let (store, clock) = &mut *guard;
-            f(store, clock)
-        })
-        .await
-        .map_err(|e| PortError::new(format!("database task failed: {e}"), true))?
-        .map_err(|e| PortError::new(e, true))
-    }
-}
-
-impl OutcomeStore for LocalStore {
-    async fn state(&self, customer_id: &str) -> Result<CustomerState, PortError> {
-        let id = customer_id.to_string();
-        self.with(move |s, _| s.get_state(&id).map_err(|e| e.to_string()))
-            .await
-    }
-
-    async fn history(&self, customer_id: &str) -> Result<Vec<AuditItem>, PortError> {
-        let id = customer_id.to_string();
-        self.with(move |s, _| s.audit_for(&id).map_err(|e| e.to_string()))
-            .await
-    }
-
-    async fn apply(&self, change: &Change, by_user: &str) -> Result<Applied, PortError> {
-        let (change, by) = (change.clone(), by_user.to_string());
-        self.with(
-            move |s, clock| match s.apply_if_current(&change, &by, &clock.tick()) {
-                Ok(true) => Ok(Applied::Recorded),
-                Ok(false) => Ok(Applied::AlreadyRecorded),
-                Err(e) => Err(e.to_string()),
-            },
-        )
-        .await
-    }
 }
 
 /// Runs the server until the process is stopped.
@@ -136,9 +82,7 @@ pub fn run(args: ServeArgs) -> Result<ExitCode, CliError> {
     let slack = SlackWeb::new(api, Duration::from_secs(2))?;
     let mut prefixes = vec![SLACK_RESPONSE_URL_PREFIX.to_string()];
     prefixes.extend(env("CHURN_SLACK_RESPONSE_URL_PREFIX"));
-    let store = LocalStore {
-        inner: Arc::new(Mutex::new((store, AuditClock::default()))),
-    };
+    let store = SqliteOutcomeStore::new(store);
     let handler = Arc::new(
         OutcomeHandler::new(store, slack, signing, links, settings.tz.clone())
             .with_response_url_prefixes(prefixes),
@@ -150,7 +94,7 @@ pub fn run(args: ServeArgs) -> Result<ExitCode, CliError> {
     Ok(ExitCode::SUCCESS)
 }
 
-type Handler = OutcomeHandler<LocalStore, SlackWeb>;
+type Handler = OutcomeHandler<SqliteOutcomeStore, SlackWeb>;
 
 async fn serve(handler: Arc<Handler>, port: u16) -> std::io::Result<()> {
     let socket = tokio::net::TcpSocket::new_v4()?;

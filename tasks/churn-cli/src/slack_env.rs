@@ -1,10 +1,10 @@
-//! The Slack bot token of the local commands that post for real (SPEC §10: lists and the digest
+//! The Slack bot token of the local commands that post for real (docs/SPEC.md §10: lists and the digest
 //! go to Slack only when a token is configured): `SLACK_BOT_TOKEN`, and `CHURN_SLACK_API_URL` for
 //! another API base URL (local test servers only).
 
 use churn_delivery::{RetryPolicy, SlackNotifier, SlackToken};
 
-use crate::commands::CliError;
+use crate::error::CliError;
 
 /// A non-blank environment variable.
 pub fn env(name: &str) -> Option<String> {

@@ -1,7 +1,7 @@
 //! The churn predictor's domain: everything that decides *who* is flagged and *what* the owner is
 //! told, with no AWS, Lambda or database dependency. Adapters (local files and SQLite, or AWS)
-//! fill its [`ports`] and carry its results. Section numbers (`SPEC §N`) refer to
-//! `docs/SPEC.md`.
+//! fill its [`ports`] and carry its results. `docs/SPEC.md §N` is section N of the project's
+//! specification.
 //!
 //! The folders follow the Monday run's path:
 //!

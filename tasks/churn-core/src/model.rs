@@ -79,7 +79,7 @@ pub enum Facts {
     Text { measure: String, value: String },
 }
 
-/// One signal's line in a customer's point breakdown (SPEC §6, §10).
+/// One signal's line in a customer's point breakdown (docs/SPEC.md §6, §10).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct BreakdownEntry {
     /// The signal's name from the rules doc.
@@ -96,7 +96,7 @@ pub struct BreakdownEntry {
     pub facts: Facts,
 }
 
-/// The mood label of SPEC §6: ≤ −0.33 sour, ≥ 0.33 happy, else flat.
+/// The mood label of docs/SPEC.md §6: ≤ −0.33 sour, ≥ 0.33 happy, else flat.
 pub fn mood_label(mood: f64) -> &'static str {
     if mood <= -0.33 {
         "sour"
@@ -145,7 +145,7 @@ pub struct ListItem {
     pub rules_version: String,
 }
 
-/// One surfaced customer as reports show it (SPEC §10's `customers` entries).
+/// One surfaced customer as reports show it (docs/SPEC.md §10's `customers` entries).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct CustomerOut {
     pub customer_id: String,

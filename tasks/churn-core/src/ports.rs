@@ -1,6 +1,8 @@
 //! Ports: the roles the domain needs filled, each with a local and an AWS adapter beside each
 //! other (`SqliteStateStore` / `DynamoDbStateStore`, `DeterministicReasoner` / `BedrockReasoner`).
 
+#![warn(missing_docs)]
+
 use crate::model::{BreakdownEntry, ListItem};
 use crate::notify::message::OwnerList;
 use crate::notify::reason::deterministic_reason;
@@ -11,10 +13,11 @@ use std::future::Future;
 /// Writes one line of reason per surfaced name. Implementations must return something that
 /// passes `reason::check_reason`, or the deterministic sentence.
 pub trait Reasoner {
+    /// One line for this breakdown.
     fn reason(&self, breakdown: &[BreakdownEntry]) -> String;
 }
 
-/// The deterministic reason writer of SPEC §6: no model, same words every time.
+/// The deterministic reason writer of docs/SPEC.md §6: no model, same words every time.
 #[derive(Debug, Default, Clone, Copy)]
 pub struct DeterministicReasoner;
 
@@ -38,12 +41,14 @@ pub enum Applied {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{message}")]
 pub struct PortError {
+    /// What failed, for logs and reports.
     pub message: String,
     /// Whether trying again later may succeed (throttling, timeouts, 5xx).
     pub retryable: bool,
 }
 
 impl PortError {
+    /// A failure with its message; `retryable` when trying again later may work.
     pub fn new(message: impl Into<String>, retryable: bool) -> PortError {
         PortError {
             message: message.into(),
@@ -115,7 +120,7 @@ pub trait SlackResponder: Send + Sync {
     ) -> impl Future<Output = Result<(), PortError>> + Send;
 }
 
-// ---- The Monday run's ports (SPEC §4), used by `run::engine` ----
+// ---- The Monday run's ports (docs/SPEC.md §4), used by `run::engine` ----
 
 /// The send ledger with claims: one entry per (week, owner). Every write is conditional, so two
 /// runs (or a run and its own retry) can never both believe they hold the same entry.
@@ -171,7 +176,7 @@ pub trait SendLedger: Sync {
         run_id: &str,
     ) -> impl Future<Output = Result<(), PortError>> + Send;
 
-    /// Records a `sent` entry (SPEC §4 step 3): each name's `surfaced_date`, band, score, reason
+    /// Records a `sent` entry (docs/SPEC.md §4 step 3): each name's `surfaced_date`, band, score, reason
     /// and rules version, one `surfaced` audit item each, then `recorded`. Idempotent: returns
     /// 0 and changes nothing when already recorded.
     fn record(
@@ -196,8 +201,9 @@ pub trait CustomerStates: Sync {
 }
 
 /// Writes one reason per name, in place. Never fails: a model that errs falls back to the
-/// deterministic sentence (SPEC §6).
+/// deterministic sentence (docs/SPEC.md §6).
 pub trait ListReasoner: Sync {
+    /// Sets `reason` on every item.
     fn write_reasons(&self, items: &mut [ListItem]) -> impl Future<Output = ()> + Send;
 }
 

@@ -1,4 +1,4 @@
-//! Reasons written by Claude on Bedrock (SPEC §6), through the Converse API.
+//! Reasons written by Claude on Bedrock (docs/SPEC.md §6), through the Converse API.
 //!
 //! The model sees the voice text, the rules and the breakdown's scored entries as JSON —
 //! `signal`, `points` and `detail` only, never a customer's name, email or any other field. Its
@@ -385,6 +385,20 @@ fn user_prompt(breakdown: &[BreakdownEntry]) -> String {
     )
 }
 
+/// Reasons in flight at once for one list: a whole capped list in one wave, so a handoff waits
+/// about one model reply; a throttled call falls back to the deterministic reason.
+pub const REASON_CONCURRENCY: usize = 10;
+
+/// `BedrockReasoner` as the Monday engine's reasoner.
+impl churn_core::ports::ListReasoner for BedrockReasoner {
+    async fn write_reasons(&self, items: &mut [ListItem]) {
+        let reasons = self.reasons(items, REASON_CONCURRENCY).await;
+        for (item, (reason, _)) in items.iter_mut().zip(reasons) {
+            item.reason = reason;
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -459,19 +473,5 @@ mod tests {
         assert_eq!(got[0].0, "Support mood sour.");
         assert_eq!(got[1].0, "No signal scored this week.");
         assert!(got.iter().all(|(_, s)| *s == ReasonSource::Deterministic));
-    }
-}
-
-/// Reasons in flight at once for one list: a whole capped list in one wave, so a handoff waits
-/// about one model reply; a throttled call falls back to the deterministic reason.
-pub const REASON_CONCURRENCY: usize = 10;
-
-/// `BedrockReasoner` as the Monday engine's reasoner.
-impl churn_core::ports::ListReasoner for BedrockReasoner {
-    async fn write_reasons(&self, items: &mut [ListItem]) {
-        let reasons = self.reasons(items, REASON_CONCURRENCY).await;
-        for (item, (reason, _)) in items.iter_mut().zip(reasons) {
-            item.reason = reason;
-        }
     }
 }

@@ -1,4 +1,4 @@
-//! Delivery adapters for the churn predictor (SPEC §6, §7): [`SlackNotifier`] posts an owner's
+//! Delivery adapters for the churn predictor (docs/SPEC.md §6, §7): [`SlackNotifier`] posts an owner's
 //! list over the Slack Web API, and [`BedrockReasoner`] writes one line of reason per name with
 //! Claude on Bedrock (Converse), falling back to the deterministic sentence so the list always
 //! ships.

@@ -1,4 +1,4 @@
-//! A support ticket's mood from Claude on Bedrock (SPEC §8 mood-reader), through the Converse API
+//! A support ticket's mood from Claude on Bedrock (docs/SPEC.md §8 mood-reader), through the Converse API
 //! with a forced tool: the request offers one tool, `record_mood`, whose input schema allows only
 //! `{"label": "sour" | "flat" | "happy"}`, and `toolChoice` names it, so the reply is that tool
 //! call and nothing else.

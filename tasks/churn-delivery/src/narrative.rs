@@ -1,4 +1,4 @@
-//! The monthly summary's narrative (SPEC §9) by Claude on Bedrock, through the Converse API.
+//! The monthly summary's narrative (docs/SPEC.md §9) by Claude on Bedrock, through the Converse API.
 //!
 //! The model gets the month's counts as JSON and nothing else — no names, emails or customer
 //! ids ([`churn_core::reports::summary::narrative_prompt`]). Its paragraph is used only when every number

@@ -1,6 +1,6 @@
-//! The Slack Web API notifier (SPEC §7): finds the owner's DM, posts the list's messages in order
+//! The Slack Web API notifier (docs/SPEC.md §7): finds the owner's DM, posts the list's messages in order
 //! and reports which parts went out, so a caller can fall back to email for the whole list
-//! (SPEC §4) when any part fails.
+//! (docs/SPEC.md §4) when any part fails.
 //!
 //! Retries: HTTP 429 and `{"ok": false, "error": "ratelimited"}` wait `Retry-After` seconds;
 //! 5xx, timeouts, connection failures and Slack's `internal_error` / `fatal_error` /
@@ -698,6 +698,41 @@ fn string_at(v: &Value, pointer: &str, method: &'static str) -> Result<String, S
         })
 }
 
+/// `SlackNotifier` as the Monday engine's Slack port.
+impl churn_core::ports::ListSlack for SlackNotifier {
+    async fn post_list(
+        &self,
+        to: &churn_core::ports::SlackTo<'_>,
+        messages: &[Value],
+    ) -> Result<churn_core::ports::SlackPost, churn_core::ports::PortError> {
+        let recipient = SlackRecipient::new(to.owner, to.user_id.map(str::to_string));
+        let report = self
+            .send_list(&recipient, messages)
+            .await
+            .map_err(|e| churn_core::ports::PortError::new(e.to_string(), e.is_retryable()))?;
+        Ok(churn_core::ports::SlackPost {
+            parts: report.parts,
+            error: report.error().map(|e| e.to_string()),
+            posted: report.posted.into_iter().map(|p| p.ts).collect(),
+        })
+    }
+
+    async fn posted_parts(
+        &self,
+        to: &churn_core::ports::SlackTo<'_>,
+        week: &str,
+        owner: &str,
+    ) -> Result<Vec<usize>, churn_core::ports::PortError> {
+        let recipient = SlackRecipient::new(to.owner, to.user_id.map(str::to_string));
+        let port =
+            |e: SlackError| churn_core::ports::PortError::new(e.to_string(), e.is_retryable());
+        let channel = self.dm_of(&recipient).await.map_err(port)?;
+        self.list_parts_in(&channel, week, owner)
+            .await
+            .map_err(port)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -780,40 +815,5 @@ mod tests {
         assert!(r.is_complete());
         assert!(!r.partly_posted());
         assert!(r.error().is_none());
-    }
-}
-
-/// `SlackNotifier` as the Monday engine's Slack port.
-impl churn_core::ports::ListSlack for SlackNotifier {
-    async fn post_list(
-        &self,
-        to: &churn_core::ports::SlackTo<'_>,
-        messages: &[Value],
-    ) -> Result<churn_core::ports::SlackPost, churn_core::ports::PortError> {
-        let recipient = SlackRecipient::new(to.owner, to.user_id.map(str::to_string));
-        let report = self
-            .send_list(&recipient, messages)
-            .await
-            .map_err(|e| churn_core::ports::PortError::new(e.to_string(), e.is_retryable()))?;
-        Ok(churn_core::ports::SlackPost {
-            parts: report.parts,
-            error: report.error().map(|e| e.to_string()),
-            posted: report.posted.into_iter().map(|p| p.ts).collect(),
-        })
-    }
-
-    async fn posted_parts(
-        &self,
-        to: &churn_core::ports::SlackTo<'_>,
-        week: &str,
-        owner: &str,
-    ) -> Result<Vec<usize>, churn_core::ports::PortError> {
-        let recipient = SlackRecipient::new(to.owner, to.user_id.map(str::to_string));
-        let port =
-            |e: SlackError| churn_core::ports::PortError::new(e.to_string(), e.is_retryable());
-        let channel = self.dm_of(&recipient).await.map_err(port)?;
-        self.list_parts_in(&channel, week, owner)
-            .await
-            .map_err(port)
     }
 }

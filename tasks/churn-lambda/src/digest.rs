@@ -1,4 +1,4 @@
-//! The digest task (SPEC §9): Fridays 16:00 local, the watch band from `cp-state`, the week's
+//! The digest task (docs/SPEC.md §9): Fridays 16:00 local, the watch band from `cp-state`, the week's
 //! outcomes and returns from `cp-audit`, names from the mirrored list, posted to the configured
 //! Slack channel as plain tables. No model.
 //!

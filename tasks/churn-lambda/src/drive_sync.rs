@@ -1,4 +1,4 @@
-//! drive-sync (SPEC §8), every 15 minutes: for the customer sheet and the rules and voice docs,
+//! drive-sync (docs/SPEC.md §8), every 15 minutes: for the customer sheet and the rules and voice docs,
 //! Drive `files.get` decides whether anything changed since the last sync; only then the file is
 //! exported and written to S3 with its Drive version in the object metadata. The sheet goes to
 //! the list bucket with its validation report beside it; a rules doc is published only when it

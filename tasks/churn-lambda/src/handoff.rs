@@ -1,4 +1,4 @@
-//! The handoff task (SPEC §4 step 2): one owner's step of the Monday engine
+//! The handoff task (docs/SPEC.md §4 step 2): one owner's step of the Monday engine
 //! (`churn_core::run::Engine::hand_off`: ledger decision, claim, fresh pause, cap, reasons, send
 //! with the email fallback, `sent`) over the AWS adapters.
 

@@ -1,4 +1,4 @@
-//! The Lambda functions (SPEC §4, §7–9): thin entry points in `src/bin/` over these handlers,
+//! The Lambda functions (docs/SPEC.md §4, §7–9): thin entry points in `src/bin/` over these handlers,
 //! which compose the domain (`churn-core`) with the AWS and delivery adapters.
 
 pub mod app;

@@ -1,4 +1,4 @@
-//! The mood-reader task (SPEC §8): an S3 put event from SES inbound (the raw MIME object in the
+//! The mood-reader task (docs/SPEC.md §8): an S3 put event from SES inbound (the raw MIME object in the
 //! inbound bucket) → the message read → the customer found in the list mirror (`customers.csv` in
 //! the list bucket) by Reply-To, From, then the forwarded original sender → Haiku's label →
 //! `support_mood` blended and stored in `cp-state` with a `mood` audit item, the Message-ID
@@ -51,7 +51,7 @@ pub enum SheetWrite {
     Off,
 }
 
-/// Writes a customer's mood back to the sheet, by customer id (SPEC §8 "writes it back (by
+/// Writes a customer's mood back to the sheet, by customer id (docs/SPEC.md §8 "writes it back (by
 /// customer id, as above)"). Idempotent: writing the same mood twice changes nothing.
 pub trait MoodSheet: Send + Sync {
     fn write_mood<'a>(

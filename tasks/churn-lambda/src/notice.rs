@@ -1,4 +1,4 @@
-//! The admin notice (SPEC §2): when the scorer stops a run on a bad list or rules doc, the state
+//! The admin notice (docs/SPEC.md §2): when the scorer stops a run on a bad list or rules doc, the state
 //! machine's `TellAdmin` state hands the error to the handoff function, which tells the admin (the
 //! fallback owner) why — on Slack when the rules give them a `slack` owner line, else by email,
 //! and by email when Slack fails. Nothing is sent on a dry run.

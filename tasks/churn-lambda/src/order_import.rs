@@ -1,4 +1,4 @@
-//! order-import (SPEC §8) on AWS: an S3 put of an order export on the order-feed bucket →
+//! order-import (docs/SPEC.md §8) on AWS: an S3 put of an order export on the order-feed bucket →
 //! history merged in `cp-orders`, the sheet's order cells written in one Sheets
 //! `values.batchUpdate` (RAW), rows found by customer id read just before writing, one audit item
 //! per changed customer.

@@ -116,3 +116,42 @@ pub fn s3_objects(event: &Value) -> Result<Vec<(String, String)>, TaskError> {
         })
         .collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The sample events under events/ are what the tasks really read.
+    #[test]
+    fn the_sample_events_parse_into_the_task_types() {
+        let handoff: HandoffEvent =
+            serde_json::from_str(include_str!("../../../events/handoff.json")).unwrap();
+        assert_eq!(handoff.item.plan.via, Via::Slack);
+        assert_eq!(
+            handoff.item.plan.shortlist.len(),
+            handoff.item.plan.candidates
+        );
+        assert!(
+            handoff.item.plan.shortlist[0].breakdown[0].facts != churn_core::model::Facts::NoData,
+            "facts travel with the list"
+        );
+        let record: HandoffOutput =
+            serde_json::from_str(include_str!("../../../events/record.json")).unwrap();
+        assert_eq!(record.owner.status, OwnerStatus::Sent);
+        assert!(record.owner.record);
+        assert_eq!(
+            record.owner.report_key,
+            owner_report_key(&record.run, &record.owner.owner)
+        );
+        let report: Value =
+            serde_json::from_str(include_str!("../../../events/report.json")).unwrap();
+        let input: crate::record::ReportInput =
+            serde_json::from_value(report["report"].clone()).unwrap();
+        for r in input.results.iter().filter(|r| r["status"] != "failed") {
+            serde_json::from_value::<OwnerSummary>(r.clone()).unwrap();
+        }
+        let scorer: Value =
+            serde_json::from_str(include_str!("../../../events/scorer.json")).unwrap();
+        scorer_event(scorer).unwrap();
+    }
+}

@@ -1,4 +1,4 @@
-//! The record task (SPEC §4 step 3): records each sent list from the send ledger (the engine's
+//! The record task (docs/SPEC.md §4 step 3): records each sent list from the send ledger (the engine's
 //! `record_owner`: state, one `surfaced` audit item per name, then `recorded`), idempotently; and
 //! the run report, which ends the execution `FAILED`, naming the failed owners, when any failed.
 

@@ -1,4 +1,4 @@
-//! The scorer task (SPEC §4 step 1): read the list and the rules in force, read prior state,
+//! The scorer task (docs/SPEC.md §4 step 1): read the list and the rules in force, read prior state,
 //! score everyone, write the changed scores, and hand each owner's candidates to the Map.
 
 use std::io::Cursor;
@@ -98,16 +98,7 @@ pub async fn handle(app: &App, event: Value) -> Result<ScorerOutput, TaskError> 
         .map_err(|e| task_error!(e))?;
     tracing::info!(rules_version = %rules.version, customers_stored = prior.len(), "inputs read");
 
-    let ctx = RunContext {
-        week: week.clone(),
-        as_of: as_of.to_string(),
-        run_id: run_id.clone(),
-        dry_run: input.dry_run,
-        resend: input.resend,
-        rules_version: rules.version.clone(),
-        weekly_cap: rules.weekly_cap,
-        contact_pause_days: rules.contact_pause_days,
-    };
+    let ctx = RunContext::new(as_of, run_id.clone(), &input, &rules);
     let read = ReadOptions {
         date_order: cfg.date_order,
         tz: tz.clone(),

@@ -1,4 +1,4 @@
-//! The summary task (SPEC §9): the first Monday of the month, 09:00 local — last month's counts
+//! The summary task (docs/SPEC.md §9): the first Monday of the month, 09:00 local — last month's counts
 //! from `cp-audit`, a one-paragraph narrative by Claude on Bedrock (counts only in; every number
 //! checked, else the template paragraph), emailed through SES to the configured recipients. The
 //! email is composed by the same code as `churn summary` (`churn_core::reports::summary::summary_email`).
@@ -135,7 +135,7 @@ pub async fn handle(s: &Summarizer, event: Value) -> Result<SummaryOutput, TaskE
     let email = summary_email(&counts, &paragraph, None);
     let mut message_id = None;
     if !input.dry_run {
-        // Every sender refuses a customer's address (SPEC §1): read the list's emails first.
+        // Every sender refuses a customer's address (docs/SPEC.md §1): read the list's emails first.
         let (_, customer_emails) = app
             .list_names_and_emails(cfg, &tz, &FxHashSet::default())
             .await?;

@@ -6,7 +6,7 @@ use churn_core::list::values::DateOrder;
 use jiff::tz::TimeZone;
 use serde::Deserialize;
 
-/// The data folder's settings (SPEC §10).
+/// The data folder's settings (docs/SPEC.md §10).
 #[derive(Debug, Clone, Deserialize, Default)]
 #[serde(deny_unknown_fields)]
 pub struct Config {
@@ -26,7 +26,7 @@ pub struct Config {
     /// The as-of date `churn demo` uses (only the bundled demo sets it).
     pub demo_as_of: Option<String>,
     /// `[order_columns]`: which columns of an order export `churn import-orders` reads, for an
-    /// export that is not Shopify's, Stripe's or WooCommerce's (SPEC §8).
+    /// export that is not Shopify's, Stripe's or WooCommerce's (docs/SPEC.md §8).
     pub order_columns: Option<churn_core::ingest::orders::OrderColumns>,
 }
 

@@ -114,7 +114,7 @@ const MONTHS: &[&str] = &[
     "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
 ];
 
-/// The demo rules doc: SPEC §3's example with this folder's owners.
+/// The demo rules doc: docs/SPEC.md §3's example with this folder's owners.
 pub fn demo_rules(owners: &[String]) -> String {
     let mut s = String::from(
         "# Churn rules for Northwind Supply. Lines starting with # are notes.\n\

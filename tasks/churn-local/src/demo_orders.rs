@@ -54,7 +54,7 @@ fn add_days(d: Date, days: i64) -> Date {
 }
 
 /// Writes `orders.csv` (`customer_id,order_date,amount`), a matching `customers.csv` as of
-/// `as_of` (the columns `demo_data` writes, order columns derived per SPEC §8) and `rules.txt`
+/// `as_of` (the columns `demo_data` writes, order columns derived per docs/SPEC.md §8) and `rules.txt`
 /// (the demo rules) into `dir`.
 ///
 /// The history starts `7 × weeks + 2 × 90` days before `as_of`, so a backtest with its default

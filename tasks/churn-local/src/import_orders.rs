@@ -1,4 +1,4 @@
-//! order-import on one laptop (SPEC §8, §10): an order export merged into the history in
+//! order-import on one laptop (docs/SPEC.md §8, §10): an order export merged into the history in
 //! `churn.db`, and the changed cells written into `customers.csv` — atomically, every other byte
 //! unchanged.
 

@@ -12,6 +12,7 @@ pub mod files;
 pub mod import_orders;
 pub mod mood;
 pub mod outcome;
+pub mod outcome_store;
 pub mod store;
 pub mod summary;
 pub mod weekly;

@@ -1,4 +1,4 @@
-//! `churn read-mail FILE.eml` (SPEC §8 mood-reader, locally): one support message → the sender's
+//! `churn read-mail FILE.eml` (docs/SPEC.md §8 mood-reader, locally): one support message → the sender's
 //! customer → a mood label → `support_mood` in `customers.csv`, audited, counted once per
 //! Message-ID.
 //!

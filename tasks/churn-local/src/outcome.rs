@@ -1,4 +1,4 @@
-//! Recording what an owner did (SPEC §5) from the command line: one state change and one audit row.
+//! Recording what an owner did (docs/SPEC.md §5) from the command line: one state change and one audit row.
 
 use std::path::Path;
 

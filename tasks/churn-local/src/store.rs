@@ -66,7 +66,7 @@ CREATE TABLE IF NOT EXISTS send_ledger (
 ) WITHOUT ROWID;
 
 -- order-import's kept history: one row per (customer, order id), merged on every import.
--- Claims (SPEC §4): the run that may send (week, owner) now, until its lease ends; the list it is
+-- Claims (docs/SPEC.md §4): the run that may send (week, owner) now, until its lease ends; the list it is
 -- about to send, so a run that takes a lapsed claim over sends the same list.
 CREATE TABLE IF NOT EXISTS send_claims (
     week          TEXT NOT NULL,
@@ -282,7 +282,7 @@ impl SqliteStore {
         Ok(out)
     }
 
-    /// Claims (week, owner) for `run_id` (SPEC §4), in one `BEGIN IMMEDIATE` transaction so two
+    /// Claims (week, owner) for `run_id` (docs/SPEC.md §4), in one `BEGIN IMMEDIATE` transaction so two
     /// processes on one data folder cannot both win.
     pub fn claim(&mut self, r: &ClaimRequest<'_>) -> Result<Claim, StoreError> {
         let tx = self
@@ -290,19 +290,20 @@ impl SqliteStore {
             .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
         let done = {
             let week = r.week.to_string();
-            let ledger = ledger_row(&tx, &week, r.owner)?;
-            ledger
+
+            ledger_row(&tx, &week, r.owner)?
         };
         if let Some(e) = done {
             return Ok(Claim::Done(e));
         }
         let previous = claim_row(&tx, r.week, r.owner)?;
-        if let Some(p) = &previous {
-            if p.is_live_claim(r.now_ms) && p.run_id != r.run_id {
-                return Ok(Claim::Busy {
-                    run_id: p.run_id.clone(),
-                });
-            }
+        if let Some(p) = &previous
+            && p.is_live_claim(r.now_ms)
+            && p.run_id != r.run_id
+        {
+            return Ok(Claim::Busy {
+                run_id: p.run_id.clone(),
+            });
         }
         // A takeover keeps the list the lapsed claim was sending.
         tx.execute(
@@ -390,7 +391,7 @@ impl SqliteStore {
         Ok(())
     }
 
-    /// Records the surfaced names of a sent list (SPEC §4 record): their state and one `surfaced`
+    /// Records the surfaced names of a sent list (docs/SPEC.md §4 record): their state and one `surfaced`
     /// audit item each, then marks the ledger `recorded`. Idempotent: a recorded entry changes
     /// nothing. Returns how many names were recorded.
     pub fn record(
@@ -798,6 +799,86 @@ fn audit_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<Result<AuditItem,
     })())
 }
 
+fn read_via(s: &str) -> Result<Via, StoreError> {
+    Via::parse(s).ok_or_else(|| StoreError::Corrupt(format!("send ledger channel {s}")))
+}
+
+fn read_list(s: &str) -> Result<Vec<ListItem>, StoreError> {
+    serde_json::from_str(s).map_err(|e| StoreError::Corrupt(format!("send ledger list: {e}")))
+}
+
+/// The `sent` or `recorded` entry of (week, owner), if any.
+fn ledger_row(
+    conn: &Connection,
+    week: &str,
+    owner: &str,
+) -> Result<Option<LedgerEntry>, StoreError> {
+    let row: Option<(String, String, String, String, String)> = conn
+        .query_row(
+            "SELECT status, via, list, rules_version, COALESCE(run_id, '') FROM send_ledger WHERE week = ?1 AND owner = ?2",
+            params![week, owner],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)),
+        )
+        .optional()?;
+    row.map(|(status, via, list, rules_version, run_id)| {
+        Ok(LedgerEntry {
+            week: week.to_string(),
+            owner: owner.to_string(),
+            status: LedgerStatus::parse(&status)
+                .ok_or_else(|| StoreError::Corrupt(format!("send ledger status {status}")))?,
+            run_id,
+            via: read_via(&via)?,
+            list: read_list(&list)?,
+            rules_version,
+            lease_until_ms: None,
+        })
+    })
+    .transpose()
+}
+
+/// The claim on (week, owner), if any.
+fn claim_row(
+    conn: &Connection,
+    week: &str,
+    owner: &str,
+) -> Result<Option<LedgerEntry>, StoreError> {
+    let row: Option<(String, i64, String, String, String)> = conn
+        .query_row(
+            "SELECT run_id, lease_until, via, list, rules_version FROM send_claims WHERE week = ?1 AND owner = ?2",
+            params![week, owner],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)),
+        )
+        .optional()?;
+    row.map(|(run_id, lease, via, list, rules_version)| {
+        Ok(LedgerEntry {
+            week: week.to_string(),
+            owner: owner.to_string(),
+            status: LedgerStatus::Sending,
+            run_id,
+            via: read_via(&via)?,
+            list: read_list(&list)?,
+            rules_version,
+            lease_until_ms: Some(lease),
+        })
+    })
+    .transpose()
+}
+
+/// Brings a database made by an earlier version up to this schema.
+fn migrate(conn: &Connection) -> Result<(), StoreError> {
+    let has_run_id: bool = conn
+        .prepare("SELECT 1 FROM pragma_table_info('send_ledger') WHERE name = 'run_id'")?
+        .exists([])?;
+    if !has_run_id {
+        match conn.execute_batch("ALTER TABLE send_ledger ADD COLUMN run_id TEXT") {
+            // Another process opening the same folder added it first.
+            Err(rusqlite::Error::SqliteFailure(_, Some(m))) if m.contains("duplicate column") => {}
+            other => other?,
+        }
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -889,84 +970,4 @@ mod tests {
             prev = n;
         }
     }
-}
-
-fn read_via(s: &str) -> Result<Via, StoreError> {
-    Via::parse(s).ok_or_else(|| StoreError::Corrupt(format!("send ledger channel {s}")))
-}
-
-fn read_list(s: &str) -> Result<Vec<ListItem>, StoreError> {
-    serde_json::from_str(s).map_err(|e| StoreError::Corrupt(format!("send ledger list: {e}")))
-}
-
-/// The `sent` or `recorded` entry of (week, owner), if any.
-fn ledger_row(
-    conn: &Connection,
-    week: &str,
-    owner: &str,
-) -> Result<Option<LedgerEntry>, StoreError> {
-    let row: Option<(String, String, String, String, String)> = conn
-        .query_row(
-            "SELECT status, via, list, rules_version, COALESCE(run_id, '') FROM send_ledger WHERE week = ?1 AND owner = ?2",
-            params![week, owner],
-            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)),
-        )
-        .optional()?;
-    row.map(|(status, via, list, rules_version, run_id)| {
-        Ok(LedgerEntry {
-            week: week.to_string(),
-            owner: owner.to_string(),
-            status: LedgerStatus::parse(&status)
-                .ok_or_else(|| StoreError::Corrupt(format!("send ledger status {status}")))?,
-            run_id,
-            via: read_via(&via)?,
-            list: read_list(&list)?,
-            rules_version,
-            lease_until_ms: None,
-        })
-    })
-    .transpose()
-}
-
-/// The claim on (week, owner), if any.
-fn claim_row(
-    conn: &Connection,
-    week: &str,
-    owner: &str,
-) -> Result<Option<LedgerEntry>, StoreError> {
-    let row: Option<(String, i64, String, String, String)> = conn
-        .query_row(
-            "SELECT run_id, lease_until, via, list, rules_version FROM send_claims WHERE week = ?1 AND owner = ?2",
-            params![week, owner],
-            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)),
-        )
-        .optional()?;
-    row.map(|(run_id, lease, via, list, rules_version)| {
-        Ok(LedgerEntry {
-            week: week.to_string(),
-            owner: owner.to_string(),
-            status: LedgerStatus::Sending,
-            run_id,
-            via: read_via(&via)?,
-            list: read_list(&list)?,
-            rules_version,
-            lease_until_ms: Some(lease),
-        })
-    })
-    .transpose()
-}
-
-/// Brings a database made by an earlier version up to this schema.
-fn migrate(conn: &Connection) -> Result<(), StoreError> {
-    let has_run_id: bool = conn
-        .prepare("SELECT 1 FROM pragma_table_info('send_ledger') WHERE name = 'run_id'")?
-        .exists([])?;
-    if !has_run_id {
-        match conn.execute_batch("ALTER TABLE send_ledger ADD COLUMN run_id TEXT") {
-            // Another process opening the same folder added it first.
-            Err(rusqlite::Error::SqliteFailure(_, Some(m))) if m.contains("duplicate column") => {}
-            other => other?,
-        }
-    }
-    Ok(())
 }

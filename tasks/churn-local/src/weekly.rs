@@ -1,4 +1,4 @@
-//! The Monday run on one laptop (SPEC §4, §10): score → pause → rank and cap → reasons → send
+//! The Monday run on one laptop (docs/SPEC.md §4, §10): score → pause → rank and cap → reasons → send
 //! (outbox) → ledger `sent` → record → ledger `recorded`, with the same rerun rules as on AWS.
 
 use std::fs::File;
@@ -50,7 +50,7 @@ pub struct WeeklyOptions {
 pub use churn_core::model::CustomerOut;
 pub use churn_core::run::OwnerReport;
 
-/// The run report (SPEC §10's `weekly --json`, plus a few additive keys).
+/// The run report (docs/SPEC.md §10's `weekly --json`, plus a few additive keys).
 #[derive(Debug, Clone, Serialize)]
 pub struct WeeklyReport {
     pub week: String,
@@ -143,7 +143,7 @@ pub fn run_weekly(
     run_weekly_posting::<NoSlack>(dir, opts, reasoner, None, progress)
 }
 
-/// The Monday run on the data folder (SPEC §4, §10): one scan, then the engine
+/// The Monday run on the data folder (docs/SPEC.md §4, §10): one scan, then the engine
 /// (`churn_core::run::Engine`) over the folder's adapters — the send ledger and claims in
 /// `churn.db`, the outbox, and Slack through `slack` when given (a bot token is configured).
 pub fn run_weekly_posting<N: ListSlack>(
@@ -189,16 +189,13 @@ pub fn run_weekly_posting<N: ListSlack>(
         store.ledger(&week)?
     };
     let only: FxHashSet<String> = opts.owners.iter().map(|o| normalize_email(o)).collect();
-    let ctx = RunContext {
-        week: week.clone(),
-        as_of: as_of.to_string(),
-        run_id: run_id.clone(),
+    let input = churn_core::run::RunInput {
+        as_of: opts.as_of.clone(),
         dry_run: opts.dry_run,
+        owners: opts.owners.clone(),
         resend: opts.resend,
-        rules_version: rules.version.clone(),
-        weekly_cap: rules.weekly_cap,
-        contact_pause_days: rules.contact_pause_days,
     };
+    let ctx = RunContext::new(as_of, run_id.clone(), &input, &rules);
 
     let scan = match scan_list(
         dir, &settings, &rules, &ctx, &prior, &only, &mut store, progress,
@@ -408,7 +405,7 @@ pub fn scan_list(
     })
 }
 
-/// The outbox (SPEC §10): every owner's list as the exact `chat.postMessage` bodies and as an
+/// The outbox (docs/SPEC.md §10): every owner's list as the exact `chat.postMessage` bodies and as an
 /// email (HTML and text) in `outbox/<week>/`; with a Slack client, Slack owners' lists are also
 /// posted for real. "Sent" locally means written here.
 struct Outbox<'a, N> {

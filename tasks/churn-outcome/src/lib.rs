@@ -1,4 +1,4 @@
-//! The outcome handler (SPEC §7): one HTTP surface serving Slack interactivity at
+//! The outcome handler (docs/SPEC.md §7): one HTTP surface serving Slack interactivity at
 //! `POST /slack/interactions` and the email links at `GET|POST /o/<token>`, shared by the Lambda
 //! behind a Function URL and `churn serve`. It turns a [`Request`] into a [`Response`] over two
 //! ports: an [`OutcomeStore`] (conditional writes: a click delivered twice changes state once) and

@@ -1,4 +1,4 @@
-//! drive-sync's decisions (SPEC §2, §3, §8): whether a Drive file changed since the last sync,
+//! drive-sync's decisions (docs/SPEC.md §2, §3, §8): whether a Drive file changed since the last sync,
 //! the validation report mirrored beside the sheet, whether a rules doc may be published, and
 //! what the admin is told — once per bad version, and what a newly published version changes.
 
@@ -31,7 +31,7 @@ impl FileMemo {
 pub struct SheetReport {
     /// The Drive version the mirror was exported from.
     pub source_version: String,
-    /// Whether the scorer may run on it (SPEC §2's stop rules).
+    /// Whether the scorer may run on it (docs/SPEC.md §2's stop rules).
     pub ok: bool,
     pub rows: u64,
     pub good: u64,

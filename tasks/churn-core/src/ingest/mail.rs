@@ -1,4 +1,4 @@
-//! Support mail, read (SPEC §8 mood-reader, §10 `churn read-mail`): the raw MIME of one message
+//! Support mail, read (docs/SPEC.md §8 mood-reader, §10 `churn read-mail`): the raw MIME of one message
 //! into who sent it and what they wrote — quoted reply history removed, forwarded content kept.
 //!
 //! Parsing is `mail-parser` (iterative over multipart, so deep nesting cannot overflow the stack;
@@ -79,12 +79,12 @@ pub struct ParsedMail {
 
 impl ParsedMail {
     /// The address used to find the customer when no lookup is made: Reply-To, else From, else
-    /// the forwarded original sender (SPEC §10).
+    /// the forwarded original sender (docs/SPEC.md §10).
     pub fn sender(&self) -> Option<&str> {
         self.candidates().into_iter().next()
     }
 
-    /// Every address to try, in SPEC §8's order (Reply-To, From, forwarded original sender),
+    /// Every address to try, in docs/SPEC.md §8's order (Reply-To, From, forwarded original sender),
     /// without repeats (compared ignoring case).
     pub fn candidates(&self) -> Vec<&str> {
         let mut out: Vec<&str> = Vec::with_capacity(3);

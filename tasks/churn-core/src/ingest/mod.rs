@@ -1,4 +1,4 @@
-//! The lanes that feed the list (SPEC §8): order exports, support mail and its mood, Drive sync.
+//! The lanes that feed the list (docs/SPEC.md §8): order exports, support mail and its mood, Drive sync.
 
 pub mod drive_sync;
 pub mod mail;

@@ -1,4 +1,4 @@
-//! Support mood (SPEC §8 mood-reader): one ticket's label (sour / flat / happy = −1 / 0 / +1),
+//! Support mood (docs/SPEC.md §8 mood-reader): one ticket's label (sour / flat / happy = −1 / 0 / +1),
 //! blended into `support_mood` as an exponential moving average, and the customer found by the
 //! sender's address in the list's `email` column.
 

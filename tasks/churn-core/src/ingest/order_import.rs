@@ -1,4 +1,4 @@
-//! order-import (SPEC §8): orders from an export matched to the list's customers, merged by order
+//! order-import (docs/SPEC.md §8): orders from an export matched to the list's customers, merged by order
 //! id into the kept per-customer history, and the list's order columns recomputed — only the
 //! cells that change, only in columns the list already has.
 //!

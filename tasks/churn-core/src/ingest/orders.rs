@@ -1,4 +1,4 @@
-//! Order histories (SPEC §8, order-import): reading Shopify, Stripe and WooCommerce exports, a
+//! Order histories (docs/SPEC.md §8, order-import): reading Shopify, Stripe and WooCommerce exports, a
 //! plain `customer_id,order_date[,amount]` file, or any other export through a configured column
 //! mapping ([`OrderColumns`]), and deriving the list's order columns from them.
 //!
@@ -98,7 +98,7 @@ pub enum OrderError {
     Io(String),
 }
 
-/// A configured column mapping for an export the project does not recognise (SPEC §8: "any
+/// A configured column mapping for an export the project does not recognise (docs/SPEC.md §8: "any
 /// other by a configured mapping"): the header of the column that holds each field. Headers match
 /// ignoring case, spaces, `_` and `-`. Locally it is `[order_columns]` in `config.toml`; on AWS
 /// the `order_columns` parameter in its one-line form ([`OrderColumns::parse`]).
@@ -785,7 +785,7 @@ fn read_delimited<R: Read>(
     Ok(out)
 }
 
-/// The list columns order-import sets from a customer's history (SPEC §8).
+/// The list columns order-import sets from a customer's history (docs/SPEC.md §8).
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct Derived {
     pub last_order_date: Option<Date>,

@@ -1,4 +1,4 @@
-//! The customer list as bytes, for writing one cell back (SPEC §8: "by customer id", locally "the
+//! The customer list as bytes, for writing one cell back (docs/SPEC.md §8: "by customer id", locally "the
 //! CSV, atomically, every other byte unchanged"), over [`CsvCells`]: rows are found by customer
 //! id read from the bytes just given — never by remembered row numbers.
 

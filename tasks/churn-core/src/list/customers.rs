@@ -1,4 +1,4 @@
-//! The customer-list reader (SPEC §2): streaming, tolerant of what Sheets and Excel produce, strict
+//! The customer-list reader (docs/SPEC.md §2): streaming, tolerant of what Sheets and Excel produce, strict
 //! about what would make a score wrong.
 
 use std::collections::VecDeque;

@@ -1,4 +1,4 @@
-//! Reading the cell values people put in spreadsheets: dates, money and numbers (SPEC §2), and
+//! Reading the cell values people put in spreadsheets: dates, money and numbers (docs/SPEC.md §2), and
 //! header names.
 
 use jiff::Timestamp;
@@ -312,7 +312,7 @@ fn day_number(s: &str) -> Option<u32> {
 /// Reads a money or number cell. Blank is `Ok(None)`. Accepts `1234.5`, `-3`, `$1,234.50`,
 /// `1.234,50 €`, `SGD 1,234`, `12,5`, the Unicode minus sign and `(12.50)` as negative.
 ///
-/// The exact rule (SPEC §2): a comma followed by exactly three digits groups thousands; followed
+/// The exact rule (docs/SPEC.md §2): a comma followed by exactly three digits groups thousands; followed
 /// by one or two digits it is the decimal mark; a dot is the decimal mark unless the number also
 /// has a decimal comma (then dots group thousands). Spaces, non-breaking and thin spaces and
 /// apostrophes may group thousands too. Letters and currency signs before or after the number

@@ -1,4 +1,4 @@
-//! Signed, expiring email action links (SPEC §7): HMAC-SHA256 over customer, action, owner and
+//! Signed, expiring email action links (docs/SPEC.md §7): HMAC-SHA256 over customer, action, owner and
 //! expiry, with a secret of their own.
 
 use base64::Engine as _;

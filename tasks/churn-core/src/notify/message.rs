@@ -1,4 +1,4 @@
-//! The Monday message (SPEC §7): Slack Block Kit (split to Slack's limits) and the email body.
+//! The Monday message (docs/SPEC.md §7): Slack Block Kit (split to Slack's limits) and the email body.
 
 use std::collections::HashSet;
 
@@ -153,7 +153,7 @@ pub fn email_with_note(
     body
 }
 
-/// The Slack message metadata `event_type` every list message carries (SPEC §4).
+/// The Slack message metadata `event_type` every list message carries (docs/SPEC.md §4).
 pub const LIST_METADATA_EVENT: &str = "churn_weekly_list";
 
 /// The metadata of part `part` (1-based) of `parts` of (week, owner)'s list: how a run that takes

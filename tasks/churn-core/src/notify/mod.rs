@@ -1,4 +1,4 @@
-//! What owners are told (SPEC §6–7): the reasons and their check, the Monday message (Block Kit
+//! What owners are told (docs/SPEC.md §6–7): the reasons and their check, the Monday message (Block Kit
 //! and email), signed email links, and Slack interactivity payloads.
 
 pub mod links;

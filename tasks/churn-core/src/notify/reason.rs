@@ -1,4 +1,4 @@
-//! Reasons (SPEC §6): the deterministic reason writer, and the check every model-written reason
+//! Reasons (docs/SPEC.md §6): the deterministic reason writer, and the check every model-written reason
 //! must pass before it ships.
 
 use crate::model::{BreakdownEntry, Facts};

@@ -1,4 +1,4 @@
-//! Slack interactivity (SPEC §7): request signatures, the interaction payloads the outcome
+//! Slack interactivity (docs/SPEC.md §7): request signatures, the interaction payloads the outcome
 //! handler receives, the Won back and Lost modals, and the updated message row that shows who did
 //! what, with Undo.
 
@@ -269,7 +269,7 @@ fn truncate(s: &str, max: usize) -> String {
     }
 }
 
-/// The Won back modal: an optional recovered value (money read as in SPEC §2).
+/// The Won back modal: an optional recovered value (money read as in docs/SPEC.md §2).
 pub fn won_back_modal(name: &str, meta: &ModalMetadata) -> Value {
     json!({
         "type": "modal",

@@ -1,3 +1,3 @@
-//! What owners did (SPEC §5): customer state, the contact pause, outcomes and undo.
+//! What owners did (docs/SPEC.md §5): customer state, the contact pause, outcomes and undo.
 
 pub mod state;

@@ -1,4 +1,4 @@
-//! Customer state and outcomes (SPEC §4–5): the contact pause, lost and won back, reactivation,
+//! Customer state and outcomes (docs/SPEC.md §4–5): the contact pause, lost and won back, reactivation,
 //! and undo — as pure functions from the state before to the change to write.
 
 use jiff::civil::Date;
@@ -262,7 +262,7 @@ fn diff(
     }
 }
 
-/// Applies an outcome recorded on `today` (SPEC §5).
+/// Applies an outcome recorded on `today` (docs/SPEC.md §5).
 pub fn apply_outcome(state: &CustomerState, outcome: &Outcome, today: Date) -> Change {
     let mut next = state.clone();
     let mut notes = Map::new();
@@ -300,7 +300,7 @@ pub fn reactivate(state: &CustomerState, last_order: Date) -> Change {
     diff(state, next, "reactivated", notes)
 }
 
-/// A name surfaced on a sent list (SPEC §4 record): its surfaced date, band, score, reason, rules
+/// A name surfaced on a sent list (docs/SPEC.md §4 record): its surfaced date, band, score, reason, rules
 /// version and owner, and the `surfaced` audit item's before/after and notes.
 pub fn surfaced(
     before: &CustomerState,
@@ -368,7 +368,7 @@ pub enum UndoRefused {
     },
 }
 
-/// Plans an undo of the customer's latest outcome action (SPEC §5). `history` is the customer's
+/// Plans an undo of the customer's latest outcome action (docs/SPEC.md §5). `history` is the customer's
 /// audit items in `ts` order. An outcome already undone is skipped (undo of undo is not a redo).
 /// Refuses when a later item, or the current state, changed a field the outcome set.
 pub fn plan_undo(state: &CustomerState, history: &[AuditItem]) -> Result<Change, UndoRefused> {

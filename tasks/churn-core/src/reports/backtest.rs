@@ -1,4 +1,4 @@
-//! The backtest (SPEC §12): replays the Monday run week by week over an order history and compares
+//! The backtest (docs/SPEC.md §12): replays the Monday run week by week over an order history and compares
 //! each week's flags with what happened next.
 //!
 //! Definitions (every count is per customer-week, a customer at one Monday `M`):
@@ -68,7 +68,7 @@ pub struct ListCustomer {
     pub columns: Vec<StaticValue>,
 }
 
-/// Reads the customer list for a backtest (SPEC §2's reader and stop rules).
+/// Reads the customer list for a backtest (docs/SPEC.md §2's reader and stop rules).
 pub fn read_list<R: std::io::Read>(
     reader: R,
     opts: ReadOptions,

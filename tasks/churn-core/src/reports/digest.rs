@@ -1,4 +1,4 @@
-//! The Friday digest (SPEC §9): the watch band, the week's outcomes so far and the customers who
+//! The Friday digest (docs/SPEC.md §9): the watch band, the week's outcomes so far and the customers who
 //! came back on their own, as plain tables — a Slack message for the business's own channel and
 //! a text version. No model; the same inputs always give the same output.
 //!

@@ -1,4 +1,4 @@
-//! Looking back (SPEC §9, §12): the Friday digest, the monthly summary, the backtest and its plot.
+//! Looking back (docs/SPEC.md §9, §12): the Friday digest, the monthly summary, the backtest and its plot.
 
 pub mod backtest;
 pub mod digest;

@@ -1,7 +1,7 @@
-//! The monthly summary (SPEC §9): last month's flagged, reached, won back (with recovered value)
+//! The monthly summary (docs/SPEC.md §9): last month's flagged, reached, won back (with recovered value)
 //! and lost (top reasons), counted from the audit; a one-paragraph narrative whose every number
 //! must match the counts (else a template paragraph); and one line of evidence from the last
-//! quarter's backtest (SPEC §12).
+//! quarter's backtest (docs/SPEC.md §12).
 
 use serde::Serialize;
 use serde_json::Value;
@@ -357,7 +357,7 @@ pub fn summary_email(c: &MonthCounts, paragraph: &str, evidence: Option<&str>) -
     }
 }
 
-/// One line of evidence from a backtest of the last quarter (SPEC §12).
+/// One line of evidence from a backtest of the last quarter (docs/SPEC.md §12).
 pub fn evidence_line(r: &BacktestReport) -> String {
     let pct = |x: Option<f64>| x.map_or("n/a".to_string(), |v| format!("{:.0}%", v * 100.0));
     format!(

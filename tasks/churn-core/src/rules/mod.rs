@@ -1,4 +1,4 @@
-//! The rules doc (SPEC §3): a plain-text file a shop owner edits, parsed exactly, with an error
+//! The rules doc (docs/SPEC.md §3): a plain-text file a shop owner edits, parsed exactly, with an error
 //! for every mistake that names the line, quotes it and says what was expected.
 
 use crate::model::Band;
@@ -10,7 +10,7 @@ pub enum Measure {
     DaysSinceLastOrder,
     /// `days_since_last_order ÷ order_pace_days`; no data when the pace is blank or 0.
     OverdueRatio,
-    /// BG/NBD probability the customer is still active (SPEC §12).
+    /// BG/NBD probability the customer is still active (docs/SPEC.md §12).
     PAlive,
     /// A column of the customer list, by normalised header (`support_mood`, `plan`, …).
     Column { normalized: String, display: String },

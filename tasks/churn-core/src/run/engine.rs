@@ -1,4 +1,4 @@
-//! The Monday engine (SPEC §4): after the scan, per owner — ledger decision → claim → fresh
+//! The Monday engine (docs/SPEC.md §4): after the scan, per owner — ledger decision → claim → fresh
 //! pause and lost check → cap → reasons → the customer guard → send with the email fallback →
 //! mark `sent` — then record. `churn weekly` runs it over the data folder's adapters; the Step
 //! Functions handoff and record tasks run one owner of it each over the AWS adapters.
@@ -34,18 +34,45 @@ pub fn shortlist_len(weekly_cap: usize) -> usize {
 /// it, so a rerun with the same input is the same week.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct RunContext {
+    /// The ISO week of `as_of`, `2026-W48`: the send ledger's key with the owner.
     pub week: String,
     /// The run's local date, `YYYY-MM-DD`.
     pub as_of: String,
+    /// Who claims and sends: the execution's name on AWS (a retry keeps it, a New execution
+    /// gets a new one); time and process id on a laptop.
     pub run_id: String,
+    /// Compute and report only: no state, ledger or audit written, nothing sent.
     pub dry_run: bool,
+    /// Send the recorded list of the week again, unchanged.
     pub resend: bool,
+    /// The content hash of the rules doc in force.
     pub rules_version: String,
+    /// Names per owner per week (the rules doc's `weekly cap`).
     pub weekly_cap: usize,
+    /// Days after a listing, contact or win-back during which a customer is not listed.
     pub contact_pause_days: u32,
 }
 
 impl RunContext {
+    /// The run for `as_of` under `rules`: the week is `as_of`'s ISO week.
+    pub fn new(
+        as_of: jiff::civil::Date,
+        run_id: String,
+        input: &crate::run::input::RunInput,
+        rules: &Rules,
+    ) -> RunContext {
+        RunContext {
+            week: crate::run::week::iso_week(as_of),
+            as_of: as_of.to_string(),
+            run_id,
+            dry_run: input.dry_run,
+            resend: input.resend,
+            rules_version: rules.version.clone(),
+            weekly_cap: rules.weekly_cap,
+            contact_pause_days: rules.contact_pause_days,
+        }
+    }
+
     fn as_of_date(&self) -> Result<jiff::civil::Date, RunError> {
         self.as_of
             .parse()
@@ -112,9 +139,11 @@ pub fn plan_owners(
 /// What the run did for one owner.
 #[derive(Debug, Clone, PartialEq)]
 pub struct OwnerOutcome {
+    /// Lower-cased email.
     pub owner: String,
     /// The channel actually used (or configured, when nothing was sent).
     pub via: Via,
+    /// What happened (`sent`, `already_sent`, `nothing_to_send`, `dry_run`).
     pub status: OwnerStatus,
     /// The list sent, resent, recorded from the ledger, or computed on a dry run.
     pub list: Vec<ListItem>,
@@ -128,17 +157,23 @@ pub struct OwnerOutcome {
     pub needs_record: bool,
 }
 
-/// An owner's line in the run report (SPEC §10's `owners` entries, plus a few additive keys).
+/// An owner's line in the run report (docs/SPEC.md §10's `owners` entries, plus a few additive keys).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct OwnerReport {
+    /// Lower-cased email.
     pub owner: String,
+    /// The channel used (or configured, when nothing was sent).
     pub via: Via,
+    /// What happened to this owner's list.
     pub status: OwnerStatus,
+    /// The names on the list, best first.
     pub customers: Vec<CustomerOut>,
     /// Candidates this owner had after the pause, before the cap.
     pub candidates: usize,
+    /// Why the owner failed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
+    /// What happened on the way (a Slack fallback, another run sending, a takeover).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub note: Option<String>,
     /// Outbox files written (local runs).
@@ -215,6 +250,7 @@ impl RunErrorKind {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{message}")]
 pub struct RunError {
+    /// Which kind, for the Lambda `errorType`.
     pub kind: RunErrorKind,
     /// Without secrets or personal data.
     pub message: String,
@@ -261,13 +297,19 @@ impl RunError {
 
 /// The adapters one run works through.
 pub struct Engine<'a, L, S, R, N, M> {
+    /// The send ledger with claims.
     pub ledger: &'a L,
+    /// Customer state as it stands at the send.
     pub states: &'a S,
+    /// Writes the reasons.
     pub reasoner: &'a R,
+    /// Posts to owners' Slack DMs.
     pub slack: &'a N,
+    /// Emails owners (and takes every Slack fallback).
     pub mailer: &'a M,
     /// The current time, Unix milliseconds (claims and their leases).
     pub now_ms: fn() -> i64,
+    /// How long a claim keeps other runs out ([`DEFAULT_LEASE_MS`]).
     pub lease_ms: i64,
 }
 
@@ -666,7 +708,7 @@ where
         })
     }
 
-    /// Records an owner whose list is `sent` (SPEC §4 step 3). Idempotent.
+    /// Records an owner whose list is `sent` (docs/SPEC.md §4 step 3). Idempotent.
     pub async fn record(
         &self,
         ctx: &RunContext,
@@ -712,7 +754,7 @@ where
     }
 }
 
-/// Records an owner whose list is `sent` (SPEC §4 step 3): the Record task's whole job.
+/// Records an owner whose list is `sent` (docs/SPEC.md §4 step 3): the Record task's whole job.
 /// Idempotent; nothing on a dry run.
 pub async fn record_owner<L: SendLedger>(
     ledger: &L,
@@ -753,7 +795,7 @@ pub fn owner_ref(owner: &str) -> String {
     d.iter().take(4).map(|b| format!("{b:02x}")).collect()
 }
 
-/// The audit note of the scorer's weekly score refresh (one run item, SPEC §5).
+/// The audit note of the scorer's weekly score refresh (one run item, docs/SPEC.md §5).
 pub fn scores_refreshed_note(
     ctx: &RunContext,
     scores_changed: u64,

@@ -112,10 +112,11 @@ impl SendLedger for MemLedger {
 
     async fn abandon(&self, week: &str, owner: &str, run_id: &str) -> Result<(), PortError> {
         let mut m = self.entries.lock().unwrap();
-        if let Some(e) = m.get_mut(&(week.to_string(), owner.to_string())) {
-            if e.status == LedgerStatus::Sending && e.run_id == run_id {
-                e.lease_until_ms = Some(0);
-            }
+        if let Some(e) = m.get_mut(&(week.to_string(), owner.to_string()))
+            && e.status == LedgerStatus::Sending
+            && e.run_id == run_id
+        {
+            e.lease_until_ms = Some(0);
         }
         Ok(())
     }
@@ -319,15 +320,15 @@ fn join2<A: std::future::Future, B: std::future::Future>(a: A, b: B) -> (A::Outp
     let (mut ra, mut rb) = (None, None);
     let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
     while ra.is_none() || rb.is_none() {
-        if ra.is_none() {
-            if let std::task::Poll::Ready(v) = a.as_mut().poll(&mut cx) {
-                ra = Some(v);
-            }
+        if ra.is_none()
+            && let std::task::Poll::Ready(v) = a.as_mut().poll(&mut cx)
+        {
+            ra = Some(v);
         }
-        if rb.is_none() {
-            if let std::task::Poll::Ready(v) = b.as_mut().poll(&mut cx) {
-                rb = Some(v);
-            }
+        if rb.is_none()
+            && let std::task::Poll::Ready(v) = b.as_mut().poll(&mut cx)
+        {
+            rb = Some(v);
         }
     }
     (ra.unwrap(), rb.unwrap())

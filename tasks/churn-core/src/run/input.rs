@@ -1,4 +1,4 @@
-//! The Monday run's shared decisions (SPEC §4), used by the laptop run and the Step Functions
+//! The Monday run's shared decisions (docs/SPEC.md §4), used by the laptop run and the Step Functions
 //! tasks alike: what the run input means, and what to do for each owner given the send ledger.
 
 use serde::{Deserialize, Serialize};
@@ -12,11 +12,13 @@ pub struct RunInput {
     /// A date, or an instant such as the Scheduler's scheduled time; none means today.
     #[serde(default)]
     pub as_of: Option<String>,
+    /// Compute and report; write and send nothing.
     #[serde(default)]
     pub dry_run: bool,
     /// Limit the run to these owner emails.
     #[serde(default)]
     pub owners: Vec<String>,
+    /// Send the week's recorded lists again, unchanged.
     #[serde(default)]
     pub resend: bool,
 }
@@ -37,7 +39,7 @@ pub enum OwnerAction {
 }
 
 impl OwnerAction {
-    /// Decides from the ledger entry, `resend` and `dry_run` (SPEC §4 rerun rules). A `sending`
+    /// Decides from the ledger entry, `resend` and `dry_run` (docs/SPEC.md §4 rerun rules). A `sending`
     /// entry counts as not sent: the claim decides what happens to it.
     pub fn decide(entry: Option<&LedgerEntry>, resend: bool, dry_run: bool) -> OwnerAction {
         let status = entry
@@ -55,14 +57,19 @@ impl OwnerAction {
     }
 }
 
-/// An owner's status in the run report (SPEC §10); the stable strings are [`OwnerStatus::as_str`].
+/// An owner's status in the run report (docs/SPEC.md §10); the stable strings are [`OwnerStatus::as_str`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum OwnerStatus {
+    /// The list went out (or, from the ledger, was recorded now).
     Sent,
+    /// Sent earlier this week, or being sent by another run: nothing sent again.
     AlreadySent,
+    /// Nobody left after the pause.
     NothingToSend,
+    /// The owner's step failed; the others went on.
     Failed,
+    /// Computed only.
     DryRun,
 }
 

@@ -1,4 +1,4 @@
-//! The send ledger's vocabulary (SPEC §4): one entry per (week, owner) that moves
+//! The send ledger's vocabulary (docs/SPEC.md §4): one entry per (week, owner) that moves
 //! `sending` (a claim with a lease) → `sent` (with the list that went out) → `recorded`.
 //! Adapters store it (`SqliteStore` locally, `DynamoDbSendLedger` in `cp-runs`); the engine
 //! decides with it.
@@ -11,7 +11,9 @@ use crate::model::ListItem;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Via {
+    /// A Slack DM.
     Slack,
+    /// An email.
     Email,
 }
 
@@ -75,8 +77,11 @@ impl LedgerStatus {
 /// One (week, owner) entry.
 #[derive(Debug, Clone, PartialEq)]
 pub struct LedgerEntry {
+    /// ISO week, `2026-W48`.
     pub week: String,
+    /// Lower-cased email.
     pub owner: String,
+    /// Where the entry stands.
     pub status: LedgerStatus,
     /// The run that claimed or sent it.
     pub run_id: String,
@@ -85,6 +90,7 @@ pub struct LedgerEntry {
     /// The list sent — or, while `sending`, the list about to be sent (empty until the sender
     /// has built it).
     pub list: Vec<ListItem>,
+    /// The rules version that produced the list.
     pub rules_version: String,
     /// While `sending`: when the claim lapses (Unix milliseconds).
     pub lease_until_ms: Option<i64>,
@@ -100,10 +106,15 @@ impl LedgerEntry {
 /// Who claims which entry, and for how long.
 #[derive(Debug, Clone, Copy)]
 pub struct ClaimRequest<'a> {
+    /// ISO week.
     pub week: &'a str,
+    /// Lower-cased email.
     pub owner: &'a str,
+    /// The run claiming.
     pub run_id: &'a str,
+    /// Now, Unix milliseconds: claims whose lease ends before it are lapsed.
     pub now_ms: i64,
+    /// When this claim lapses.
     pub lease_until_ms: i64,
 }
 
@@ -113,9 +124,15 @@ pub enum Claim {
     /// This run holds the entry now. `previous` is the `sending` entry it took over: a sender
     /// that crashed, timed out, or is this same run being retried. Its channel must be checked
     /// before sending again.
-    Claimed { previous: Option<LedgerEntry> },
+    Claimed {
+        /// The lapsed or own claim taken over, with the list it was sending.
+        previous: Option<LedgerEntry>,
+    },
     /// Another run's claim is alive: it is sending this list now.
-    Busy { run_id: String },
+    Busy {
+        /// The run holding the claim.
+        run_id: String,
+    },
     /// The entry is already `sent` or `recorded`.
     Done(LedgerEntry),
 }
@@ -124,7 +141,10 @@ pub enum Claim {
 /// already in Slack).
 #[derive(Debug, Clone, Copy)]
 pub struct SentList<'a> {
+    /// The channel used (or about to be).
     pub via: Via,
+    /// The names, best first, with reasons.
     pub list: &'a [ListItem],
+    /// The rules version that produced them.
     pub rules_version: &'a str,
 }

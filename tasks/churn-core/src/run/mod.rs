@@ -1,5 +1,7 @@
-//! The Monday run (SPEC §4): the run's date and week, one scan of the list, the send ledger's
+//! The Monday run (docs/SPEC.md §4): the run's date and week, one scan of the list, the send ledger's
 //! vocabulary, and the engine that hands each owner their list exactly once.
+
+#![warn(missing_docs)]
 
 pub mod clock;
 pub mod engine;

@@ -1,4 +1,4 @@
-//! One pass over the customer list (SPEC §4 step 1, and the laptop run): score everyone, handle
+//! One pass over the customer list (docs/SPEC.md §4 step 1, and the laptop run): score everyone, handle
 //! lost and reactivated customers, drop those inside the contact pause, and keep each owner's best
 //! candidates. The same code runs in the AWS scorer and in `churn weekly`; where the scores are
 //! stored is the caller's `ScoreSink`.
@@ -17,7 +17,9 @@ use crate::scoring::score::{Measured, Prior, Scorer};
 
 /// Where every customer's score and band go (only the changed ones need writing).
 pub trait ScoreSink {
+    /// What storing can fail with.
     type Error;
+    /// One customer's score, band and owner.
     fn put(
         &mut self,
         customer_id: &str,
@@ -40,22 +42,28 @@ impl ScoreSink for NoSink {
 /// Why a scan stopped.
 #[derive(Debug, thiserror::Error)]
 pub enum ScanError<E> {
+    /// The list cannot be read at all (no file, no header, a missing required column).
     #[error(transparent)]
     List(#[from] ListError),
-    /// The list was read to the end and refused by SPEC §2's stop rules; the bad rows found, so
+    /// The list was read to the end and refused by docs/SPEC.md §2's stop rules; the bad rows found, so
     /// the admin can be told which lines to fix.
     #[error("{error}")]
     Refused {
+        /// Why the list was refused.
         error: ListError,
+        /// The bad rows, in order.
         bad_rows: Vec<BadRow>,
     },
+    /// The score sink failed.
     #[error("storing scores: {0}")]
     Sink(E),
 }
 
 /// What to scan for.
 pub struct ScanOptions<'a> {
+    /// The rules in force.
     pub rules: &'a Rules,
+    /// The run's local date.
     pub as_of: Date,
     /// Lower-cased.
     pub fallback_owner: Option<&'a str>,
@@ -105,6 +113,7 @@ impl CustomerEmails {
         h.finish()
     }
 
+    /// Adds one `email` cell.
     pub fn insert(&mut self, addr: &str) {
         if !addr.trim().is_empty() {
             self.hashes.push(Self::hash(addr));
@@ -133,13 +142,17 @@ pub fn resolve_owner(cell: &str, fallback: Option<&str>) -> Option<String> {
 
 /// What one pass found.
 pub struct Scan {
+    /// Each owner's shortlist, by owner.
     pub lists: FxHashMap<String, OwnerShortlist>,
     /// Bad rows, and candidates that have no owner.
     pub errors: Vec<BadRow>,
+    /// Candidates left out because they are inside the contact pause.
     pub skipped_paused: u64,
+    /// Rows read and bad.
     pub summary: ReadSummary,
     /// Lost customers with a newer order: (the change to write, customer id).
     pub reactivations: Vec<(Change, String)>,
+    /// Every address in the list's `email` column: no message may go to one.
     pub customer_emails: CustomerEmails,
 }
 

@@ -1,4 +1,4 @@
-//! The run's date and week: one local date fixed once per run (SPEC §4).
+//! The run's date and week: one local date fixed once per run (docs/SPEC.md §4).
 
 use jiff::Timestamp;
 use jiff::civil::Date;

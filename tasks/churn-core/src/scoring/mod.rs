@@ -1,5 +1,5 @@
-//! From one customer to points (SPEC §3): the scorer, ranking and the cap, and the BG/NBD
-//! `p_alive` model (SPEC §12).
+//! From one customer to points (docs/SPEC.md §3): the scorer, ranking and the cap, and the BG/NBD
+//! `p_alive` model (docs/SPEC.md §12).
 
 pub mod palive;
 pub mod rank;

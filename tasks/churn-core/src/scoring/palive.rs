@@ -1,4 +1,4 @@
-//! `p_alive` (SPEC §12): the BG/NBD model of Fader, Hardie & Lee (2005), "Counting Your Customers
+//! `p_alive` (docs/SPEC.md §12): the BG/NBD model of Fader, Hardie & Lee (2005), "Counting Your Customers
 //! the Easy Way: An Alternative to the Pareto/NBD Model", Marketing Science 24(2), 275–284.
 //!
 //! While alive, a customer buys at a Poisson rate λ; after each repeat purchase they drop out for

@@ -1,4 +1,4 @@
-//! Ranking and the weekly cap (SPEC §4): churning first, then score descending, then lifetime value
+//! Ranking and the weekly cap (docs/SPEC.md §4): churning first, then score descending, then lifetime value
 //! descending (missing = 0), then customer id — applied after the contact pause.
 
 use std::cmp::Ordering;

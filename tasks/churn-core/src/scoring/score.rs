@@ -1,4 +1,4 @@
-//! Scoring (SPEC §3): each signal's measure, its points, the total, the band and the breakdown.
+//! Scoring (docs/SPEC.md §3): each signal's measure, its points, the total, the band and the breakdown.
 //!
 //! The hot path (`Scorer::score`) allocates nothing; the breakdown with its words is built only for
 //! the rows that are printed or surfaced.
@@ -129,7 +129,7 @@ fn round_to(x: f64, decimals: i32) -> f64 {
 }
 
 /// What prior state changes about scoring: a recorded win-back later than the last order resets
-/// recency (SPEC §5).
+/// recency (docs/SPEC.md §5).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Prior {
     pub won_back_date: Option<Date>,

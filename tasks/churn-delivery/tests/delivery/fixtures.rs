@@ -20,7 +20,7 @@ pub async fn sdk_config(endpoint: &str) -> SdkConfig {
         .await
 }
 
-/// The SPEC §6 breakdown: late (64 days, usually 30), mood sour, `silent` with no data.
+/// The docs/SPEC.md §6 breakdown: late (64 days, usually 30), mood sour, `silent` with no data.
 pub fn spec_breakdown() -> Vec<BreakdownEntry> {
     vec![
         BreakdownEntry {

@@ -1,0 +1,69 @@
+//! `SqliteOutcomeStore`: `churn.db` as the outcome handler's store (`churn serve`), beside the
+//! Lambda's `DynamoDbStateStore`. One connection behind a mutex; every call runs on tokio's
+//! blocking pool; `apply` is conditional (`SqliteStore::apply_if_current`), so the same click
+//! delivered twice changes state once.
+
+use std::sync::{Arc, Mutex};
+
+use churn_core::outcome::state::{AuditItem, Change, CustomerState};
+use churn_core::ports::{Applied, OutcomeStore, PortError};
+
+use crate::store::{AuditClock, SqliteStore};
+
+/// The local outcome store. Cheap to clone.
+#[derive(Clone)]
+pub struct SqliteOutcomeStore {
+    inner: Arc<Mutex<(SqliteStore, AuditClock)>>,
+}
+
+impl SqliteOutcomeStore {
+    /// Wraps an open store (switch it to WAL first when readers run beside it).
+    pub fn new(store: SqliteStore) -> SqliteOutcomeStore {
+        SqliteOutcomeStore {
+            inner: Arc::new(Mutex::new((store, AuditClock::default()))),
+        }
+    }
+
+    async fn with<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&mut SqliteStore, &mut AuditClock) -> Result<T, String> + Send + 'static,
+    ) -> Result<T, PortError> {
+        let inner = self.inner.clone();
+        tokio::task::spawn_blocking(move || {
+            let mut guard = inner
+                .lock()
+                .map_err(|_| "the database lock was poisoned".to_string())?;
+            let (store, clock) = &mut *guard;
+            f(store, clock)
+        })
+        .await
+        .map_err(|e| PortError::new(format!("database task failed: {e}"), true))?
+        .map_err(|e| PortError::new(e, true))
+    }
+}
+
+impl OutcomeStore for SqliteOutcomeStore {
+    async fn state(&self, customer_id: &str) -> Result<CustomerState, PortError> {
+        let id = customer_id.to_string();
+        self.with(move |s, _| s.get_state(&id).map_err(|e| e.to_string()))
+            .await
+    }
+
+    async fn history(&self, customer_id: &str) -> Result<Vec<AuditItem>, PortError> {
+        let id = customer_id.to_string();
+        self.with(move |s, _| s.audit_for(&id).map_err(|e| e.to_string()))
+            .await
+    }
+
+    async fn apply(&self, change: &Change, by_user: &str) -> Result<Applied, PortError> {
+        let (change, by) = (change.clone(), by_user.to_string());
+        self.with(
+            move |s, clock| match s.apply_if_current(&change, &by, &clock.tick()) {
+                Ok(true) => Ok(Applied::Recorded),
+                Ok(false) => Ok(Applied::AlreadyRecorded),
+                Err(e) => Err(e.to_string()),
+            },
+        )
+        .await
+    }
+}
