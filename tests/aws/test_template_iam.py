@@ -396,6 +396,40 @@ def test_every_function_has_its_own_role():
     assert len({role_of(r) for r in functions.values()}) == len(functions)
 
 
+def test_monday_roles_allow_exactly_what_the_engine_calls():
+    """The send ledger's claims (docs/SPEC.md §4.6) and the run objects (§4.10): the handoff claims,
+    prepares, marks sent, lapses and releases (GetItem, UpdateItem, DeleteItem; never a blind
+    PutItem), reads shortlists and writes its owner's result; record marks recorded and builds the
+    report from the owners' results; the scorer writes only shortlists."""
+    template = load()
+    functions = resources_of(template, FUNCTION_TYPES)
+    by_binary = {function_name(n, r): r for n, r in functions.items()}
+
+    def grants(binary: str) -> tuple[dict[str, set[str]], set[tuple[str, str]]]:
+        statements = role_statements(template, role_of(by_binary[binary]))
+        tables: dict[str, set[str]] = {}
+        objects: set[tuple[str, str]] = set()
+        for st in statements:
+            actions = {str(a) for a in as_list(st.get("Action"))}
+            for resource in as_list(st.get("Resource")):
+                text = literal_text(resource) or ""
+                if "RunsTable" in refs(resource):
+                    tables.setdefault("runs", set()).update(actions)
+                if text.startswith("${RunsBucket.Arn}"):
+                    objects |= {(a, text.removeprefix("${RunsBucket.Arn}")) for a in actions}
+        return tables, objects
+
+    tables, objects = grants("churn-handoff")
+    assert tables["runs"] == {"dynamodb:GetItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem"}
+    assert objects == {("s3:GetObject", "/runs/*/shortlists/*"), ("s3:PutObject", "/runs/*/owners/*")}
+    tables, objects = grants("churn-record")
+    assert tables["runs"] == {"dynamodb:GetItem", "dynamodb:UpdateItem"}
+    assert objects == {("s3:PutObject", "/runs/*/report.json"), ("s3:GetObject", "/runs/*/owners/*")}
+    tables, objects = grants("churn-scorer")
+    assert tables["runs"] <= {"dynamodb:GetItem", "dynamodb:Query"}
+    assert objects == {("s3:PutObject", "/runs/*/shortlists/*")}
+
+
 def test_digest_and_summary_read_only_and_on_their_schedules():
     """Issue 4: the digest and summary only read the state and the audit, each has its own
     schedule in the business's time zone, and only the summary may call Bedrock and SES."""

@@ -555,13 +555,27 @@ where
         let delivered = match previous.via {
             Via::Slack => {
                 let to = slack_to(plan);
-                let parts = self
-                    .slack
-                    .posted_parts(&to, &ctx.week, &plan.owner)
-                    .await
-                    .map_err(|e| {
-                        RunError::port("checking Slack for an earlier post", e).keeping_claim()
-                    })?;
+                let parts = match self.slack.posted_parts(&to, &ctx.week, &plan.owner).await {
+                    Ok(parts) => parts,
+                    // Slack may answer later: the retry checks again.
+                    Err(e) if e.retryable => {
+                        return Err(
+                            RunError::port("checking Slack for an earlier post", e).keeping_claim()
+                        );
+                    }
+                    // Slack cannot be asked (a missing scope, say): email, saying so.
+                    Err(e) => {
+                        let note = format!(
+                            "an earlier attempt may already have posted this list to Slack (Slack could not be checked: {}); the whole list went by email",
+                            e.message
+                        );
+                        let d = self
+                            .mail(ctx, plan, &previous.list, note)
+                            .await
+                            .map_err(RunError::keeping_claim)?;
+                        return self.finish(ctx, plan, out, d).await;
+                    }
+                };
                 let expected = self.messages(ctx, plan, &previous.list).len();
                 let found: FxHashSet<usize> = parts.into_iter().collect();
                 if (1..=expected).all(|p| found.contains(&p)) {

@@ -486,6 +486,57 @@ fn slack_with_no_dm_and_mail_down_releases_the_claim_for_the_next_run() {
 }
 
 #[test]
+fn a_takeover_that_cannot_ask_slack_sends_by_email_and_says_why() {
+    struct NoHistory(MemSlack);
+    impl ListSlack for NoHistory {
+        async fn post_list(
+            &self,
+            to: &SlackTo<'_>,
+            m: &[serde_json::Value],
+        ) -> Result<SlackPost, PortError> {
+            self.0.post_list(to, m).await
+        }
+        async fn posted_parts(
+            &self,
+            _: &SlackTo<'_>,
+            _: &str,
+            _: &str,
+        ) -> Result<Vec<usize>, PortError> {
+            Err(PortError::new("missing_scope", false))
+        }
+    }
+    let w = World::new();
+    let slack = NoHistory(MemSlack::default());
+    let e = Engine {
+        ledger: &w.ledger,
+        states: &w.states,
+        reasoner: &DeterministicReasoner,
+        slack: &slack,
+        mailer: &w.mail,
+        now_ms: || 1_000_000,
+        lease_ms: DEFAULT_LEASE_MS,
+    };
+    *w.ledger.fail_mark_sent.lock().unwrap() = true;
+    block_on(e.hand_off(&ctx("r1"), &plan(Via::Slack, 2), None)).unwrap_err();
+    *w.ledger.fail_mark_sent.lock().unwrap() = false;
+    let o = block_on(e.hand_off(&ctx("r1"), &plan(Via::Slack, 2), None)).unwrap();
+    assert_eq!((o.status, o.via), (OwnerStatus::Sent, Via::Email));
+    assert_eq!(
+        slack.0.posted.lock().unwrap().len(),
+        1,
+        "not posted to Slack again"
+    );
+    let mails = w.mail.0.lock().unwrap();
+    assert!(
+        mails[0]
+            .1
+            .as_deref()
+            .unwrap()
+            .contains("could not be checked: missing_scope")
+    );
+}
+
+#[test]
 fn a_lapsed_email_claim_is_resent_with_a_warning() {
     let w = World::new();
     let e = w.engine();
