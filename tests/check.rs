@@ -122,3 +122,46 @@ fn a_missing_file_is_a_clear_error() {
     assert!(stderr(&out).starts_with("churn: "), "{}", stderr(&out));
     assert_eq!(stderr(&out).lines().count(), 1);
 }
+
+#[test]
+fn email_cells_with_a_display_name_or_several_addresses_warn_without_failing() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("customers.csv");
+    std::fs::write(
+        &p,
+        "customer_id,name,owner,email\n\
+         C1,Harbor,alex@shop.example,orders@harbor.example\n\
+         C2,Maple,alex@shop.example,\"\"\"Reyes, Jo\"\" <jo+orders@maple.example>\"\n\
+         C3,Copper,alex@shop.example,billing@copper.example; jo@copper.example\n\
+         C4,Fine,alex@shop.example,\n",
+    )
+    .unwrap();
+    let out = run(&["check", p.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", stdout(&out));
+    let text = stdout(&out);
+    assert!(text.contains("2 warning(s)"), "{text}");
+    assert!(
+        text.contains("line 3: the email cell holds a display name"),
+        "{text}"
+    );
+    assert!(
+        text.contains("line 4: the email cell holds several addresses"),
+        "{text}"
+    );
+    assert!(
+        !text.contains("line 2:") && !text.contains("line 5:"),
+        "{text}"
+    );
+    let out = run(&["check", p.to_str().unwrap(), "--json"]);
+    assert!(out.status.success());
+    let j: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(j["ok"], true);
+    assert_eq!(j["email_warnings"], 2);
+    let lines: Vec<u64> = j["warnings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|w| w["line"].as_u64().unwrap())
+        .collect();
+    assert_eq!(lines, [3, 4]);
+}

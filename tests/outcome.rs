@@ -295,5 +295,21 @@ fn bad_outcome_input_is_refused_clearly() {
     assert!(stderr(&out).contains("price, service, competitor, closed, other"));
     let out = run(&["outcome", "C1", "won-back", "--value", "lots", "--data", d]);
     assert!(!out.status.success());
+    // The recovered value is bounded: 0 to 1,000,000,000, at most two decimals.
+    for bad in ["1000000000.01", "12.345", "-5", "1e15"] {
+        let value = format!("--value={bad}");
+        let out = run(&["outcome", "C1", "won-back", &value, "--data", d]);
+        assert!(!out.status.success(), "{bad}");
+        assert!(
+            stderr(&out).contains("from 0 to 1,000,000,000 with at most two decimals"),
+            "{bad}: {}",
+            stderr(&out)
+        );
+    }
     assert!(!dir.path().join("churn.db").exists() || audit_rows(dir.path()).is_empty());
+    let r = outcome(
+        dir.path(),
+        &["C1", "won-back", "--value", "1,000,000,000", "--by", "sam"],
+    );
+    assert_eq!(r["notes"]["recovered_value"], 1e9);
 }

@@ -181,8 +181,14 @@ fn mood_is_written_by_id_once_per_message_and_blended() {
 fn reply_to_wins_and_unmatched_is_recorded_not_guessed() {
     let dir = folder(CSV);
     let d = dir.path();
+    // Reply-To counts because From is an authenticated helpdesk domain (docs/SPEC.md §8).
+    std::fs::write(
+        d.join("config.toml"),
+        "helpdesk_domains = [\"shop.example\"]\n",
+    )
+    .unwrap();
     let p = d.join("r.eml");
-    std::fs::write(&p, "From: Staff <staff@shop.example>\r\nReply-To: ann@cust.example\r\nSubject: Love it\r\nMessage-ID: <r1@x>\r\n\r\nThank you, wonderful service.\r\n").unwrap();
+    std::fs::write(&p, "Authentication-Results: mx.shop.example; dkim=pass header.d=shop.example\r\nFrom: Staff <staff@shop.example>\r\nReply-To: ann@cust.example\r\nSubject: Love it\r\nMessage-ID: <r1@x>\r\n\r\nThank you, wonderful service.\r\n").unwrap();
     let (ok, v, _) = read_mail(d, p.to_str().unwrap());
     assert!(ok);
     assert_eq!(v["customer_id"], "C1");
@@ -263,5 +269,137 @@ fn a_sheet_without_support_mood_is_refused_not_extended() {
     assert_eq!(
         std::fs::read_to_string(d.join("customers.csv")).unwrap(),
         csv
+    );
+}
+
+fn parse_only(data: &Path, file: &Path) -> Value {
+    let out = run(&[
+        "read-mail",
+        file.to_str().unwrap(),
+        "--parse-only",
+        "--json",
+        "--data",
+        data.to_str().unwrap(),
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+/// docs/SPEC.md §8 "Who sent it", locally: a spoofed Reply-To, a forged forward block and a DKIM
+/// fail write no mood (and `--parse-only` names no sender for them); an authenticated helpdesk's
+/// forward counts for the forwarded customer.
+#[test]
+fn only_trusted_senders_set_a_mood() {
+    let dir = folder(CSV);
+    let d = dir.path();
+    std::fs::write(
+        d.join("config.toml"),
+        "helpdesk_domains = [\"zendesk.com\"]\n",
+    )
+    .unwrap();
+    let before = std::fs::read(d.join("customers.csv")).unwrap();
+    let cases = [
+        (
+            "spoofed-reply-to.eml",
+            "From: Eve <eve@evil.example>\r\nReply-To: ann@cust.example\r\nSubject: x\r\nMessage-ID: <t1@x>\r\n\r\nTerrible, cancel.\r\n",
+            Some("eve@evil.example"),
+        ),
+        (
+            "forged-forward.eml",
+            "Authentication-Results: mx.example; spf=pass smtp.mailfrom=eve@evil.example\r\nFrom: eve@evil.example\r\nSubject: Fwd: x\r\nMessage-ID: <t2@x>\r\n\r\n---------- Forwarded message ---------\r\nFrom: Bob <bob@cust.example>\r\n\r\nTerrible, cancel.\r\n",
+            Some("eve@evil.example"),
+        ),
+        (
+            "dkim-fail.eml",
+            "Authentication-Results: mx.example; spf=fail smtp.mailfrom=ann@cust.example; dkim=fail header.i=@cust.example\r\nFrom: ann@cust.example\r\nSubject: x\r\nMessage-ID: <t3@x>\r\n\r\nTerrible, cancel.\r\n",
+            None,
+        ),
+    ];
+    for (name, raw, sender) in cases {
+        let p = d.join(name);
+        std::fs::write(&p, raw).unwrap();
+        let v = parse_only(d, &p);
+        assert_eq!(v["sender"].as_str(), sender, "{name}: {v}");
+        let (ok, v, _) = read_mail(d, p.to_str().unwrap());
+        assert!(ok, "{name}");
+        assert_eq!(v["status"], "unmatched", "{name}: {v}");
+    }
+    assert_eq!(std::fs::read(d.join("customers.csv")).unwrap(), before);
+    assert!(audit(d).is_empty());
+
+    // A helpdesk forward, authenticated: the forwarded customer's mood is written.
+    let p = d.join("helpdesk.eml");
+    std::fs::write(&p, "Authentication-Results: mx.example; dkim=pass header.i=@zendesk.com; dmarc=pass header.from=zendesk.com\r\nFrom: Shop <support@shop.zendesk.com>\r\nSubject: Fwd: order\r\nMessage-ID: <t4@x>\r\n\r\n---------- Forwarded message ---------\r\nFrom: Cy <cy@cust.example>\r\n\r\nLove it, thank you!\r\n").unwrap();
+    // `sender` is the first trusted candidate, in §8's order (here From); the lookup goes on to
+    // the forwarded sender.
+    assert_eq!(parse_only(d, &p)["sender"], "support@shop.zendesk.com");
+    let (ok, v, _) = read_mail(d, p.to_str().unwrap());
+    assert!(ok);
+    assert_eq!(v["status"], "written", "{v}");
+    assert_eq!(v["customer_id"], "C3");
+}
+
+/// Several `churn read-mail` processes at once on one folder (a mail-delivery pipe): every
+/// distinct message counted exactly once, none lost, duplicates not counted again.
+#[test]
+fn concurrent_runs_lose_nothing_and_count_nothing_twice() {
+    let dir = folder(CSV);
+    let d = dir.path();
+    // Ten distinct sour messages for Bob (mood 0.5), each delivered twice: twenty processes.
+    let mut files = Vec::new();
+    for i in 0..10 {
+        files.push(eml(
+            d,
+            &format!("c{i}.eml"),
+            "bob@cust.example",
+            &format!("c{i}@x"),
+            "Terrible, still broken.",
+        ));
+    }
+    let children: Vec<_> = files
+        .iter()
+        .chain(files.iter())
+        .map(|f| {
+            crate::util::churn()
+                .args(["read-mail", f, "--data", d.to_str().unwrap(), "--json"])
+                .stdout(std::process::Stdio::piped())
+                .stderr(std::process::Stdio::piped())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    let mut written = 0;
+    let mut duplicate = 0;
+    for c in children {
+        let out = c.wait_with_output().unwrap();
+        assert!(out.status.success(), "{}", stderr(&out));
+        let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+        match v["status"].as_str().unwrap() {
+            "written" => written += 1,
+            "duplicate" => duplicate += 1,
+            other => panic!("{other}: {v}"),
+        }
+    }
+    assert_eq!((written, duplicate), (10, 10));
+    let a = audit(d);
+    assert_eq!(a.len(), 10, "{a:?}");
+    // Each write blended the one before: the audit chain has no gap and the cell the last value.
+    let afters: Vec<f64> = a
+        .iter()
+        .map(|r| {
+            serde_json::from_str::<Value>(&r.2).unwrap()["support_mood"]
+                .as_f64()
+                .unwrap()
+        })
+        .collect();
+    let mut mood = 0.5_f64;
+    for got in &afters {
+        mood = ((0.6 * mood - 0.4) * 100.0_f64).round() / 100.0;
+        assert_eq!(*got, mood, "{afters:?}");
+    }
+    let csv = std::fs::read_to_string(d.join("customers.csv")).unwrap();
+    assert!(
+        csv.contains(&format!("BOB@Cust.example,{mood:.2},")),
+        "{csv}"
     );
 }

@@ -212,14 +212,137 @@ fn serve_verifies_records_once_and_updates_the_row() {
             .unwrap()
             .contains("Already recorded")
     );
-    // Undo reverts it and writes an undo row.
-    let undo = click_body("undo", "C1", &hooks_url);
+    // The row's Undo (it names the reached-out) reverts it and writes one undo row, however
+    // often it is delivered.
+    let undo = undo_click(&got[0]["blocks"], &hooks_url);
     let headers = signed_headers(&undo, SECRET, now());
+    for _ in 0..2 {
+        assert_eq!(
+            http(&server.addr, "POST", "/slack/interactions", &headers, &undo).0,
+            200
+        );
+    }
+    assert_eq!(actions(dir.path(), "undo"), 1);
+}
+
+/// A click on the Undo button of these (replaced) row blocks, with its value as posted.
+fn undo_click(blocks: &Value, hooks: &str) -> String {
+    let value = blocks
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|b| b["type"] == "actions")
+        .flat_map(|b| b["elements"].as_array().unwrap().clone())
+        .find(|e| e["action_id"] == "undo")
+        .expect("an Undo button")["value"]
+        .clone();
+    let p = json!({
+        "type": "block_actions", "user": {"id": "U1", "username": "alex"}, "trigger_id": "t.1",
+        "container": {"channel_id": "D1", "message_ts": "1.2"},
+        "response_url": format!("{hooks}T1/1/x"),
+        "message": {"blocks": blocks},
+        "actions": [{"action_id": "undo", "value": value}]
+    });
+    format!("payload={}", form_encode(&p.to_string()))
+}
+
+/// (action, notes.undoes) of a customer's audit rows, oldest first.
+fn audit_of(dir: &std::path::Path, customer: &str) -> Vec<(String, String)> {
+    let conn = rusqlite::Connection::open(dir.join("churn.db")).unwrap();
+    let mut stmt = conn
+        .prepare("SELECT action, ts, notes FROM audit WHERE customer_id = ?1 ORDER BY seq")
+        .unwrap();
+    stmt.query_map([customer], |r| {
+        let (action, ts, notes): (String, String, String) = (r.get(0)?, r.get(1)?, r.get(2)?);
+        let notes: Value = serde_json::from_str(&notes).unwrap_or(Value::Null);
+        let undoes = notes["undoes"].as_str().map(str::to_string);
+        Ok((action, undoes.unwrap_or(ts)))
+    })
+    .unwrap()
+    .map(Result::unwrap)
+    .collect()
+}
+
+#[test]
+fn the_same_undo_delivered_twice_undoes_only_its_outcome() {
+    let dir = folder(SMALL_LIST, SMALL_RULES, None);
+    let (hooks_url, got) = hooks();
+    let server = start(dir.path(), &hooks_url);
+    // Reached out on Slack, then won back by the email link.
+    let body = click_body("reached_out", "C1", &hooks_url);
+    let headers = signed_headers(&body, SECRET, now());
     assert_eq!(
-        http(&server.addr, "POST", "/slack/interactions", &headers, &undo).0,
+        http(&server.addr, "POST", "/slack/interactions", &headers, &body).0,
         200
     );
-    assert_eq!(actions(dir.path(), "undo"), 1);
+    let token = LinkSigner::new(LINK_KEY.as_bytes()).sign(&LinkClaims {
+        customer_id: "C1".into(),
+        action: LinkAction::WonBack,
+        owner: "alex@shop.example".into(),
+        expires: now() + 3600,
+    });
+    let form = [(
+        "Content-Type",
+        "application/x-www-form-urlencoded".to_string(),
+    )];
+    let (status, page) = http(
+        &server.addr,
+        "POST",
+        &format!("/o/{token}"),
+        &form,
+        "value=50",
+    );
+    assert_eq!(status, 200, "{page}");
+    // The result page's Undo link names the won-back; confirmed twice, it undoes it once.
+    let href = page
+        .split("<a href=\"")
+        .nth(1)
+        .and_then(|s| s.split('"').next())
+        .expect("an Undo link");
+    let undo = format!("/o/{href}");
+    let (status, confirm) = http(&server.addr, "GET", &undo, &[], "");
+    assert_eq!(status, 200, "{confirm}");
+    for _ in 0..2 {
+        let (status, page) = http(&server.addr, "POST", &undo, &form, "");
+        assert_eq!(status, 200, "{page}");
+    }
+    let audit = audit_of(dir.path(), "C1");
+    let kinds: Vec<&str> = audit.iter().map(|(a, _)| a.as_str()).collect();
+    assert_eq!(kinds, ["reached_out", "won_back", "undo"]);
+    assert_eq!(audit[2].1, audit[1].1, "the undo names the won-back");
+    // The Slack row's Undo names the reached-out: delivered twice, it undoes that one only.
+    let blocks = got.lock().unwrap()[0]["blocks"].clone();
+    let click = undo_click(&blocks, &hooks_url);
+    let headers = signed_headers(&click, SECRET, now());
+    for _ in 0..2 {
+        assert_eq!(
+            http(
+                &server.addr,
+                "POST",
+                "/slack/interactions",
+                &headers,
+                &click
+            )
+            .0,
+            200
+        );
+    }
+    let audit = audit_of(dir.path(), "C1");
+    let kinds: Vec<&str> = audit.iter().map(|(a, _)| a.as_str()).collect();
+    assert_eq!(kinds, ["reached_out", "won_back", "undo", "undo"]);
+    assert_eq!(
+        audit[3].1, audit[0].1,
+        "the second undo names the reached-out"
+    );
+    let conn = rusqlite::Connection::open(dir.path().join("churn.db")).unwrap();
+    let (contact, won): (Option<String>, Option<String>) = conn
+        .query_row(
+            "SELECT last_contact, won_back_date FROM customer_state WHERE customer_id = 'C1'",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .unwrap();
+    assert_eq!((contact, won), (None, None));
 }
 
 #[test]
@@ -310,4 +433,65 @@ fn serve_needs_the_signing_secret() {
         "{}",
         stderr(&out)
     );
+}
+
+#[test]
+fn a_300_character_customer_id_resolves_from_its_buttons() {
+    use churn_core::model::{Band, ListItem};
+    use churn_core::notify::message::{OwnerList, slack_messages, validate_message};
+    let dir = folder(SMALL_LIST, SMALL_RULES, None);
+    let (hooks_url, got) = hooks();
+    let server = start(dir.path(), &hooks_url);
+    let id = format!("C-{}", "7".repeat(298));
+    assert_eq!(id.chars().count(), 300);
+    let items = vec![ListItem {
+        customer_id: id.clone(),
+        name: "Long Id Shop".into(),
+        band: Band::Churning,
+        score: 80,
+        reason: "Next order is late.".into(),
+        breakdown: vec![],
+        lifetime_value: None,
+        // A long rules version pushes the value past 2,000 characters: the hashed form.
+        rules_version: "r".repeat(1800),
+    }];
+    let list = OwnerList {
+        week: "2026-W48",
+        as_of: "2026-11-23",
+        owner: "alex@shop.example",
+        items: &items,
+    };
+    let message = slack_messages(&list, "D1").remove(0);
+    validate_message(&message).unwrap();
+    let blocks = message["blocks"].clone();
+    let value = blocks[3]["elements"][0]["value"].clone();
+    assert!(value.as_str().unwrap().contains("\"vh\""), "{value}");
+    let p = json!({
+        "type": "block_actions", "user": {"id": "U1", "username": "alex"}, "trigger_id": "t.1",
+        "container": {"channel_id": "D1", "message_ts": "1.2"},
+        "response_url": format!("{hooks_url}T1/1/x"),
+        "message": {"blocks": blocks},
+        "actions": [{"action_id": "reached_out", "value": value}]
+    });
+    let body = format!("payload={}", form_encode(&p.to_string()));
+    let headers = signed_headers(&body, SECRET, now());
+    assert_eq!(
+        http(&server.addr, "POST", "/slack/interactions", &headers, &body).0,
+        200
+    );
+    let audit = audit_of(dir.path(), &id);
+    assert_eq!(audit.len(), 1, "recorded under the whole id");
+    assert_eq!(audit[0].0, "reached_out");
+    // The row was found and updated; its Undo resolves the same id.
+    let replaced = got.lock().unwrap()[0].clone();
+    assert_eq!(replaced["replace_original"], true, "{replaced}");
+    validate_message(&json!({"channel": "D1", "text": "t", "blocks": replaced["blocks"]})).unwrap();
+    let undo = undo_click(&replaced["blocks"], &hooks_url);
+    let headers = signed_headers(&undo, SECRET, now());
+    assert_eq!(
+        http(&server.addr, "POST", "/slack/interactions", &headers, &undo).0,
+        200
+    );
+    let kinds: Vec<String> = audit_of(dir.path(), &id).into_iter().map(|a| a.0).collect();
+    assert_eq!(kinds, ["reached_out", "undo"]);
 }

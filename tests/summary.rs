@@ -59,3 +59,41 @@ fn summary_adds_a_line_of_backtest_evidence_when_there_is_an_order_history() {
     assert!(e.starts_with("Evidence: over the 13 Mondays"), "{e}");
     assert!(s["file"].is_null());
 }
+
+#[test]
+fn summary_refuses_a_recipient_a_customer_cell_names_and_a_list_it_cannot_read() {
+    // docs/SPEC.md §1: canonical addresses, and no list → nothing is sent unchecked.
+    for cell in [
+        "The Boss <BOSS+orders@shop.example>",
+        "\"c5@cust.example, boss@Shop.example\"",
+    ] {
+        let list = SMALL_LIST.replace("c5@cust.example", cell);
+        let dir = folder(
+            &list,
+            SMALL_RULES,
+            Some("summary_recipients = [\"finance@shop.example\", \"boss@shop.example\"]\n"),
+        );
+        let d = dir.path().to_str().unwrap();
+        let out = run(&["summary", "--month", "2026-10", "--data", d]);
+        assert!(!out.status.success(), "{cell}");
+        let err = stderr(&out);
+        assert!(err.contains("recipient 2 is a customer"), "{cell}: {err}");
+        assert!(!err.contains("boss@"), "{err}");
+        assert!(!dir.path().join("outbox/summary").exists(), "{cell}");
+    }
+    let dir = folder(
+        SMALL_LIST,
+        SMALL_RULES,
+        Some("summary_recipients = [\"boss@shop.example\"]\n"),
+    );
+    let d = dir.path().to_str().unwrap();
+    std::fs::remove_file(dir.path().join("customers.csv")).unwrap();
+    let out = run(&["summary", "--month", "2026-10", "--data", d]);
+    assert!(!out.status.success());
+    assert!(stderr(&out).contains("cannot be read"), "{}", stderr(&out));
+    assert!(!dir.path().join("outbox/summary").exists());
+    // With the list back and no customer among the recipients, it is written.
+    std::fs::write(dir.path().join("customers.csv"), SMALL_LIST).unwrap();
+    let s = run_json(&["summary", "--month", "2026-10", "--data", d]);
+    assert!(std::path::Path::new(s["file"].as_str().unwrap()).exists());
+}

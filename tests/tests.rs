@@ -10,6 +10,7 @@ mod check;
 mod compare;
 mod demo;
 mod digest;
+mod hostile;
 mod import_orders;
 mod outcome;
 mod palive;

@@ -269,31 +269,57 @@ fn missing_required_column_stops_the_run() {
 #[test]
 fn never_sends_to_an_address_in_the_customers_email_column() {
     // sam's address is also a customer's contact email: sam's list is refused, alex's goes out.
-    let list = SMALL_LIST.replace("c5@cust.example", "sam@shop.example");
-    let dir = folder(&list, SMALL_RULES, None);
-    let out = run(&[
-        "weekly",
-        "--data",
-        dir.path().to_str().unwrap(),
-        "--as-of",
-        "2026-11-23",
-        "--json",
-    ]);
-    assert!(!out.status.success(), "a refused owner makes the run fail");
-    let r: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    let sam = r["owners"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|o| o["owner"] == "sam@shop.example")
-        .unwrap();
-    assert_eq!(sam["status"], "failed");
-    assert!(sam["error"].as_str().unwrap().contains("customer"));
-    let files: Vec<_> = snapshot(&dir.path().join("outbox")).into_keys().collect();
-    assert!(
-        files.iter().all(|f| !f.to_string_lossy().contains("sam@")),
-        "{files:?}"
-    );
+    // The cell is compared as canonical addresses (docs/SPEC.md §1): a display name, a `+tag`,
+    // case, or another address beside it does not let sam through.
+    let mut dir = None;
+    for cell in [
+        "sam@shop.example",
+        "Sam Lee <SAM+orders@shop.example>",
+        "\"\"\"Lee, Sam\"\" <sam@shop.example>\"",
+        "billing@cust.example; Sam@Shop.example",
+        "\"billing@cust.example, sam+x@shop.example\"",
+    ] {
+        let list = SMALL_LIST.replace("c5@cust.example", cell);
+        let d = folder(&list, SMALL_RULES, None);
+        let out = run(&[
+            "weekly",
+            "--data",
+            d.path().to_str().unwrap(),
+            "--as-of",
+            "2026-11-23",
+            "--json",
+        ]);
+        assert!(
+            !out.status.success(),
+            "{cell}: a refused owner makes the run fail"
+        );
+        let r: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        let sam = r["owners"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|o| o["owner"] == "sam@shop.example")
+            .unwrap();
+        assert_eq!(sam["status"], "failed", "{cell}");
+        assert!(
+            sam["error"].as_str().unwrap().contains("customer"),
+            "{cell}"
+        );
+        let alex = r["owners"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|o| o["owner"] == "alex@shop.example")
+            .unwrap();
+        assert_eq!(alex["status"], "sent", "{cell}");
+        let files: Vec<_> = snapshot(&d.path().join("outbox")).into_keys().collect();
+        assert!(
+            files.iter().all(|f| !f.to_string_lossy().contains("sam@")),
+            "{cell}: {files:?}"
+        );
+        dir = Some(d);
+    }
+    let dir = dir.unwrap();
     // A later run sends sam's list once the address is fixed.
     std::fs::write(dir.path().join("customers.csv"), SMALL_LIST).unwrap();
     let r = run_json(&[

@@ -526,6 +526,17 @@ def test_audit_table_denies_changes_to_items():
     statements = as_list(props(template["Resources"][audit])["ResourcePolicy"]["PolicyDocument"]["Statement"])
     denied = {a for st in statements if st["Effect"] == "Deny" for a in as_list(st["Action"])}
     assert {"dynamodb:UpdateItem", "dynamodb:DeleteItem", "dynamodb:BatchWriteItem"} <= denied
+    table = props(template["Resources"][audit])
+    assert table["DeletionProtectionEnabled"] is True
+    assert template["Resources"][audit]["DeletionPolicy"] == "Retain"
+    # Deleting or reconfiguring the table (protection off, a new policy) is denied to every
+    # principal but the stack's admin role.
+    (guard,) = [st for st in statements if "dynamodb:DeleteTable" in as_list(st["Action"])]
+    assert guard["Effect"] == "Deny" and guard["Principal"] == "*"
+    assert {"dynamodb:DeleteTable", "dynamodb:UpdateTable", "dynamodb:PutResourcePolicy",
+            "dynamodb:DeleteResourcePolicy", "dynamodb:UpdateContinuousBackups"} <= set(as_list(guard["Action"]))
+    assert refs(guard["Condition"]["ArnNotEquals"]["aws:PrincipalArn"]) == {"StackAdminRoleArn"}
+    assert template["Parameters"]["StackAdminRoleArn"].get("Default") is None, "no admin by default"
 
 
 # ---------------------------------------------------------------------------------------------

@@ -2,7 +2,7 @@
 //! content). A recipient who is a customer is refused before SES is called.
 
 use aws_sdk_sesv2::types::{Body, Content, Destination, EmailContent, Message};
-use churn_core::model::normalize_email;
+use churn_core::model::{canonical_addresses, normalize_email};
 use churn_core::notify::message::EmailBody;
 
 use crate::AwsClients;
@@ -52,9 +52,11 @@ impl SesMailer {
     }
 
     /// Sends `body` from `from` to `to`; returns SES's message id. `is_customer` is asked about
-    /// every recipient (trimmed and lower-cased) first; if it says yes for any, the whole send is
-    /// [`MailError::Refused`] and SES is never called. A set works:
-    /// `|a| customer_emails.contains(a)`.
+    /// every recipient first — as written (trimmed and lower-cased) and as each of its canonical
+    /// addresses (docs/SPEC.md §1: display name removed, every address, `+tag` ignored); if it
+    /// says yes for any, the whole send is [`MailError::Refused`] and SES is never called. The
+    /// list's `CustomerEmails` works: `|a| customer_emails.contains(a)`; so does a set of
+    /// canonical addresses.
     pub async fn send<S: AsRef<str>>(
         &self,
         from: &str,
@@ -66,7 +68,10 @@ impl SesMailer {
             return Err(MailError::NoRecipients);
         }
         for (index, address) in to.iter().enumerate() {
-            if is_customer(&normalize_email(address.as_ref())) {
+            let address = address.as_ref();
+            if is_customer(&normalize_email(address))
+                || canonical_addresses(address).iter().any(|a| is_customer(a))
+            {
                 tracing::warn!(
                     recipient = index,
                     "refused an email to a customer's address"

@@ -33,8 +33,9 @@ impl OutcomeStore for DynamoDbStateStore {
     }
 
     async fn apply(&self, change: &Change, by_user: &str) -> Result<Applied, PortError> {
-        match DynamoDbStateStore::apply(self, change, by_user, &tick()).await {
-            Ok(()) => Ok(Applied::Recorded),
+        let ts = tick();
+        match DynamoDbStateStore::apply(self, change, by_user, &ts).await {
+            Ok(()) => Ok(Applied::Recorded { ts }),
             Err(StateError::AlreadyRecorded { .. }) => Ok(Applied::AlreadyRecorded),
             Err(e) => Err(port(e)),
         }

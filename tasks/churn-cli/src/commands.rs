@@ -5,8 +5,7 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use churn_core::list::customers::{BadRow, CustomerReader, ListError, ReadOptions};
-use churn_core::list::values::parse_number;
-use churn_core::outcome::state::{LostReason, Outcome};
+use churn_core::outcome::state::{LostReason, Outcome, parse_recovered_value};
 use churn_core::ports::DeterministicReasoner;
 use churn_core::rules::{RuleError, parse_rules};
 use churn_core::run::week::resolve_as_of;
@@ -113,15 +112,8 @@ pub fn run(command: Command) -> Result<ExitCode, CliError> {
                 OutcomeAction::WonBack { value } => {
                     let value = match value.as_deref() {
                         None => None,
-                        Some(v) => match parse_number(v) {
-                            Ok(Some(n)) if n >= 0.0 => Some(n),
-                            Ok(_) => {
-                                return Err(CliError(format!(
-                                    "--value `{v}` must be an amount of money like 1200 or $1,200.00"
-                                )));
-                            }
-                            Err(e) => return Err(CliError(format!("--value: {e}"))),
-                        },
+                        Some(v) => parse_recovered_value(v)
+                            .map_err(|rule| CliError(format!("--value `{v}`: {rule}")))?,
                     };
                     OutcomeCommand::Record(Outcome::WonBack { value })
                 }
@@ -486,7 +478,7 @@ fn score(
     let mut errors: Vec<BadRow> = Vec::new();
     let mut first = true;
     let mut n = 0u64;
-    let io = |e: std::io::Error| CliError(format!("could not write the output: {e}"));
+    let io = CliError::output;
     let signals: Vec<Vec<u8>> = rules
         .signals
         .iter()
@@ -599,7 +591,15 @@ struct ListCheck {
     errors: Vec<BadRow>,
     /// A problem that would stop the Monday run.
     stop: Option<String>,
+    /// Email cells holding a display name or several addresses (docs/SPEC.md §2): the guard
+    /// reads every address, but they are worth tidying. Warnings, not errors: `ok` stays true.
+    /// The first [`MAX_EMAIL_WARNINGS`] are listed; `email_warnings` counts them all.
+    warnings: Vec<BadRow>,
+    email_warnings: u64,
 }
+
+/// How many email-cell warnings `churn check` lists.
+const MAX_EMAIL_WARNINGS: usize = 20;
 
 fn check(
     file: &Path,
@@ -669,6 +669,19 @@ fn check(
             &report.errors,
             report.stop.as_deref(),
         );
+        if report.email_warnings > 0 {
+            println!(
+                "  {} warning(s) about email cells (not errors):",
+                report.email_warnings
+            );
+            for w in &report.warnings {
+                println!("  line {}: {}", w.line, w.reason);
+            }
+            let more = report.email_warnings - report.warnings.len() as u64;
+            if more > 0 {
+                println!("  … and {more} more");
+            }
+        }
     }
     Ok(if report.ok {
         ExitCode::SUCCESS
@@ -693,6 +706,8 @@ fn check_list(
         blank: 0,
         errors: Vec::new(),
         stop: None,
+        warnings: Vec::new(),
+        email_warnings: 0,
     };
     let mut reader = match CustomerReader::new(bytes, opts, measured) {
         Ok(r) => r,
@@ -703,8 +718,22 @@ fn check_list(
     };
     let mut n = 0u64;
     while let Some(row) = reader.next_row() {
-        if let Err(bad) = row {
-            report.errors.push(bad);
+        match row {
+            Err(bad) => report.errors.push(bad),
+            Ok(row) => {
+                if let Some(note) = churn_core::address::email_cell_note(row.email) {
+                    report.email_warnings += 1;
+                    if report.warnings.len() < MAX_EMAIL_WARNINGS {
+                        report.warnings.push(BadRow {
+                            line: row.line,
+                            reason: format!(
+                                "the email cell {note}; every address in it is kept from \
+                                 messages, but one plain address per cell is clearer"
+                            ),
+                        });
+                    }
+                }
+            }
         }
         n += 1;
         if n.is_multiple_of(65_536) {

@@ -11,6 +11,25 @@ impl std::fmt::Display for CliError {
     }
 }
 
+impl CliError {
+    /// The reader of our output went away (`churn … | head`): not worth a message.
+    pub const CLOSED_PIPE: &str = "the output's reader has gone";
+
+    /// A failed write of the command's output.
+    pub fn output(e: std::io::Error) -> CliError {
+        if e.kind() == std::io::ErrorKind::BrokenPipe {
+            CliError(Self::CLOSED_PIPE.into())
+        } else {
+            CliError(format!("could not write the output: {e}"))
+        }
+    }
+
+    /// Whether this is [`CliError::output`] of a closed pipe.
+    pub fn is_closed_pipe(&self) -> bool {
+        self.0 == Self::CLOSED_PIPE
+    }
+}
+
 impl<E: std::error::Error> From<E> for CliError {
     fn from(e: E) -> Self {
         CliError(e.to_string())

@@ -257,7 +257,7 @@ enum OutcomeAction {
     ReachedOut,
     /// They are buying again (recency counts from today; starts the contact pause).
     WonBack {
-        /// The recovered value, e.g. 1200 or "$1,200.00".
+        /// The recovered value, e.g. 1200 or "$1,200.00": 0 to 1,000,000,000, at most two decimals.
         #[arg(long, value_name = "MONEY")]
         value: Option<String>,
     },
@@ -270,7 +270,8 @@ enum OutcomeAction {
         #[arg(long, value_name = "TEXT")]
         note: Option<String>,
     },
-    /// Undo this customer's latest outcome (refused if something changed it since).
+    /// Undo this customer's latest outcome not yet undone (refused if something changed it
+    /// since). Slack's Undo button and the email Undo link undo the one outcome they belong to.
     Undo,
 }
 
@@ -289,15 +290,36 @@ struct OutputArgs {
 }
 
 fn main() -> ExitCode {
+    quiet_on_closed_stdout();
     init_tracing();
     let cli = Cli::parse();
     match commands::run(cli.command) {
         Ok(code) => code,
+        Err(e) if e.is_closed_pipe() => ExitCode::from(141),
         Err(e) => {
             eprintln!("churn: {e}");
             ExitCode::FAILURE
         }
     }
+}
+
+/// `churn … | head`: when the reader goes away, stop quietly (exit status 141, as a process
+/// ended by SIGPIPE) instead of panicking with "Broken pipe". Servers and HTTP clients are
+/// unaffected: only a failed print to stdout is caught.
+fn quiet_on_closed_stdout() {
+    let default = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        let message = info
+            .payload()
+            .downcast_ref::<String>()
+            .map(String::as_str)
+            .or_else(|| info.payload().downcast_ref::<&str>().copied())
+            .unwrap_or("");
+        if message.starts_with("failed printing to stdout") && message.contains("Broken pipe") {
+            std::process::exit(141);
+        }
+        default(info);
+    }));
 }
 
 /// JSON logs, one line per event, on stderr; quiet unless `CHURN_LOG` asks (e.g. `CHURN_LOG=info`).

@@ -8,7 +8,7 @@ use std::process::ExitCode;
 
 use churn_core::ingest::mail::{MAX_MESSAGE_BYTES, parse_mail};
 use churn_core::run::clock::AuditClock;
-use churn_local::mood::{MailOutcome, read_mail};
+use churn_local::mood::{MailOutcome, local_policy, read_mail};
 use serde::Serialize;
 
 /// The flags of `churn read-mail`.
@@ -52,12 +52,14 @@ fn read_capped(path: &Path) -> Result<Vec<u8>, String> {
 pub fn run(args: &ReadMailArgs) -> Result<ExitCode, String> {
     let raw = read_capped(&args.file)?;
     if args.parse_only {
+        let policy = local_policy(&args.data).map_err(|e| e.to_string())?;
         let mail = parse_mail(&raw).map_err(|e| format!("{}: {e}", args.file.display()))?;
+        // The sender the mood would go to: null when no address can be trusted (docs/SPEC.md §8).
         let out = Parsed {
             from: mail.from.as_deref(),
             subject: &mail.subject,
             body: &mail.body,
-            sender: mail.sender(),
+            sender: mail.trusted_sender(&policy),
         };
         if args.json {
             println!(

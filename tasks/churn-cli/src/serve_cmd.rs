@@ -96,6 +96,48 @@ pub fn run(args: ServeArgs) -> Result<ExitCode, CliError> {
 
 type Handler = OutcomeHandler<SqliteOutcomeStore, SlackWeb>;
 
+/// Connections open at once; past it (or when the process runs out of file descriptors) the
+/// connection idle the longest is closed to make room.
+const MAX_CONNECTIONS: usize = 512;
+/// A client has this long to send a request's headers (and between requests on a kept-alive
+/// connection): a half-sent request cannot hold its connection for ever.
+const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Connections not in the middle of a request, oldest first: the ones to close when room is
+/// needed. A connection leaves while its request is answered and comes back (as the newest)
+/// after.
+#[derive(Default)]
+struct Idle {
+    next: u64,
+    conns: std::collections::BTreeMap<u64, tokio::task::AbortHandle>,
+    open: usize,
+}
+
+impl Idle {
+    fn park(&mut self, handle: tokio::task::AbortHandle) -> u64 {
+        self.next += 1;
+        self.conns.insert(self.next, handle);
+        self.next
+    }
+
+    /// Closes the connection idle the longest; `false` when none is idle.
+    fn shed_oldest(&mut self) -> bool {
+        match self.conns.pop_first() {
+            Some((_, handle)) => {
+                handle.abort();
+                true
+            }
+            None => false,
+        }
+    }
+}
+
+type IdleConns = Arc<std::sync::Mutex<Idle>>;
+
+fn lock(idle: &IdleConns) -> std::sync::MutexGuard<'_, Idle> {
+    idle.lock().unwrap_or_else(|p| p.into_inner())
+}
+
 async fn serve(handler: Arc<Handler>, port: u16) -> std::io::Result<()> {
     let socket = tokio::net::TcpSocket::new_v4()?;
     socket.set_reuseaddr(true)?;
@@ -107,25 +149,98 @@ async fn serve(handler: Arc<Handler>, port: u16) -> std::io::Result<()> {
         "churn serve: listening on http://{addr} (Slack interactivity: /slack/interactions, email links: /o/<token>)"
     );
     std::io::stdout().flush()?;
+    let idle: IdleConns = Arc::default();
+    let mut backoff = Duration::ZERO;
+    // Accept failures are logged at most every 10 s, with how many were not.
+    let mut last_logged: Option<std::time::Instant> = None;
+    let mut unlogged = 0u64;
     loop {
-        let (stream, _) = match listener.accept().await {
-            Ok(s) => s,
+        if lock(&idle).open >= MAX_CONNECTIONS && !lock(&idle).shed_oldest() {
+            // Every connection is mid-request: wait for one to finish.
+            tokio::time::sleep(Duration::from_millis(10)).await;
+            continue;
+        }
+        let stream = match listener.accept().await {
+            Ok((stream, _)) => {
+                backoff = Duration::ZERO;
+                stream
+            }
             Err(e) => {
-                tracing::warn!(error = %e, "accept failed");
+                // Out of file descriptors (EMFILE/ENFILE) or another accept failure: make room
+                // by closing the oldest idle connection, and never retry in a tight loop.
+                let shed = lock(&idle).shed_oldest();
+                backoff = (backoff * 2).clamp(Duration::from_millis(5), Duration::from_secs(1));
+                if last_logged.is_none_or(|t| t.elapsed() >= Duration::from_secs(10)) {
+                    tracing::warn!(error = %e, shed, unlogged, "accept failed; closing the oldest idle connection and backing off");
+                    last_logged = Some(std::time::Instant::now());
+                    unlogged = 0;
+                } else {
+                    unlogged += 1;
+                }
+                tokio::time::sleep(backoff).await;
                 continue;
             }
         };
-        let handler = handler.clone();
-        tokio::spawn(async move {
-            let service = service_fn(move |req: hyper::Request<Incoming>| {
-                let handler = handler.clone();
-                async move { Ok::<_, Infallible>(answer(&handler, req).await) }
-            });
-            let _ = http1::Builder::new()
-                .serve_connection(TokioIo::new(stream), service)
-                .await;
-        });
+        spawn_connection(stream, handler.clone(), idle.clone());
     }
+}
+
+/// Serves one connection, parked in `idle` whenever it is not answering a request.
+fn spawn_connection(stream: tokio::net::TcpStream, handler: Arc<Handler>, idle: IdleConns) {
+    let (ready_tx, ready_rx) = tokio::sync::oneshot::channel::<u64>();
+    let task_idle = idle.clone();
+    let task = tokio::spawn(async move {
+        let Ok(mut parked) = ready_rx.await else {
+            return;
+        };
+        let slot = Arc::new(std::sync::Mutex::new(Some(parked)));
+        let service_slot = slot.clone();
+        let service_idle = task_idle.clone();
+        let service = service_fn(move |req: hyper::Request<Incoming>| {
+            let (handler, slot, idle) =
+                (handler.clone(), service_slot.clone(), service_idle.clone());
+            async move {
+                // Busy: not a candidate for shedding while the request is answered.
+                let handle = {
+                    let mut id = slot.lock().unwrap_or_else(|p| p.into_inner());
+                    id.take().and_then(|id| lock(&idle).conns.remove(&id))
+                };
+                let response = answer(&handler, req).await;
+                if let Some(handle) = handle {
+                    let id = lock(&idle).park(handle);
+                    *slot.lock().unwrap_or_else(|p| p.into_inner()) = Some(id);
+                }
+                Ok::<_, Infallible>(response)
+            }
+        });
+        let _ = http1::Builder::new()
+            .timer(hyper_util::rt::TokioTimer::new())
+            .header_read_timeout(HEADER_READ_TIMEOUT)
+            .serve_connection(TokioIo::new(stream), service)
+            .await;
+        parked = slot
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take()
+            .unwrap_or(0);
+        let mut idle = lock(&task_idle);
+        idle.conns.remove(&parked);
+        idle.open = idle.open.saturating_sub(1);
+    });
+    let mut guard = lock(&idle);
+    guard.open += 1;
+    let id = guard.park(task.abort_handle());
+    drop(guard);
+    let _ = ready_tx.send(id);
+    let counter = idle;
+    tokio::spawn(async move {
+        if let Err(e) = task.await
+            && e.is_cancelled()
+        {
+            let mut idle = lock(&counter);
+            idle.open = idle.open.saturating_sub(1);
+        }
+    });
 }
 
 async fn answer(handler: &Handler, req: hyper::Request<Incoming>) -> hyper::Response<Full<Bytes>> {

@@ -15,6 +15,7 @@
 //! 6. [`ingest`] feeds the list: order exports, support mail, Drive sync;
 //! 7. [`reports`] looks back: digest, monthly summary, backtest and its plot.
 
+pub mod address;
 pub mod model;
 pub mod ports;
 

@@ -107,7 +107,10 @@ pub fn mood_label(mood: f64) -> &'static str {
     }
 }
 
-/// Normalises an owner or customer email for comparison: trimmed and lower-cased.
+pub use crate::address::canonical_addresses;
+
+/// Normalises an owner email: trimmed and lower-cased. Whether an address is a customer's is
+/// decided on canonical addresses instead ([`canonical_addresses`], docs/SPEC.md §1).
 pub fn normalize_email(s: &str) -> String {
     s.trim().to_lowercase()
 }

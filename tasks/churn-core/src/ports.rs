@@ -28,10 +28,14 @@ impl Reasoner for DeterministicReasoner {
 }
 
 /// How a conditional outcome write ended.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Applied {
-    /// The state changed and one audit item was written.
-    Recorded,
+    /// The state changed and one audit item was written, with this `ts` (what an Undo of it
+    /// names, docs/SPEC.md §5).
+    Recorded {
+        /// The audit item's `ts`.
+        ts: String,
+    },
     /// Nothing was written: the change was a no-op, or the fields no longer held the values it
     /// was planned from (the same click delivered twice, two devices at once).
     AlreadyRecorded,

@@ -253,3 +253,33 @@ fn junk_never_panics() {
     }
     assert_eq!(parse_mail(b""), Err(Unreadable::NoHeaders));
 }
+
+/// A header block that runs into the body with no blank line (nmh's bad-input test): the sender
+/// and the body both survive.
+#[test]
+fn header_block_without_blank_line_keeps_the_body() {
+    let m = read("nmh_bad-input_no-blank-line.eml");
+    assert_eq!(m.from.as_deref(), Some("foo@example.edu"));
+    assert_eq!(m.subject, "test");
+    assert_eq!(
+        m.body,
+        "This is a multi-part message in MIME format.\n\nI am a stupid spammer."
+    );
+}
+
+/// The same inside MIME parts: each part's headers run into its text.
+#[test]
+fn part_headers_without_blank_line_keep_the_text() {
+    let m = read("made-here_part-no-blank-line.eml");
+    assert_eq!(m.from.as_deref(), Some("bob@cust.example"));
+    assert_eq!(m.body, "Still waiting for my refund, this is unacceptable.");
+}
+
+/// A repeated `From`: the first wins, as in mail clients.
+#[test]
+fn repeated_from_first_wins() {
+    let m = read("made-here_repeated-from.eml");
+    assert_eq!(m.from.as_deref(), Some("ann@cust.example"));
+    assert_eq!(m.candidates(), ["ann@cust.example"]);
+    assert_eq!(m.body, "The replacement arrived broken again.");
+}

@@ -114,6 +114,13 @@ impl App {
         Ok(names_and_emails(reader, wanted))
     }
 
+    /// Every customer address in the list mirror (`customers.csv` in the list bucket), for a
+    /// sender's guard (docs/SPEC.md §1). A list that cannot be fetched or read is an error: the
+    /// sender then refuses instead of sending unchecked.
+    pub async fn customer_emails(&self) -> Result<CustomerEmails, TaskError> {
+        customer_emails(&self.clients, &self.buckets.list).await
+    }
+
     pub async fn config(&self) -> Result<&SsmConfig, TaskError> {
         self.config
             .get_or_try_init(|| async {
@@ -123,4 +130,35 @@ impl App {
             })
             .await
     }
+}
+
+/// Every customer address in `customers.csv` in `bucket` (docs/SPEC.md §1), bad rows included.
+/// `churn.Refused` when the list cannot be fetched or read: a sender that cannot check its
+/// recipients sends nothing.
+pub(crate) async fn customer_emails(
+    clients: &AwsClients,
+    bucket: &str,
+) -> Result<CustomerEmails, TaskError> {
+    let refused = |why: String| {
+        tracing::warn!(error = %why, "the customer list cannot be read: refusing to send");
+        TaskError::new(
+            "churn.Refused",
+            format!(
+                "refused to send: the customer list cannot be read to check the recipients ({why})"
+            ),
+        )
+    };
+    let list = match S3ObjectStore::new(clients)
+        .get_text(bucket, "customers.csv")
+        .await
+    {
+        Ok(list) => list,
+        Err(e @ churn_aws::ObjectError::NotFound { .. }) => return Err(refused(e.to_string())),
+        // Throttling or an outage: still nothing is sent, and the task may be retried.
+        Err(e) => {
+            tracing::warn!(error = %e, "the customer list cannot be fetched: refusing to send");
+            return Err(crate::task_error!(e));
+        }
+    };
+    CustomerEmails::from_csv(list.text.as_bytes()).map_err(refused)
 }

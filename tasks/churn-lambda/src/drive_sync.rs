@@ -6,7 +6,7 @@
 //!
 //! What was synced is remembered in `drive-sync/memo.json` in the rules bucket.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::BTreeMap;
 
 use churn_aws::{
     AwsClients, ObjectError, S3ObjectStore, SecretsManagerSecrets, SesMailer, SsmConfig,
@@ -14,7 +14,7 @@ use churn_aws::{
 use churn_core::ingest::drive_sync::{
     AdminNotice, FileMemo, RulesDecision, check_sheet, decide_rules,
 };
-use churn_core::list::customers::{CustomerReader, ReadOptions};
+use churn_core::list::customers::ReadOptions;
 use churn_core::notify::message::EmailBody;
 use churn_google::{Endpoints, GoogleClient, GoogleError, ServiceAccountKey};
 use serde::Serialize;
@@ -285,7 +285,7 @@ pub async fn handle(app: &SyncApp, _event: Value) -> Result<SyncOutcome, TaskErr
 
     let sent = notices.len();
     if !notices.is_empty() {
-        notify(app, &s3, config, &notices).await?;
+        notify(app, config, &notices).await?;
     }
     s3.put_json(&e.rules_bucket, MEMO_KEY, &memo)
         .await
@@ -321,15 +321,11 @@ async fn put(
 /// Emails the admin (the fallback owner) — never an address in the customer list.
 async fn notify(
     app: &SyncApp,
-    s3: &S3ObjectStore,
     config: &SsmConfig,
     notices: &[AdminNotice],
 ) -> Result<(), TaskError> {
-    let customers: HashSet<String> = match s3.get_text(&app.env.list_bucket, "customers.csv").await
-    {
-        Ok(t) => customer_emails(&t.text),
-        Err(_) => HashSet::new(),
-    };
+    // A list that cannot be read sends nothing (docs/SPEC.md §1).
+    let customers = crate::app::customer_emails(&app.clients, &app.env.list_bucket).await?;
     let mailer = SesMailer::new(&app.clients);
     for n in notices {
         let body = EmailBody {
@@ -348,20 +344,6 @@ async fn notify(
             .map_err(|e| crate::task_error!(e))?;
     }
     Ok(())
-}
-
-fn customer_emails(csv: &str) -> HashSet<String> {
-    let mut out = HashSet::new();
-    if let Ok(mut r) = CustomerReader::new(csv.as_bytes(), ReadOptions::default(), &[]) {
-        while let Some(row) = r.next_row() {
-            if let Ok(row) = row
-                && !row.email.trim().is_empty()
-            {
-                out.insert(row.email.trim().to_lowercase());
-            }
-        }
-    }
-    out
 }
 
 fn html_escape(s: &str) -> String {

@@ -9,6 +9,7 @@ use churn_aws::{
 use churn_core::model::ListItem;
 use churn_core::notify::links::LinkSigner;
 use churn_core::notify::message::OwnerList;
+use churn_core::notify::secret::secret_text;
 use churn_core::ports::{
     DeterministicReasoner, ListMailer, ListReasoner, ListSlack, PortError, SlackPost, SlackTo,
 };
@@ -64,7 +65,11 @@ impl Handoff {
                     .get(&name)
                     .await
                     .map_err(|e| task_error!(e))?;
-                Ok::<_, TaskError>(key.expose().as_bytes().to_vec())
+                // Trimmed and checked exactly as the outcome handler reads it, so the key that
+                // signs a link is the key that checks it.
+                let key = secret_text(&name, key.expose())
+                    .map_err(|e| TaskError::new("churn.Config", e.to_string()))?;
+                Ok::<_, TaskError>(key.as_bytes().to_vec())
             })
             .await
             .map(Vec::as_slice)

@@ -20,7 +20,7 @@ use std::pin::Pin;
 
 use churn_aws::mood::{DynamoDbMoodStore, MoodWrite, MoodWritten};
 use churn_aws::{AwsClients, TableNames};
-use churn_core::ingest::mail::{MAX_MESSAGE_BYTES, Unreadable, parse_mail};
+use churn_core::ingest::mail::{MAX_MESSAGE_BYTES, SenderPolicy, Unreadable, parse_mail};
 use churn_core::ingest::mood::{Match, MoodLabel, blend, find_customer, format_mood};
 use churn_core::ingest::order_import::ListTable;
 use churn_core::list::csv_sheet::Sheet;
@@ -148,7 +148,20 @@ pub struct MoodApp {
     pub list_bucket: String,
     pub list_key: String,
     pub sheet: Box<dyn MoodSheet>,
+    /// Which senders count (docs/SPEC.md §8 "Who sent it"): SES verdicts required; helpdesk
+    /// domains from `HELPDESK_DOMAINS`.
+    pub policy: SenderPolicy,
     clock: Mutex<AuditClock>,
+}
+
+/// `HELPDESK_DOMAINS`: a comma- or space-separated list of domains, lower-cased (`-`: none, the
+/// stack parameter's default).
+pub fn helpdesk_domains(value: &str) -> Vec<String> {
+    value
+        .split([',', ' ', ';'])
+        .map(|d| d.trim().trim_start_matches('@').to_ascii_lowercase())
+        .filter(|d| !d.is_empty() && d != "-")
+        .collect()
 }
 
 impl MoodApp {
@@ -168,12 +181,17 @@ impl MoodApp {
             list_bucket: list_bucket.into(),
             list_key: list_key.into(),
             sheet,
+            policy: SenderPolicy {
+                ses: true,
+                helpdesk_domains: Vec::new(),
+            },
             clock: Mutex::new(AuditClock::default()),
         }
     }
 
     /// From the environment: `STATE_TABLE`, `AUDIT_TABLE`, `MAIL_SEEN_TABLE`, `LIST_BUCKET`,
-    /// `LIST_KEY` (default `customers.csv`), `MODEL_ID` (default Haiku 4.5), `S3_FORCE_PATH_STYLE`;
+    /// `LIST_KEY` (default `customers.csv`), `MODEL_ID` (default Haiku 4.5), `S3_FORCE_PATH_STYLE`,
+    /// `HELPDESK_DOMAINS` (default none);
     /// with `SHEET_ID` (and `GOOGLE_SECRET`, default `cp/drive/sa`; `GOOGLE_SHEETS_URL` in
     /// tests) the mood is written back to the sheet.
     pub async fn from_env() -> Result<MoodApp, TaskError> {
@@ -204,6 +222,12 @@ impl MoodApp {
             list_bucket: env("LIST_BUCKET")?,
             list_key: std::env::var("LIST_KEY").unwrap_or_else(|_| "customers.csv".into()),
             sheet: sheet_from_env(&clients),
+            policy: SenderPolicy {
+                ses: true,
+                helpdesk_domains: helpdesk_domains(
+                    &std::env::var("HELPDESK_DOMAINS").unwrap_or_default(),
+                ),
+            },
             clients,
             clock: Mutex::new(AuditClock::default()),
         })
@@ -395,11 +419,30 @@ async fn read_one(app: &MoodApp, bucket: &str, key: &str) -> Result<MailResult, 
             sheet,
         });
     }
+    let candidates = match mail.trusted_candidates(&app.policy) {
+        Ok(c) => c,
+        Err(why) => {
+            let reason = format!("no trusted sender: {why}");
+            app.store
+                .record_skip(&mail.message_id, "unmatched", &reason, &tick(app).await)
+                .await
+                .map_err(state_err)?;
+            tracing::warn!(
+                key,
+                reason = why.code(),
+                "support mail sender not trusted; no mood written"
+            );
+            return Ok(MailResult::Unmatched {
+                key: key.into(),
+                reason,
+            });
+        }
+    };
     let list = get_bytes(app, &app.list_bucket, &app.list_key)
         .await?
         .ok_or_else(|| TaskError::new("churn.BadList", "the customer list is over 40 MB"))?;
     let sheet = Sheet::new(&list).map_err(|e| TaskError::new("churn.BadList", e.to_string()))?;
-    let found = find_customer(&sheet, &mail.candidates())
+    let found = find_customer(&sheet, &candidates)
         .map_err(|e| TaskError::new("churn.BadList", e.to_string()))?;
     let (customer_id, sheet_mood) = match found {
         Match::Customer {

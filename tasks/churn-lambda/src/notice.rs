@@ -93,6 +93,16 @@ pub async fn handle(h: &Handoff, event: Value) -> Result<NoticeResult, TaskError
     let cfg = h.app.config().await?;
     let admin = cfg.fallback_owner.to_ascii_lowercase();
     let (subject, text) = notice_text(&notice);
+    // The admin may not be a customer either, on Slack or by email (docs/SPEC.md §1); a list
+    // that cannot be read refuses the notice rather than sending it unchecked.
+    let customer_emails = h.app.customer_emails().await?;
+    if customer_emails.contains(&admin) {
+        tracing::warn!("refused the admin notice: the admin's address is a customer's");
+        return Err(TaskError::new(
+            "churn.Refused",
+            "refused to send: the admin's address is a customer's address in the list",
+        ));
+    }
 
     // The admin's Slack line, if the rules in force can be read (they may be what is broken).
     let slack_line = S3ObjectStore::new(&h.app.clients)
@@ -143,7 +153,9 @@ pub async fn handle(h: &Handoff, event: Value) -> Result<NoticeResult, TaskError
         text,
     };
     SesMailer::new(&h.app.clients)
-        .send(&cfg.sender, &[admin.as_str()], &body, |_| false)
+        .send(&cfg.sender, &[admin.as_str()], &body, |a| {
+            customer_emails.contains(a)
+        })
         .await
         .map_err(|e| task_error!(e))?;
     tracing::info!(via = "email", "admin told");

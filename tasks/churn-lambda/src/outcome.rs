@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use churn_aws::{AwsClients, DynamoDbStateStore, SecretsError, SecretsManagerSecrets, TableNames};
 use churn_core::notify::links::LinkSigner;
+use churn_core::notify::secret::secret_text;
 use churn_core::notify::slack::SigningSecrets;
 use churn_delivery::{RetryPolicy, SlackNotifier, SlackToken, SlackWeb};
 use churn_outcome::event::{request_from_function_url, response_to_function_url};
@@ -104,6 +105,11 @@ impl OutcomeApp {
         }
     }
 
+    /// Where the secrets and settings come from.
+    pub fn env(&self) -> &OutcomeEnv {
+        &self.env
+    }
+
     /// The handler, built on first use with the secrets read once.
     pub async fn handler(&self) -> Result<&Handler, TaskError> {
         self.handler.get_or_try_init(|| self.build()).await
@@ -125,6 +131,16 @@ impl OutcomeApp {
             Err(e) => return Err(task_error!(e)),
         };
         let token = token.map_err(|e| task_error!(e))?;
+        // Blank secrets are refused here, at start, not discovered as "every request fails".
+        let config = |e: churn_core::notify::secret::BlankSecret| {
+            TaskError::new("churn.Config", e.to_string())
+        };
+        let signing = secret_text(&self.env.signing_secret, signing.expose()).map_err(config)?;
+        let link_key = secret_text(&self.env.link_key_secret, link_key.expose()).map_err(config)?;
+        // A previous secret is optional; a blank one is simply not there.
+        let previous = previous
+            .as_ref()
+            .and_then(|p| secret_text(&self.env.previous_signing_secret, p.expose()).ok());
         // The deployed placeholder is a random string: until a real bot token is set, the
         // handler runs without one (forms off, response_url still works).
         let api = if token.expose().trim().starts_with("xox") {
@@ -149,11 +165,8 @@ impl OutcomeApp {
         Ok(OutcomeHandler::new(
             DynamoDbStateStore::new(&self.clients, &self.tables),
             slack,
-            SigningSecrets::new(
-                signing.expose().trim(),
-                previous.as_ref().map(|p| p.expose().trim()),
-            ),
-            LinkSigner::new(link_key.expose().trim().as_bytes()),
+            SigningSecrets::new(signing, previous),
+            LinkSigner::new(link_key.as_bytes()),
             self.env.time_zone.clone(),
         )
         .with_response_url_prefixes(prefixes))

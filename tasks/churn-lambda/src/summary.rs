@@ -16,7 +16,6 @@ use churn_core::reports::summary::{
 use churn_core::run::week::resolve_as_of;
 use churn_delivery::{BedrockNarrator, NarratorConfig};
 use jiff::tz::TimeZone;
-use rustc_hash::FxHashSet;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use tokio::sync::OnceCell;
@@ -135,10 +134,9 @@ pub async fn handle(s: &Summarizer, event: Value) -> Result<SummaryOutput, TaskE
     let email = summary_email(&counts, &paragraph, None);
     let mut message_id = None;
     if !input.dry_run {
-        // Every sender refuses a customer's address (docs/SPEC.md §1): read the list's emails first.
-        let (_, customer_emails) = app
-            .list_names_and_emails(cfg, &tz, &FxHashSet::default())
-            .await?;
+        // Every sender refuses a customer's address (docs/SPEC.md §1): read the list's emails
+        // first; a list that cannot be read sends nothing.
+        let customer_emails = app.customer_emails().await?;
         let id = SesMailer::new(&app.clients)
             .send(&cfg.sender, &cfg.summary_recipients, &email, |a| {
                 customer_emails.contains(a)

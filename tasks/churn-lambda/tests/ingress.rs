@@ -295,6 +295,24 @@ async fn drive_sync_google_outage_is_retryable_and_writes_nothing() {
     assert!(e.message.contains("share the file"));
 }
 
+#[tokio::test]
+async fn drive_sync_refuses_a_notice_to_an_admin_a_customer_cell_names() {
+    // docs/SPEC.md §1: the admin (`admin@shop.example`) is in a customer's cell behind a display
+    // name, a `+tag` and another address: the rules notice is refused, nothing reaches SES.
+    let w = world().await;
+    let sheet = SHEET.replace(
+        "orders@harbor.example",
+        "\"Harbor <orders@harbor.example>; Admin Team <ADMIN+sheets@Shop.example>\"",
+    );
+    w.fake.with(|s| {
+        s.files.get_mut(SPREADSHEET).unwrap().content = sheet.clone().into_bytes();
+    });
+    let e = handle(&w.app, json!({})).await.unwrap_err();
+    assert_eq!(e.kind, "churn.Refused", "{e:?}");
+    assert!(!e.message.contains("admin@"), "{e:?}");
+    assert!(sent(&w.sender).await.is_empty(), "nothing reached SES");
+}
+
 async fn orders_tables(c: &AwsClients) -> (String, String) {
     use aws_sdk_dynamodb::types::{
         AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType,

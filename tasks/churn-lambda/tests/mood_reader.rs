@@ -139,8 +139,20 @@ fn event(bucket: &str, key: &str) -> Value {
     e
 }
 
+/// The headers SES puts on top of a stored message whose sender passed DKIM for `domain`.
+fn ses_headers(domain: &str, dkim: &str) -> String {
+    format!(
+        "Authentication-Results: amazonses.com;\r\n spf=none (spf: no record) client-ip=192.0.2.1; envelope-from=bounce@{domain};\r\n dkim={dkim} header.i=@{domain};\r\nX-SES-Spam-Verdict: PASS\r\nX-SES-Virus-Verdict: PASS\r\n"
+    )
+}
+
 fn mail(from: &str, id: &str, body: &str) -> Vec<u8> {
-    format!("From: <{from}>\r\nSubject: Order\r\nMessage-ID: <{id}>\r\n\r\n{body}\r\n").into_bytes()
+    let domain = from.rsplit('@').next().unwrap();
+    format!(
+        "{}From: <{from}>\r\nSubject: Order\r\nMessage-ID: <{id}>\r\n\r\n{body}\r\n",
+        ses_headers(domain, "pass")
+    )
+    .into_bytes()
 }
 
 async fn stored_mood(w: &World, id: &str) -> Option<String> {
@@ -475,4 +487,66 @@ async fn a_sheet_without_a_support_mood_column_is_left_alone() {
         "a column is never added"
     );
     assert_eq!(stored_mood(&w, "C2").await.as_deref(), Some("0.7"));
+}
+
+/// docs/SPEC.md §8 "Who sent it": a spoofed Reply-To, a forged forward block and a DKIM fail set no
+/// customer's mood; an authenticated helpdesk's Reply-To does.
+#[tokio::test]
+async fn only_trusted_senders_set_a_mood() {
+    let w = world().await;
+    let (server, mut app) = app(&w, MoodMode::Label("sour")).await;
+    app.policy.helpdesk_domains = churn_lambda::mood_reader::helpdesk_domains("zendesk.com, -");
+    let spoofed_reply_to = format!(
+        "{}From: <eve@evil.example>\r\nReply-To: <ann@cust.example>\r\nSubject: x\r\nMessage-ID: <s1@x>\r\n\r\nCancel everything.\r\n",
+        ses_headers("evil.example", "pass")
+    );
+    let forged_forward = format!(
+        "{}From: <eve@evil.example>\r\nSubject: Fwd: x\r\nMessage-ID: <s2@x>\r\n\r\n---------- Forwarded message ---------\r\nFrom: Bob <bob@cust.example>\r\n\r\nCancel everything.\r\n",
+        ses_headers("evil.example", "pass")
+    );
+    let dkim_fail = format!(
+        "{}From: <bob@cust.example>\r\nSubject: x\r\nMessage-ID: <s3@x>\r\n\r\nCancel everything.\r\n",
+        ses_headers("cust.example", "fail")
+    );
+    let spam = format!(
+        "{}From: <bob@cust.example>\r\nSubject: x\r\nMessage-ID: <s4@x>\r\n\r\nCancel.\r\n",
+        ses_headers("cust.example", "pass").replace("Spam-Verdict: PASS", "Spam-Verdict: FAIL")
+    );
+    for (key, raw, reason) in [
+        ("inbound/s1", spoofed_reply_to, "no customer"),
+        ("inbound/s2", forged_forward, "no customer"),
+        ("inbound/s3", dkim_fail, "not authenticated"),
+        ("inbound/s4", spam, "spam"),
+    ] {
+        put(&w.clients, &w.inbound, key, raw.as_bytes()).await;
+        let out = handle(&app, event(&w.inbound, key)).await.unwrap();
+        let v = serde_json::to_value(&out).unwrap();
+        assert_eq!(v["messages"][0]["status"], "unmatched", "{key}: {v}");
+        assert!(
+            v["messages"][0]["reason"]
+                .as_str()
+                .unwrap()
+                .contains(reason),
+            "{key}: {v}"
+        );
+    }
+    assert!(audit(&w).await.is_empty());
+    assert_eq!(stored_mood(&w, "C1").await, None);
+    assert_eq!(stored_mood(&w, "C2").await, None);
+    assert!(
+        server.seen().is_empty(),
+        "Bedrock was asked about untrusted mail"
+    );
+
+    // An authenticated helpdesk forward: its Reply-To names the customer.
+    let helpdesk = format!(
+        "{}From: Shop Support <support@shop.zendesk.com>\r\nReply-To: <ann@cust.example>\r\nSubject: Fwd: x\r\nMessage-ID: <s5@x>\r\n\r\nStill broken.\r\n",
+        ses_headers("zendesk.com", "pass")
+    );
+    put(&w.clients, &w.inbound, "inbound/s5", helpdesk.as_bytes()).await;
+    let out = handle(&app, event(&w.inbound, "inbound/s5")).await.unwrap();
+    let v = serde_json::to_value(&out).unwrap();
+    assert_eq!(v["messages"][0]["status"], "written", "{v}");
+    assert_eq!(v["messages"][0]["customer_id"], "C1");
+    assert_eq!(stored_mood(&w, "C1").await.as_deref(), Some("-1"));
 }

@@ -270,7 +270,11 @@ async fn every_action_and_modal_end_to_end() {
     w.click("lost", "C3").await;
     let view = w.slack.views().last().cloned().unwrap();
     assert_eq!(view["callback_id"], "lost");
-    assert!(view.to_string().contains("Harbor &lt;Bakery&gt; 3"));
+    assert_eq!(view["blocks"][0]["text"]["type"], "plain_text");
+    assert_eq!(
+        view["blocks"][0]["text"]["text"], "Why did we lose Harbor <Bakery> 3?",
+        "the name as typed, in plain_text"
+    );
     w.submit(json!({
         "reason": {"reason": {"type": "static_select", "selected_option": {"value": "competitor"}}},
         "note": {"note": {"type": "plain_text_input", "value": "went to BigCo"}}
@@ -519,4 +523,98 @@ async fn email_links_get_never_writes_post_does_tamper_and_expiry_refused() {
     assert_eq!(audit.len(), 1);
     assert_eq!(audit[0].by_user, OWNER);
     assert_eq!(audit[0].notes["note"], "shop shut");
+}
+
+#[tokio::test]
+async fn the_same_signed_undo_delivered_twice_undoes_only_the_won_back() {
+    let w = world(1).await;
+    // Reached out by the email link (the Slack row keeps its three buttons).
+    let reached = LinkSigner::new(LINK_KEY.as_bytes()).sign(&LinkClaims {
+        customer_id: "C1".into(),
+        action: LinkAction::ReachedOut,
+        owner: OWNER.into(),
+        expires: now() + 3600,
+    });
+    let r = w.send(link_event("POST", &reached, "")).await;
+    assert_eq!(r["statusCode"], 200);
+    // Then won back on Slack, through its form.
+    w.click("won_back", "C1").await;
+    let r = w
+        .submit(json!({"value": {"value": {"type": "plain_text_input", "value": "300"}}}))
+        .await;
+    assert_eq!(r["statusCode"], 200);
+    let audit = w.audit("C1").await;
+    assert_eq!(audit.len(), 2);
+    let won_ts = audit[1].ts.clone();
+    assert!(
+        w.row_text().contains(&won_ts),
+        "the row's Undo names the won-back"
+    );
+    // The same signed Undo, delivered twice.
+    let event = slack_event(&w.click_body("undo", "C1", Duration::ZERO), SIGNING, now());
+    assert_eq!(w.send(event.clone()).await["statusCode"], 200);
+    assert_eq!(w.send(event).await["statusCode"], 200);
+    let audit = w.audit("C1").await;
+    let actions: Vec<&str> = audit.iter().map(|a| a.action.as_str()).collect();
+    assert_eq!(actions, ["reached_out", "won_back", "undo"]);
+    assert_eq!(audit[2].notes["undoes"], won_ts.as_str());
+    let st = w.store().get_state("C1").await.unwrap();
+    assert_eq!(st.won_back_date, None);
+    assert!(st.last_contact.is_some(), "the reached-out still stands");
+    assert!(
+        w.ephemerals().iter().any(|t| t.contains("nothing changed")),
+        "{:?}",
+        w.ephemerals()
+    );
+}
+
+#[tokio::test]
+async fn a_blank_signing_secret_or_link_key_is_refused_and_a_pasted_newline_is_not_part_of_a_key() {
+    let w = world(1).await;
+    // The secrets as someone pasted them: the signing secret with a newline, which still verifies.
+    for (secret, value) in [(&w.app.env().signing_secret, format!("{SIGNING}\n"))] {
+        w.clients
+            .secretsmanager
+            .put_secret_value()
+            .secret_id(secret)
+            .secret_string(value)
+            .send()
+            .await
+            .unwrap();
+    }
+    let body = w.click_body("reached_out", "C1", Duration::ZERO);
+    assert_eq!(
+        w.send(slack_event(&body, SIGNING, now())).await["statusCode"],
+        200
+    );
+
+    for blank_one in ["signing", "link"] {
+        let w = world(1).await;
+        let name = if blank_one == "signing" {
+            w.app.env().signing_secret.clone()
+        } else {
+            w.app.env().link_key_secret.clone()
+        };
+        w.clients
+            .secretsmanager
+            .put_secret_value()
+            .secret_id(&name)
+            .secret_string(" \n")
+            .send()
+            .await
+            .unwrap();
+        let body = w.click_body("reached_out", "C1", Duration::ZERO);
+        let err = w
+            .app
+            .handle(slack_event(&body, SIGNING, now()))
+            .await
+            .unwrap_err();
+        assert_eq!(err.kind, "churn.Config", "{blank_one}");
+        assert!(
+            err.message.contains("is empty (or only whitespace)"),
+            "{}",
+            err.message
+        );
+        assert_eq!(w.item_counts().await, (0, 0));
+    }
 }

@@ -28,6 +28,10 @@ pub struct Config {
     /// `[order_columns]`: which columns of an order export `churn import-orders` reads, for an
     /// export that is not Shopify's, Stripe's or WooCommerce's (docs/SPEC.md §8).
     pub order_columns: Option<churn_core::ingest::orders::OrderColumns>,
+    /// Helpdesk and forwarding domains (e.g. `["zendesk.com"]`): mail authenticated as from one of
+    /// them may name the customer by Reply-To or a forwarded sender (docs/SPEC.md §8).
+    #[serde(default)]
+    pub helpdesk_domains: Vec<String>,
 }
 
 /// A config that could not be used.

@@ -7,20 +7,26 @@
 //! CSV atomically with every other byte unchanged; the sheet must already have a `support_mood`
 //! column (never added). Seen Message-IDs live in `churn.db` (`mail_seen`): a message that set a
 //! mood is never counted again; an unreadable or unmatched one is recorded with the reason and may
-//! be read again (a later list may match it).
+//! be read again (a later list may match it). A message with no trusted sender (docs/SPEC.md §8 "Who
+//! sent it": `helpdesk_domains` in `config.toml`) is recorded as unmatched and no mood is written.
+//!
+//! Two runs at once (a mail-delivery pipe) are serialised: the seen-check, the CSV's read and
+//! write and the seen/audit rows happen inside one `BEGIN IMMEDIATE` transaction, so no update is
+//! lost and no Message-ID counted twice.
 
 use std::path::Path;
 
-use churn_core::ingest::mail::{ParsedMail, Unreadable, parse_mail};
+use churn_core::ingest::mail::{ParsedMail, SenderPolicy, Unreadable, parse_mail};
 use churn_core::ingest::mood::{
     KeywordLabeller, LookupError, Match, MoodLabel, blend, find_customer, format_mood,
 };
 use churn_core::list::csv_sheet::{Sheet, SheetError};
-use rusqlite::{OptionalExtension, params};
+use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 use serde::Serialize;
 use serde_json::{Map, Value, json};
 use sha2::{Digest, Sha256};
 
+use crate::config::{ConfigError, Settings};
 use crate::files::write_atomic;
 use crate::store::{SqliteStore, StoreError};
 
@@ -78,6 +84,23 @@ pub enum ReadMailError {
     Store(#[from] StoreError),
     #[error("the state database: {0}")]
     Sql(#[from] rusqlite::Error),
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+}
+
+/// The local sender policy: `helpdesk_domains` from `config.toml` (docs/SPEC.md §8).
+pub fn local_policy(dir: &Path) -> Result<SenderPolicy, ConfigError> {
+    let settings = Settings::load(dir)?;
+    Ok(SenderPolicy {
+        ses: false,
+        helpdesk_domains: settings
+            .raw
+            .helpdesk_domains
+            .iter()
+            .map(|d| d.trim().trim_start_matches('@').to_ascii_lowercase())
+            .filter(|d| !d.is_empty())
+            .collect(),
+    })
 }
 
 /// `sha256:<hex>` of the raw bytes: the key of a message that has no readable Message-ID.
@@ -92,12 +115,8 @@ fn ensure_schema(store: &mut SqliteStore) -> Result<(), ReadMailError> {
     Ok(())
 }
 
-fn seen(
-    store: &mut SqliteStore,
-    message_id: &str,
-) -> Result<Option<Option<String>>, ReadMailError> {
-    Ok(store
-        .conn()
+fn seen(conn: &Connection, message_id: &str) -> Result<Option<Option<String>>, ReadMailError> {
+    Ok(conn
         .query_row(
             "SELECT customer_id FROM mail_seen WHERE message_id = ?1 AND outcome = 'mood'",
             [message_id],
@@ -107,13 +126,13 @@ fn seen(
 }
 
 fn record(
-    store: &mut SqliteStore,
+    conn: &Connection,
     message_id: &str,
     outcome: &str,
     reason: &str,
     ts: &str,
 ) -> Result<(), ReadMailError> {
-    store.conn().execute(
+    conn.execute(
         "INSERT INTO mail_seen (message_id, outcome, customer_id, reason, ts) VALUES (?1, ?2, NULL, ?3, ?4)
          ON CONFLICT (message_id) DO UPDATE SET outcome = excluded.outcome, reason = excluded.reason, ts = excluded.ts
          WHERE mail_seen.outcome <> 'mood'",
@@ -128,12 +147,17 @@ pub fn read_mail(
     raw: &[u8],
     clock: &mut churn_core::run::clock::AuditClock,
 ) -> Result<MailOutcome, ReadMailError> {
+    let policy = local_policy(dir)?;
     let mut store = SqliteStore::open(dir)?;
     ensure_schema(&mut store)?;
     let mail = match parse_mail(raw) {
         Ok(m) => m,
-        Err(why) => return unreadable(&mut store, raw, &why, clock),
+        Err(why) => return unreadable(store.conn(), raw, &why, clock),
     };
+    // One writer at a time from here to the commit (the busy timeout waits for the other).
+    let tx = store
+        .conn()
+        .transaction_with_behavior(TransactionBehavior::Immediate)?;
     let csv_path = dir.join("customers.csv");
     let bytes = std::fs::read(&csv_path).map_err(|source| ReadMailError::Io {
         path: csv_path.display().to_string(),
@@ -143,28 +167,41 @@ pub fn read_mail(
     if sheet.column("support_mood").is_none() {
         return Err(ReadMailError::NoMoodColumn);
     }
-    if let Some(customer_id) = seen(&mut store, &mail.message_id)? {
+    if let Some(customer_id) = seen(&tx, &mail.message_id)? {
         tracing::info!(outcome = "duplicate", "support mail already counted");
         return Ok(MailOutcome::Duplicate {
             message_id: mail.message_id,
             customer_id,
         });
     }
-    let (customer_id, old) = match find_customer(&sheet, &mail.candidates())? {
+    let candidates = match mail.trusted_candidates(&policy) {
+        Ok(c) => c,
+        Err(why) => {
+            tracing::warn!(
+                outcome = "untrusted",
+                reason = why.code(),
+                "support mail sender not trusted; no mood written"
+            );
+            let reason = format!("no trusted sender: {why}");
+            let out = unmatched(&tx, &mail, &reason, clock)?;
+            tx.commit()?;
+            return Ok(out);
+        }
+    };
+    let (customer_id, old) = match find_customer(&sheet, &candidates)? {
         Match::Customer {
             customer_id, mood, ..
         } => (customer_id, mood),
-        Match::Unmatched => {
-            return unmatched(
-                &mut store,
-                &mail,
-                "no customer has the sender's address",
-                clock,
-            );
-        }
-        Match::Ambiguous { count } => {
-            let reason = format!("{count} customers share the sender's address");
-            return unmatched(&mut store, &mail, &reason, clock);
+        found => {
+            let reason = match found {
+                Match::Ambiguous { count } => {
+                    format!("{count} customers share the sender's address")
+                }
+                _ => "no customer has the sender's address".to_string(),
+            };
+            let out = unmatched(&tx, &mail, &reason, clock)?;
+            tx.commit()?;
+            return Ok(out);
         }
     };
     let label = KeywordLabeller.label(&mail.ticket_text());
@@ -173,7 +210,6 @@ pub fn read_mail(
 
     // The seen row and the audit item commit together, after the CSV is in place: a failed
     // CSV write leaves nothing recorded, so reading the file again retries.
-    let tx = store.conn().transaction()?;
     tx.execute(
         "INSERT INTO mail_seen (message_id, outcome, customer_id, reason, ts) VALUES (?1, 'mood', ?2, NULL, ?3)
          ON CONFLICT (message_id) DO UPDATE SET outcome = 'mood', customer_id = excluded.customer_id, reason = NULL, ts = excluded.ts",
@@ -213,14 +249,14 @@ pub fn read_mail(
 }
 
 fn unreadable(
-    store: &mut SqliteStore,
+    conn: &Connection,
     raw: &[u8],
     why: &Unreadable,
     clock: &mut churn_core::run::clock::AuditClock,
 ) -> Result<MailOutcome, ReadMailError> {
     let message_id = content_key(raw);
     record(
-        store,
+        conn,
         &message_id,
         "unreadable",
         &why.to_string(),
@@ -238,12 +274,12 @@ fn unreadable(
 }
 
 fn unmatched(
-    store: &mut SqliteStore,
+    conn: &Connection,
     mail: &ParsedMail,
     reason: &str,
     clock: &mut churn_core::run::clock::AuditClock,
 ) -> Result<MailOutcome, ReadMailError> {
-    record(store, &mail.message_id, "unmatched", reason, &clock.tick())?;
+    record(conn, &mail.message_id, "unmatched", reason, &clock.tick())?;
     tracing::info!(outcome = "unmatched", "support mail sender not in the list");
     Ok(MailOutcome::Unmatched {
         message_id: mail.message_id.clone(),

@@ -57,13 +57,14 @@ impl OutcomeStore for SqliteOutcomeStore {
 
     async fn apply(&self, change: &Change, by_user: &str) -> Result<Applied, PortError> {
         let (change, by) = (change.clone(), by_user.to_string());
-        self.with(
-            move |s, clock| match s.apply_if_current(&change, &by, &clock.tick()) {
-                Ok(true) => Ok(Applied::Recorded),
+        self.with(move |s, clock| {
+            let ts = clock.tick();
+            match s.apply_if_current(&change, &by, &ts) {
+                Ok(true) => Ok(Applied::Recorded { ts }),
                 Ok(false) => Ok(Applied::AlreadyRecorded),
                 Err(e) => Err(e.to_string()),
-            },
-        )
+            }
+        })
         .await
     }
 }

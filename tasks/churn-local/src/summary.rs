@@ -41,6 +41,9 @@ pub enum SummaryError {
     Weekly(#[from] WeeklyError),
     #[error("writing the summary: {0}")]
     Io(#[from] std::io::Error),
+    /// docs/SPEC.md §1: a summary recipient is a customer, or the list cannot be read to check.
+    #[error("refused to send the summary: {0}")]
+    Refused(String),
 }
 
 /// The first day of `YYYY-MM` and of the month after.
@@ -80,6 +83,7 @@ pub fn monthly_summary(
         file: None,
     };
     if !dry_run {
+        refuse_customers(dir, &summary.recipients)?;
         let path = dir
             .join("outbox")
             .join("summary")
@@ -100,6 +104,29 @@ pub fn monthly_summary(
         summary.file = Some(path.display().to_string());
     }
     Ok(summary)
+}
+
+/// Every sender refuses a customer's address (docs/SPEC.md §1), compared as canonical
+/// addresses; a list that cannot be read refuses too. Errors never name the address.
+fn refuse_customers(dir: &Path, recipients: &[String]) -> Result<(), SummaryError> {
+    if recipients.is_empty() {
+        return Ok(());
+    }
+    let emails = File::open(customers_path(dir))
+        .map_err(|e| e.to_string())
+        .and_then(|f| churn_core::run::scan::CustomerEmails::from_csv(BufReader::new(f)))
+        .map_err(|e| {
+            SummaryError::Refused(format!(
+                "the customer list cannot be read to check the recipients ({e})"
+            ))
+        })?;
+    match recipients.iter().position(|r| emails.contains(r)) {
+        Some(i) => Err(SummaryError::Refused(format!(
+            "recipient {} is a customer's address",
+            i + 1
+        ))),
+        None => Ok(()),
+    }
 }
 
 /// The backtest of the last 13 Mondays whose horizon fits in the order history.

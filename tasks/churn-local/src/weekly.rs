@@ -10,6 +10,7 @@ use churn_core::list::customers::{BadRow, CustomerReader, ListError};
 use churn_core::model::{ListItem, normalize_email};
 use churn_core::notify::links::LinkSigner;
 use churn_core::notify::message::{OwnerList, email_with_note, list_metadata_part};
+use churn_core::notify::secret::secret_text;
 use churn_core::ports::{
     CustomerStates, ListMailer, ListReasoner, ListSlack, PortError, Reasoner, SendLedger,
     SlackPost, SlackTo,
@@ -84,6 +85,8 @@ pub enum WeeklyError {
     AsOf(#[from] AsOfError),
     #[error(transparent)]
     Store(#[from] StoreError),
+    #[error("{0}")]
+    Secret(String),
     #[error("{what} ({path}): {source}")]
     Io {
         what: &'static str,
@@ -626,12 +629,12 @@ impl CustomerStates for LocalRunStore {
 }
 
 /// The email-link secret: `CHURN_LINK_SECRET` if set, else a random one kept in the database.
-pub fn link_secret(store: &mut SqliteStore) -> Result<Vec<u8>, StoreError> {
-    if let Some(s) = std::env::var("CHURN_LINK_SECRET")
-        .ok()
-        .filter(|s| !s.is_empty())
-    {
-        return Ok(s.into_bytes());
+pub fn link_secret(store: &mut SqliteStore) -> Result<Vec<u8>, WeeklyError> {
+    if let Ok(s) = std::env::var("CHURN_LINK_SECRET") {
+        // Set but blank is a mistake, not "use the stored key": refused.
+        let key =
+            secret_text("CHURN_LINK_SECRET", &s).map_err(|e| WeeklyError::Secret(e.to_string()))?;
+        return Ok(key.as_bytes().to_vec());
     }
     let hex = store.meta_or_insert("link_secret", || {
         let mut b = [0u8; 32];

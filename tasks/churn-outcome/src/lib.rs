@@ -15,14 +15,17 @@ mod pages;
 use std::sync::Arc;
 
 use base64::Engine as _;
-use churn_core::list::values::parse_number;
-use churn_core::notify::links::{LinkAction, LinkClaims, LinkError, LinkSigner};
+use churn_core::notify::links::{
+    LINK_VALID_DAYS, LinkAction, LinkClaims, LinkError, LinkSigner, VerifiedLink,
+};
 use churn_core::notify::slack::{
     ButtonValue, Interaction, MAX_BODY_BYTES, MAX_PRIVATE_METADATA_CHARS, ModalMetadata, Origin,
     SigningSecrets, done_line, errors_response, lost_modal, outcome_from_submission,
     parse_interaction, row_name, updated_blocks, verify_request, won_back_modal,
 };
-use churn_core::outcome::state::{LostReason, Outcome, apply_outcome, plan_undo};
+use churn_core::outcome::state::{
+    LostReason, Outcome, UndoRefused, apply_outcome, parse_recovered_value, plan_undo_of,
+};
 use churn_core::ports::{Applied, OutcomeStore, PortError, SlackResponder};
 use jiff::civil::Date;
 use jiff::tz::TimeZone;
@@ -118,7 +121,7 @@ pub struct OutcomeHandler<S, R> {
 /// How a write went, for the log line.
 fn result_name(r: &Result<Applied, PortError>) -> &'static str {
     match r {
-        Ok(Applied::Recorded) => "recorded",
+        Ok(Applied::Recorded { .. }) => "recorded",
         Ok(Applied::AlreadyRecorded) => "already_recorded",
         Err(_) => "failed",
     }
@@ -261,10 +264,25 @@ impl<S: OutcomeStore, R: SlackResponder> OutcomeHandler<S, R> {
         origin: Origin,
         blocks: &[Value],
     ) -> Response {
+        let response_url = self.allowed_url(origin.response_url.as_deref());
         let Some(customer_id) = value.c.clone().filter(|c| !c.trim().is_empty()) else {
+            if value.ch.is_some() {
+                // An id too long for a Slack button (over ~1,900 characters): only its hash came.
+                tracing::info!(
+                    event = "slack_action_ignored",
+                    action = action_id,
+                    "customer id too long for a button"
+                );
+                self.ephemeral(
+                    response_url,
+                    "This customer's id is too long for a Slack button; record the outcome with \
+                     the email link or `churn outcome`. Nothing was recorded.",
+                )
+                .await;
+                return Response::empty(200);
+            }
             return Response::text(400, "The button carries no customer.");
         };
-        let response_url = self.allowed_url(origin.response_url.as_deref());
         let today = self.today();
         match action_id {
             "reached_out" => {
@@ -302,7 +320,7 @@ impl<S: OutcomeStore, R: SlackResponder> OutcomeHandler<S, R> {
                     channel_id: origin.channel_id.clone(),
                     message_ts: origin.message_ts.clone(),
                     response_url: response_url.map(str::to_string),
-                    blocks: updated_blocks(blocks, &customer_id, &line, true),
+                    blocks: updated_blocks(blocks, &customer_id, &line, Some("")),
                 };
                 if serde_json::to_string(&meta).map_or(usize::MAX, |s| s.chars().count())
                     > MAX_PRIVATE_METADATA_CHARS
@@ -324,7 +342,23 @@ impl<S: OutcomeStore, R: SlackResponder> OutcomeHandler<S, R> {
                 }
             }
             "undo" => {
-                let result = self.undo(&customer_id, user_id).await;
+                let Some(ts) = value.t.as_deref().filter(|t| !t.trim().is_empty()) else {
+                    tracing::info!(
+                        event = "outcome",
+                        customer_id,
+                        action = action_id,
+                        result = "refused",
+                        "undo without its outcome"
+                    );
+                    self.ephemeral(
+                        response_url,
+                        "This Undo button does not say which outcome it belongs to (it is from an \
+                         older message); nothing was changed.",
+                    )
+                    .await;
+                    return Response::empty(200);
+                };
+                let result = self.undo(&customer_id, ts, user_id).await;
                 match result {
                     Ok(r) => {
                         log_write(&customer_id, action_id, &r);
@@ -383,15 +417,20 @@ impl<S: OutcomeStore, R: SlackResponder> OutcomeHandler<S, R> {
         log_write(customer_id, outcome.action(), &result);
         let response_url = self.allowed_url(meta.response_url.as_deref());
         match result {
-            Ok(Applied::Recorded) => {
+            Ok(Applied::Recorded { ts }) => {
                 let line = done_line(outcome.action(), user_id, &today.to_string());
                 // The message as it stands now (another row may have changed while the form was
-                // open); the copy carried in the form when it could not be read.
+                // open); the copy carried in the form when it could not be read. Either way the
+                // row's Undo names this write.
                 let current = self
                     .current_blocks(&meta.channel_id, &meta.message_ts)
                     .await
-                    .and_then(|b| updated_blocks(&b, customer_id, &line, true));
-                match current.as_ref().or(meta.blocks.as_ref()) {
+                    .and_then(|b| updated_blocks(&b, customer_id, &line, Some(&ts)))
+                    .or_else(|| {
+                        let carried = meta.blocks.as_ref()?;
+                        updated_blocks(carried, customer_id, &line, Some(&ts))
+                    });
+                match current.as_ref() {
                     Some(blocks) => {
                         let origin = Origin {
                             channel_id: meta.channel_id.clone(),
@@ -404,13 +443,15 @@ impl<S: OutcomeStore, R: SlackResponder> OutcomeHandler<S, R> {
                     // The message could neither be read nor carried in the form: a short
                     // follow-up with Undo instead of editing it.
                     None => {
-                        let value = json!({"c": customer_id, "w": meta.week}).to_string();
+                        let value = json!({"c": customer_id, "w": meta.week, "t": ts}).to_string();
                         let body = json!({
                             "replace_original": false,
                             "response_type": "in_channel",
                             "text": line,
                             "blocks": [
-                                {"type": "section", "text": {"type": "mrkdwn", "text": format!("{line} (customer {})", churn_core::notify::reason::escape_slack(customer_id))}},
+                                {"type": "section", "text": {"type": "mrkdwn", "text": line}},
+                                // The id is customer-controlled: plain_text, never linked or formatted.
+                                {"type": "context", "elements": [churn_core::notify::message::plain_text(&format!("Customer {customer_id}").chars().take(3000).collect::<String>())]},
                                 {"type": "actions", "block_id": format!("u:{}", churn_core::notify::message::short_hash(customer_id)), "elements": [
                                     {"type": "button", "text": {"type": "plain_text", "text": "Undo"}, "action_id": "undo", "value": value}
                                 ]}
@@ -454,13 +495,15 @@ impl<S: OutcomeStore, R: SlackResponder> OutcomeHandler<S, R> {
         undo: bool,
     ) {
         match result {
-            Ok(Applied::Recorded) => match updated_blocks(blocks, customer_id, line, undo) {
-                Some(new_blocks) => {
-                    self.replace_message(response_url, origin, &new_blocks, line)
-                        .await
+            Ok(Applied::Recorded { ts }) => {
+                match updated_blocks(blocks, customer_id, line, undo.then_some(ts.as_str())) {
+                    Some(new_blocks) => {
+                        self.replace_message(response_url, origin, &new_blocks, line)
+                            .await
+                    }
+                    None => self.ephemeral(response_url, line).await,
                 }
-                None => self.ephemeral(response_url, line).await,
-            },
+            }
             Ok(Applied::AlreadyRecorded) => {
                 self.ephemeral(response_url, "Already recorded; nothing changed.")
                     .await
@@ -569,10 +612,13 @@ impl<S: OutcomeStore, R: SlackResponder> OutcomeHandler<S, R> {
         self.store.apply(&change, by_user).await
     }
 
-    /// `Ok(result)` or `Err(message for the owner)` when the undo is refused.
+    /// Undoes the outcome with audit `ts` (docs/SPEC.md §5): `Ok(result)`, or `Err(message for the
+    /// owner)` when the undo is refused. An outcome already undone is
+    /// [`Applied::AlreadyRecorded`]: a second delivery changes nothing.
     async fn undo(
         &self,
         customer_id: &str,
+        ts: &str,
         by_user: &str,
     ) -> Result<Result<Applied, PortError>, String> {
         let state = match self.store.state(customer_id).await {
@@ -583,14 +629,18 @@ impl<S: OutcomeStore, R: SlackResponder> OutcomeHandler<S, R> {
             Ok(h) => h,
             Err(e) => return Ok(Err(e)),
         };
-        let change = plan_undo(&state, &history).map_err(|e| e.to_string())?;
+        let change = match plan_undo_of(&state, &history, ts) {
+            Ok(c) => c,
+            Err(UndoRefused::AlreadyUndone { .. }) => return Ok(Ok(Applied::AlreadyRecorded)),
+            Err(e) => return Err(e.to_string()),
+        };
         Ok(self.store.apply(&change, by_user).await)
     }
 
     // ------------------------------------------------------------------------- email links
 
-    fn verify_link(&self, token: &str) -> Result<LinkClaims, Response> {
-        self.links.verify(token, self.now()).map_err(|e| {
+    fn verify_link(&self, token: &str) -> Result<VerifiedLink, Response> {
+        self.links.verify_link(token, self.now()).map_err(|e| {
             tracing::info!(event = "link_refused", reason = ?e, "email link refused");
             let status = if e == LinkError::Expired { 410 } else { 400 };
             pages::page(
@@ -605,16 +655,36 @@ impl<S: OutcomeStore, R: SlackResponder> OutcomeHandler<S, R> {
     fn link_page(&self, token: &str) -> Response {
         match self.verify_link(token) {
             Err(page) => page,
-            Ok(claims) => pages::confirm(&claims, None),
+            Ok(link) => pages::confirm(&link.claims, None),
         }
     }
 
-    /// POST: records the confirmed outcome.
+    /// POST: records the confirmed outcome (its result page offers an Undo link naming the
+    /// write), or undoes the one outcome an Undo link names.
     async fn link_submit(&self, token: &str, req: Request) -> Response {
-        let claims = match self.verify_link(token) {
+        let (claims, undoes) = match self.verify_link(token) {
             Err(page) => return page,
-            Ok(c) => c,
+            Ok(link) => (link.claims, link.undoes),
         };
+        if let Some(ts) = undoes {
+            let result = self.undo(&claims.customer_id, &ts, &claims.owner).await;
+            return match result {
+                Ok(r) => {
+                    log_write(&claims.customer_id, "undo", &r);
+                    pages::result(&claims, &r, None)
+                }
+                Err(message) => {
+                    tracing::info!(
+                        event = "outcome",
+                        customer_id = claims.customer_id,
+                        action = "undo",
+                        result = "refused",
+                        "undo refused"
+                    );
+                    pages::page(409, "Not undone", &pages::paragraph(&message))
+                }
+            };
+        }
         if req.body.len() > MAX_FORM_BYTES {
             return pages::confirm(&claims, Some("The form was too large."));
         }
@@ -634,18 +704,12 @@ impl<S: OutcomeStore, R: SlackResponder> OutcomeHandler<S, R> {
         };
         let outcome = match claims.action {
             LinkAction::ReachedOut => Outcome::ReachedOut,
-            LinkAction::WonBack => match field("value") {
-                None => Outcome::WonBack { value: None },
-                Some(v) => match parse_number(&v) {
-                    Ok(Some(n)) if n >= 0.0 => Outcome::WonBack { value: Some(n) },
-                    _ => {
-                        return pages::confirm(
-                            &claims,
-                            Some("Write an amount like 1200 or $1,200.00, or leave it empty."),
-                        );
-                    }
-                },
-            },
+            LinkAction::WonBack => {
+                match parse_recovered_value(&field("value").unwrap_or_default()) {
+                    Ok(value) => Outcome::WonBack { value },
+                    Err(rule) => return pages::confirm(&claims, Some(rule)),
+                }
+            }
             LinkAction::Lost => match field("reason").as_deref().and_then(LostReason::parse) {
                 None => return pages::confirm(&claims, Some("Pick a reason.")),
                 Some(reason) => Outcome::Lost {
@@ -653,12 +717,25 @@ impl<S: OutcomeStore, R: SlackResponder> OutcomeHandler<S, R> {
                     note: field("note").map(|n| n.chars().take(500).collect()),
                 },
             },
+            // An Undo token always names its outcome (checked by `verify_link`).
+            LinkAction::Undo => return pages::confirm(&claims, Some("This link is not valid.")),
         };
         let result = self
             .record(&claims.customer_id, &outcome, &claims.owner, self.today())
             .await;
         log_write(&claims.customer_id, outcome.action(), &result);
-        pages::result(&claims, &result)
+        // The Undo link names this write; it is valid as long as an outcome link.
+        let undo_token = match &result {
+            Ok(Applied::Recorded { ts }) => Some(self.links.sign_undo(
+                &LinkClaims {
+                    expires: self.now() + LINK_VALID_DAYS * 86_400,
+                    ..claims.clone()
+                },
+                ts,
+            )),
+            _ => None,
+        };
+        pages::result(&claims, &result, undo_token.as_deref())
     }
 }
 

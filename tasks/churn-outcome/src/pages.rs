@@ -48,23 +48,31 @@ fn action_title(action: LinkAction) -> &'static str {
         LinkAction::ReachedOut => "Reached out",
         LinkAction::WonBack => "Won back",
         LinkAction::Lost => "Lost",
+        LinkAction::Undo => "Undo",
     }
 }
 
 /// The confirm page: nothing is written until the form is submitted. `error` re-shows the form
 /// with a message (400).
 pub(crate) fn confirm(claims: &LinkClaims, error: Option<&str>) -> Response {
-    let mut body = format!(
-        "<p>Record <strong>{}</strong> for customer <strong>{}</strong>?</p>",
-        action_title(claims.action),
-        html_escape(&claims.customer_id)
-    );
+    let mut body = if claims.action == LinkAction::Undo {
+        format!(
+            "<p>Undo the outcome you just recorded for customer <strong>{}</strong>?</p>",
+            html_escape(&claims.customer_id)
+        )
+    } else {
+        format!(
+            "<p>Record <strong>{}</strong> for customer <strong>{}</strong>?</p>",
+            action_title(claims.action),
+            html_escape(&claims.customer_id)
+        )
+    };
     if let Some(e) = error {
         body.push_str(&format!("<p class=\"error\">{}</p>", html_escape(e)));
     }
     body.push_str("<form method=\"post\">");
     match claims.action {
-        LinkAction::ReachedOut => {}
+        LinkAction::ReachedOut | LinkAction::Undo => {}
         LinkAction::WonBack => body.push_str(
             "<label for=\"value\">Recovered value (optional)</label>\
              <input id=\"value\" name=\"value\" inputmode=\"decimal\" maxlength=\"64\" placeholder=\"e.g. 1200 or $1,200.00\">",
@@ -87,7 +95,12 @@ pub(crate) fn confirm(claims: &LinkClaims, error: Option<&str>) -> Response {
             );
         }
     }
-    body.push_str("<button type=\"submit\">Record</button></form>");
+    let submit = if claims.action == LinkAction::Undo {
+        "Undo"
+    } else {
+        "Record"
+    };
+    body.push_str(&format!("<button type=\"submit\">{submit}</button></form>"));
     page(
         if error.is_some() { 400 } else { 200 },
         action_title(claims.action),
@@ -95,19 +108,29 @@ pub(crate) fn confirm(claims: &LinkClaims, error: Option<&str>) -> Response {
     )
 }
 
-/// The page after a POST.
-pub(crate) fn result(claims: &LinkClaims, result: &Result<Applied, PortError>) -> Response {
+/// The page after a POST; `undo_token` adds an Undo link for the write just recorded (a
+/// relative link: the page is served at `/o/<token>`).
+pub(crate) fn result(
+    claims: &LinkClaims,
+    result: &Result<Applied, PortError>,
+    undo_token: Option<&str>,
+) -> Response {
     let what = format!(
         "{} for customer {}",
         action_title(claims.action),
         claims.customer_id
     );
     match result {
-        Ok(Applied::Recorded) => page(
-            200,
-            "Recorded",
-            &paragraph(&format!("{what}: recorded. Thank you.")),
-        ),
+        Ok(Applied::Recorded { .. }) => {
+            let mut body = paragraph(&format!("{what}: recorded. Thank you."));
+            if let Some(t) = undo_token {
+                body.push_str(&format!(
+                    "<p>A mistake? <a href=\"{}\">Undo this</a> (you will be asked to confirm).</p>",
+                    html_escape(t)
+                ));
+            }
+            page(200, "Recorded", &body)
+        }
         Ok(Applied::AlreadyRecorded) => page(
             200,
             "Already recorded",

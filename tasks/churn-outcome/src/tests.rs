@@ -53,14 +53,14 @@ impl OutcomeStore for MemStore {
         let ts = format!("t{:04}", g.1.len());
         g.1.push(AuditItem {
             customer_id: id.clone(),
-            ts,
+            ts: ts.clone(),
             action: change.action.into(),
             by_user: by.into(),
             before: change.before.clone(),
             after: change.after.clone(),
             notes: change.notes.clone(),
         });
-        Ok(Applied::Recorded)
+        Ok(Applied::Recorded { ts })
     }
 }
 
@@ -146,7 +146,7 @@ fn click(action: &str) -> String {
         "container": {"channel_id": "D1", "message_ts": "1.2"},
         "response_url": "https://hooks.slack.com/actions/T1/1/x",
         "message": {"blocks": [
-            {"type": "section", "text": {"type": "mrkdwn", "text": "*Harbor &lt;Bakery&gt;* — churning"}},
+            {"type": "section", "text": {"type": "plain_text", "text": "Harbor <Bakery> — churning · score 80\nlate", "emoji": false}},
             {"type": "context", "elements": [{"type": "mrkdwn", "text": "breakdown"}]},
             {"type": "actions", "block_id": "c:C1", "elements": [
                 {"type": "button", "action_id": "reached_out", "value": value},
@@ -267,7 +267,7 @@ async fn lost_opens_the_modal_with_the_final_row_in_its_metadata() {
         view["blocks"][0]["text"]["text"]
             .as_str()
             .unwrap()
-            .contains("Harbor &lt;Bakery&gt;")
+            .starts_with("Why did we lose Harbor <Bakery>?")
     );
     let meta: ModalMetadata =
         serde_json::from_str(view["private_metadata"].as_str().unwrap()).unwrap();
@@ -420,5 +420,236 @@ async fn the_sample_events_verify() {
     assert_eq!(
         h.store().inner.lock().unwrap().1[0].notes["lost_reason"],
         "competitor"
+    );
+}
+
+/// A click on `action` with this button `value`, from a message with these `blocks`.
+fn click_value(action: &str, value: &str, blocks: &Value) -> String {
+    let p = json!({
+        "type": "block_actions", "user": {"id": "U1", "username": "sam"}, "trigger_id": "tr.1",
+        "container": {"channel_id": "D1", "message_ts": "1.2"},
+        "response_url": "https://hooks.slack.com/actions/T1/1/x",
+        "message": {"blocks": blocks},
+        "actions": [{"action_id": action, "value": value}]
+    });
+    form_urlencoded::Serializer::new(String::new())
+        .append_pair("payload", &p.to_string())
+        .finish()
+}
+
+/// Submits the last opened view with these state values.
+fn submission(h: &OutcomeHandler<MemStore, Recorder>, values: Value) -> String {
+    let view = h
+        .slack
+        .calls
+        .lock()
+        .unwrap()
+        .iter()
+        .rev()
+        .find(|(k, _)| k == "views.open")
+        .map(|(_, v)| v["view"].clone())
+        .expect("a view was opened");
+    let p = json!({"type": "view_submission", "user": {"id": "U1", "name": "sam"},
+        "view": {"callback_id": view["callback_id"], "private_metadata": view["private_metadata"],
+                 "state": {"values": values}}});
+    form_urlencoded::Serializer::new(String::new())
+        .append_pair("payload", &p.to_string())
+        .finish()
+}
+
+/// The blocks of the last row replacement posted to the response_url.
+fn last_blocks(h: &OutcomeHandler<MemStore, Recorder>) -> Value {
+    h.slack
+        .calls
+        .lock()
+        .unwrap()
+        .iter()
+        .rev()
+        .find(|(_, b)| b["replace_original"] == true)
+        .map(|(_, b)| b["blocks"].clone())
+        .expect("a row replacement")
+}
+
+fn undo_value(blocks: &Value) -> String {
+    blocks
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|b| b["type"] == "actions")
+        .flat_map(|b| b["elements"].as_array().unwrap().clone())
+        .find(|e| e["action_id"] == "undo")
+        .expect("an Undo button")["value"]
+        .as_str()
+        .unwrap()
+        .to_string()
+}
+
+#[tokio::test]
+async fn the_same_signed_undo_delivered_twice_undoes_only_its_outcome() {
+    let h = handler(true);
+    h.handle(signed(&click("reached_out"), SECRET, NOW)).await;
+    // Won back through its form.
+    let value = json!({"c": "C1", "w": "2026-W48", "v": "r1"}).to_string();
+    h.handle(signed(
+        &click_value("won_back", &value, &json!(click_blocks())),
+        SECRET,
+        NOW,
+    ))
+    .await;
+    let r = h
+        .handle(signed(
+            &submission(&h, json!({"value": {"value": {"value": "250"}}})),
+            SECRET,
+            NOW,
+        ))
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let blocks = last_blocks(&h);
+    let undo = undo_value(&blocks);
+    let won_ts = h.store().inner.lock().unwrap().1[1].ts.clone();
+    assert_eq!(
+        serde_json::from_str::<Value>(&undo).unwrap()["t"],
+        won_ts.as_str(),
+        "the Undo names the won-back"
+    );
+    let body = click_value("undo", &undo, &blocks);
+    for _ in 0..2 {
+        assert_eq!(h.handle(signed(&body, SECRET, NOW)).await.status, 200);
+    }
+    let g = h.store().inner.lock().unwrap();
+    let actions: Vec<&str> = g.1.iter().map(|a| a.action.as_str()).collect();
+    assert_eq!(actions, ["reached_out", "won_back", "undo"]);
+    assert_eq!(g.1[2].notes["undoes"], won_ts.as_str());
+    let st = g.0.iter().find(|s| s.customer_id == "C1").unwrap();
+    assert_eq!(st.won_back_date, None);
+    assert!(
+        st.last_contact.is_some(),
+        "the reached-out is never undone by the repeat"
+    );
+    drop(g);
+    let calls = h.slack.calls.lock().unwrap().clone();
+    let last = &calls.last().unwrap().1;
+    assert_eq!(last["response_type"], "ephemeral");
+    assert!(last["text"].as_str().unwrap().contains("nothing changed"));
+}
+
+fn click_blocks() -> Vec<Value> {
+    let value = json!({"c": "C1", "w": "2026-W48", "v": "r1"}).to_string();
+    vec![
+        json!({"type": "section", "text": {"type": "plain_text", "text": "Harbor <Bakery> — churning · score 80\nlate", "emoji": false}}),
+        json!({"type": "context", "elements": [{"type": "mrkdwn", "text": "breakdown"}]}),
+        json!({"type": "actions", "block_id": "c:C1", "elements": [
+            {"type": "button", "action_id": "reached_out", "value": value},
+            {"type": "button", "action_id": "won_back", "value": value},
+            {"type": "button", "action_id": "lost", "value": value}]}),
+    ]
+}
+
+#[tokio::test]
+async fn an_undo_that_names_no_outcome_changes_nothing() {
+    let h = handler(false);
+    h.handle(signed(&click("reached_out"), SECRET, NOW)).await;
+    let value = json!({"c": "C1", "w": "2026-W48"}).to_string();
+    let r = h
+        .handle(signed(
+            &click_value("undo", &value, &last_blocks(&h)),
+            SECRET,
+            NOW,
+        ))
+        .await;
+    assert_eq!(r.status, 200);
+    assert_eq!(audit_len(&h).await, 1);
+    let calls = h.slack.calls.lock().unwrap().clone();
+    assert!(
+        calls.last().unwrap().1["text"]
+            .as_str()
+            .unwrap()
+            .contains("does not say which outcome")
+    );
+}
+
+#[tokio::test]
+async fn the_email_undo_link_undoes_its_outcome_once() {
+    let h = handler(false);
+    let reached = link(&h, LinkAction::ReachedOut, NOW + 100);
+    h.handle(post(&reached, "")).await;
+    let won = link(&h, LinkAction::WonBack, NOW + 100);
+    let r = h.handle(post(&won, "value=10")).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let href = r
+        .body
+        .split("<a href=\"")
+        .nth(1)
+        .and_then(|s| s.split('"').next())
+        .expect("an Undo link")
+        .to_string();
+    let undo = format!("/o/{href}");
+    let page = h.handle(get(&undo)).await;
+    assert_eq!(page.status, 200);
+    assert!(page.body.contains("method=\"post\""));
+    assert!(page.body.contains("Undo the outcome you just recorded"));
+    assert_eq!(audit_len(&h).await, 2, "GET never writes");
+    let first = h.handle(post(&undo, "")).await;
+    assert_eq!(first.status, 200, "{}", first.body);
+    let second = h.handle(post(&undo, "")).await;
+    assert_eq!(second.status, 200, "{}", second.body);
+    assert!(second.body.contains("nothing changed"), "{}", second.body);
+    let g = h.store().inner.lock().unwrap();
+    let actions: Vec<&str> = g.1.iter().map(|a| a.action.as_str()).collect();
+    assert_eq!(actions, ["reached_out", "won_back", "undo"]);
+    assert_eq!(g.1[2].notes["undoes"], g.1[1].ts.as_str());
+    assert_eq!(g.1[2].by_user, "dana@example.com");
+    assert!(g.0[0].last_contact.is_some());
+    assert_eq!(g.0[0].won_back_date, None);
+}
+
+#[tokio::test]
+async fn a_recovered_value_out_of_bounds_is_refused_on_the_page_and_in_the_form() {
+    let h = handler(true);
+    let won = link(&h, LinkAction::WonBack, NOW + 100);
+    for bad in ["1000000000.01", "12.345", "-3"] {
+        let r = h.handle(post(&won, &format!("value={bad}"))).await;
+        assert_eq!(r.status, 400, "{bad}");
+        assert!(r.body.contains("0 to 1,000,000,000"), "{}", r.body);
+    }
+    assert_eq!(audit_len(&h).await, 0);
+    h.handle(signed(&click("won_back"), SECRET, NOW)).await;
+    let r = h
+        .handle(signed(
+            &submission(&h, json!({"value": {"value": {"value": "2e9"}}})),
+            SECRET,
+            NOW,
+        ))
+        .await;
+    let body: Value = serde_json::from_str(&r.body).unwrap();
+    assert_eq!(body["response_action"], "errors");
+    assert!(
+        body["errors"]["value"]
+            .as_str()
+            .unwrap()
+            .contains("1,000,000,000")
+    );
+    assert_eq!(audit_len(&h).await, 0);
+}
+
+#[tokio::test]
+async fn a_button_with_only_a_hashed_id_says_so_and_records_nothing() {
+    let h = handler(false);
+    let value = json!({"ch": "0123456789abcdef0123456789abcdef", "w": "2026-W48"}).to_string();
+    let r = h
+        .handle(signed(
+            &click_value("reached_out", &value, &json!(click_blocks())),
+            SECRET,
+            NOW,
+        ))
+        .await;
+    assert_eq!(r.status, 200);
+    assert_eq!(audit_len(&h).await, 0);
+    let calls = h.slack.calls.lock().unwrap().clone();
+    assert!(
+        calls[0].1["text"]
+            .as_str()
+            .unwrap()
+            .contains("too long for a Slack button")
     );
 }

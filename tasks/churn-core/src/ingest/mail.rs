@@ -7,11 +7,16 @@
 //! 40 MB), a part-count pre-scan before parsing, then the part count and the nesting depth of the
 //! parsed tree (walked without recursion). A message that breaks a limit, has no headers, whose
 //! text is broken base64 or in a charset we cannot decode is [`Unreadable`], with the reason.
+//!
+//! Malformed mail is read as mail clients read it (the first `From` wins; a header block with no
+//! blank line before its body ends at its first non-header line), quote stripping is linear in
+//! the size of the message however deep the nesting, and which addresses may name the customer
+//! is [`ParsedMail::trusted_candidates`] under a [`SenderPolicy`] (docs/SPEC.md §8).
 
 use std::borrow::Cow;
 
 use mail_parser::decoders::charsets::map::charset_decoder;
-use mail_parser::{Message, MessageParser, MessagePart, MimeHeaders, PartType};
+use mail_parser::{HeaderName, Message, MessageParser, MessagePart, MimeHeaders, PartType};
 use sha2::{Digest, Sha256};
 
 use crate::model::looks_like_email;
@@ -75,13 +80,123 @@ pub struct ParsedMail {
     pub message_id: String,
     /// Things worth knowing that did not stop the read (an unknown charset that decoded cleanly).
     pub notes: Vec<String>,
+    /// What the receiving server said about the message (docs/SPEC.md §8 "Who sent it").
+    pub verdicts: Verdicts,
+}
+
+/// The receiving server's verdicts, read from the headers it put on top of the message: the
+/// first `Authentication-Results` (a sender can add its own further down; only the top one is
+/// the receiver's) and SES's `X-SES-Spam-Verdict` / `X-SES-Virus-Verdict`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Verdicts {
+    /// The message has an `Authentication-Results` header.
+    pub auth_results: bool,
+    /// SPF, DKIM or DMARC passed for the From address's domain (the passing check's domain is the
+    /// From domain, or one is a subdomain of the other).
+    pub from_authenticated: bool,
+    /// `X-SES-Spam-Verdict`, upper-cased, when present.
+    pub spam: Option<String>,
+    /// `X-SES-Virus-Verdict`, upper-cased, when present.
+    pub virus: Option<String>,
+}
+
+/// Which addresses of a message may name its customer (docs/SPEC.md §8 "Who sent it").
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SenderPolicy {
+    /// On AWS (SES inbound): the spam and virus verdicts must be `PASS` and the From address
+    /// authenticated. Locally (`false`): a message without `Authentication-Results` is trusted for
+    /// From only; one with it follows the same rule, and SES verdicts, when present, must pass.
+    pub ses: bool,
+    /// Helpdesk and forwarding domains (lower case): when the authenticated From is in one of
+    /// them (or a subdomain), Reply-To and the forwarded original sender count too.
+    pub helpdesk_domains: Vec<String>,
+}
+
+/// Why no address of a message can be trusted; [`Untrusted::code`] is what logs carry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum Untrusted {
+    #[error("no From address")]
+    NoFrom,
+    #[error("the spam verdict is not PASS")]
+    Spam,
+    #[error("the virus verdict is not PASS")]
+    Virus,
+    #[error("the From address is not authenticated (no SPF, DKIM or DMARC pass for its domain)")]
+    NotAuthenticated,
+}
+
+impl Untrusted {
+    pub fn code(&self) -> &'static str {
+        match self {
+            Untrusted::NoFrom => "no_from",
+            Untrusted::Spam => "spam_verdict",
+            Untrusted::Virus => "virus_verdict",
+            Untrusted::NotAuthenticated => "not_authenticated",
+        }
+    }
+}
+
+/// The domain of an address or a bare domain, lower case, without `@`.
+fn domain_of(a: &str) -> &str {
+    a.rsplit('@')
+        .next()
+        .unwrap_or(a)
+        .trim()
+        .trim_end_matches('.')
+}
+
+/// `a` is `b` or a subdomain of it (ASCII case ignored).
+fn within(a: &str, b: &str) -> bool {
+    let (a, b) = (a.to_ascii_lowercase(), b.to_ascii_lowercase());
+    !b.is_empty() && (a == b || a.ends_with(&format!(".{b}")))
 }
 
 impl ParsedMail {
     /// The address used to find the customer when no lookup is made: Reply-To, else From, else
-    /// the forwarded original sender (docs/SPEC.md §10).
+    /// the forwarded original sender, before any trust check (see [`ParsedMail::trusted_sender`]).
     pub fn sender(&self) -> Option<&str> {
         self.candidates().into_iter().next()
+    }
+
+    /// The first address that may name the customer under `policy` (docs/SPEC.md §10
+    /// `--parse-only`'s `sender`); `None` when none can be trusted.
+    pub fn trusted_sender(&self, policy: &SenderPolicy) -> Option<&str> {
+        self.trusted_candidates(policy)
+            .ok()
+            .and_then(|c| c.into_iter().next())
+    }
+
+    /// The addresses that may name the customer, in [`ParsedMail::candidates`]' order, under
+    /// `policy` (docs/SPEC.md §8 "Who sent it"): From only when it is trusted; Reply-To and the
+    /// forwarded original sender only when the authenticated From is a helpdesk domain's.
+    pub fn trusted_candidates(&self, policy: &SenderPolicy) -> Result<Vec<&str>, Untrusted> {
+        let from = self.from.as_deref().ok_or(Untrusted::NoFrom)?;
+        let v = &self.verdicts;
+        let verdict_ok = |x: &Option<String>| match x {
+            Some(s) => s == "PASS",
+            None => !policy.ses,
+        };
+        if !verdict_ok(&v.spam) {
+            return Err(Untrusted::Spam);
+        }
+        if !verdict_ok(&v.virus) {
+            return Err(Untrusted::Virus);
+        }
+        let authenticated = v.auth_results && v.from_authenticated;
+        let locally_trusted = !policy.ses && !v.auth_results;
+        if !authenticated && !locally_trusted {
+            return Err(Untrusted::NotAuthenticated);
+        }
+        let helpdesk = authenticated
+            && policy
+                .helpdesk_domains
+                .iter()
+                .any(|d| within(domain_of(from), d.trim().trim_start_matches('@')));
+        if helpdesk {
+            Ok(self.candidates())
+        } else {
+            Ok(vec![from])
+        }
     }
 
     /// Every address to try, in docs/SPEC.md §8's order (Reply-To, From, forwarded original sender),
@@ -118,6 +233,9 @@ pub fn parse_mail(raw: &[u8]) -> Result<ParsedMail, Unreadable> {
         });
     }
     prescan(raw)?;
+    let original = raw;
+    let repaired = repair_header_blocks(raw);
+    let raw: &[u8] = &repaired;
     let message = MessageParser::default()
         .parse(raw)
         .ok_or(Unreadable::NoHeaders)?;
@@ -126,12 +244,14 @@ pub fn parse_mail(raw: &[u8]) -> Result<ParsedMail, Unreadable> {
     }
     check_tree(&message)?;
 
-    let from = address(message.from());
-    let reply_to = address(message.reply_to());
+    // A repeated header: the first one wins, as in mail clients (the parser keeps the last).
+    let from = address(first_address(&message, HeaderName::From));
+    let reply_to = address(first_address(&message, HeaderName::ReplyTo));
     let subject = decoded_subject(&message, raw);
+    let verdicts = read_verdicts(&message, raw, from.as_deref());
     let message_id = match message.message_id() {
         Some(id) if !id.trim().is_empty() => id.trim().to_string(),
-        _ => format!("sha256:{}", hex(&Sha256::digest(raw))),
+        _ => format!("sha256:{}", hex(&Sha256::digest(original))),
     };
     let mut notes = Vec::new();
     let text = body_text(&message, &mut notes)?;
@@ -163,6 +283,170 @@ pub fn parse_mail(raw: &[u8]) -> Result<ParsedMail, Unreadable> {
         body,
         message_id,
         notes,
+        verdicts,
+    })
+}
+
+/// The address of the first `name` header.
+fn first_address<'a>(
+    message: &'a Message<'a>,
+    name: HeaderName<'_>,
+) -> Option<&'a mail_parser::Address<'a>> {
+    message
+        .headers()
+        .iter()
+        .find(|h| h.name == name)
+        .and_then(|h| h.value().as_address())
+}
+
+/// Mends header blocks that run into their body with no blank line between — at the top of the
+/// message and after each MIME boundary: a blank line is inserted before the first line that is
+/// neither a header field (`Name: value`), a continuation line, nor (first line of the message)
+/// an mbox `From ` line. Linear; the input is returned as is when nothing needs mending.
+fn repair_header_blocks(raw: &[u8]) -> Cow<'_, [u8]> {
+    // Boundaries declared anywhere in the message (a pre-pass; `boundary=` is rare in text).
+    let mut boundaries: std::collections::HashSet<&[u8]> = std::collections::HashSet::new();
+    let lower_has = |at: usize| {
+        raw.get(at..at + 9)
+            .is_some_and(|s| s.eq_ignore_ascii_case(b"boundary="))
+    };
+    for at in memchr::memchr_iter(b'=', raw) {
+        if at < 8 || !lower_has(at - 8) {
+            continue;
+        }
+        let rest = &raw[at + 1..];
+        let value = if rest.first() == Some(&b'"') {
+            let end = memchr::memchr2(b'"', b'\n', &rest[1..]).unwrap_or(rest.len() - 1);
+            &rest[1..1 + end]
+        } else {
+            let end = rest
+                .iter()
+                .position(|b| matches!(b, b';' | b'\r' | b'\n' | b' ' | b'\t'))
+                .unwrap_or(rest.len());
+            &rest[..end]
+        };
+        if !value.is_empty() {
+            boundaries.insert(value);
+        }
+    }
+    let is_field = |line: &[u8]| {
+        let Some(colon) = memchr::memchr(b':', line) else {
+            return false;
+        };
+        colon > 0 && colon <= 76 && line[..colon].iter().all(|&b| b > b' ' && b < 127)
+    };
+    let mut inserts: Vec<usize> = Vec::new();
+    let mut in_headers = true;
+    let mut first = true;
+    let mut pos = 0;
+    while pos < raw.len() {
+        let end = memchr::memchr(b'\n', &raw[pos..]).map_or(raw.len(), |e| pos + e + 1);
+        let line = &raw[pos..end];
+        let text = line.strip_suffix(b"\n").unwrap_or(line);
+        let text = text.strip_suffix(b"\r").unwrap_or(text);
+        if in_headers {
+            if text.is_empty() {
+                in_headers = false;
+            } else if !(is_field(text)
+                || (!first && matches!(text[0], b' ' | b'\t'))
+                || (first && pos == 0 && text.starts_with(b"From ")))
+            {
+                inserts.push(pos);
+                in_headers = false;
+            }
+            first = false;
+        }
+        if let Some(b) = text.strip_prefix(b"--") {
+            let b = b.trim_ascii_end();
+            if boundaries.contains(b) {
+                // A part's header block starts on the next line (a closing `--b--` has none).
+                in_headers = true;
+                first = false;
+            }
+        }
+        pos = end;
+    }
+    if inserts.is_empty() {
+        return Cow::Borrowed(raw);
+    }
+    let crlf = memchr::memmem::find(raw, b"\r\n").is_some();
+    let mut out = Vec::with_capacity(raw.len() + inserts.len() * 2);
+    let mut last = 0;
+    for at in inserts {
+        out.extend_from_slice(&raw[last..at]);
+        out.extend_from_slice(if crlf { b"\r\n" } else { b"\n" });
+        last = at;
+    }
+    out.extend_from_slice(&raw[last..]);
+    Cow::Owned(out)
+}
+
+/// The raw value of the first header called `name` (unfolded), if any.
+fn first_header(message: &Message<'_>, raw: &[u8], name: &str) -> Option<String> {
+    let h = message
+        .headers()
+        .iter()
+        .find(|h| h.name.as_str().eq_ignore_ascii_case(name))?;
+    let bytes = raw.get(h.offset_start as usize..h.offset_end as usize)?;
+    let text = String::from_utf8_lossy(bytes);
+    Some(text.split_whitespace().collect::<Vec<_>>().join(" "))
+}
+
+/// The verdicts (see [`Verdicts`]).
+fn read_verdicts(message: &Message<'_>, raw: &[u8], from: Option<&str>) -> Verdicts {
+    let upper = |n: &str| first_header(message, raw, n).map(|v| v.trim().to_ascii_uppercase());
+    let results = first_header(message, raw, "Authentication-Results");
+    Verdicts {
+        auth_results: results.is_some(),
+        from_authenticated: match (results, from) {
+            (Some(r), Some(from)) => auth_results_pass(&r, domain_of(from)),
+            _ => false,
+        },
+        spam: upper("X-SES-Spam-Verdict"),
+        virus: upper("X-SES-Virus-Verdict"),
+    }
+}
+
+/// Whether an `Authentication-Results` value (RFC 8601) has an SPF, DKIM or DMARC `pass` whose
+/// domain (`smtp.mailfrom` / `envelope-from`, `header.d` / `header.i`, `header.from`) is aligned
+/// with `from_domain`. Comments are dropped; a `key=value` item without a method (SES writes
+/// `spf=pass (…) client-ip=…; envelope-from=…;`) belongs to the method before it.
+pub fn auth_results_pass(value: &str, from_domain: &str) -> bool {
+    let mut clean = String::with_capacity(value.len());
+    let mut depth = 0usize;
+    for c in value.chars() {
+        match c {
+            '(' => depth += 1,
+            ')' => depth = depth.saturating_sub(1),
+            _ if depth == 0 => clean.push(c.to_ascii_lowercase()),
+            _ => {}
+        }
+    }
+    // (method, result, domains)
+    let mut results: Vec<(String, String, Vec<String>)> = Vec::new();
+    // The first item is the authserv-id.
+    for item in clean.split(';').skip(1) {
+        for token in item.split_whitespace() {
+            let Some((k, v)) = token.split_once('=') else {
+                continue;
+            };
+            let v = v.trim_matches(|c: char| c == '"' || c == ',' || c == ';');
+            match k {
+                "spf" | "dkim" | "dmarc" => results.push((k.into(), v.into(), Vec::new())),
+                "smtp.mailfrom" | "envelope-from" | "header.d" | "header.i" | "header.from" => {
+                    if let Some(last) = results.last_mut() {
+                        last.2.push(domain_of(v).to_string());
+                    }
+                }
+                _ => {}
+            }
+        }
+    }
+    results.iter().any(|(_, result, domains)| {
+        result == "pass"
+            && domains
+                .iter()
+                .any(|d| within(from_domain, d) || within(d, from_domain))
     })
 }
 
@@ -415,69 +699,103 @@ fn strip_html_quotes(html: &str) -> String {
     let html = &html[..html_end];
     let lower = &lower[..html_end];
 
+    // One pass over the tags pairs every `<blockquote>` and quote `<div>` with its close tag
+    // (a stack per tag name), and the forward markers are found once: deciding each element is
+    // then a lookup, so deep nesting costs linear time, not a scan per level.
+    let quotes = quote_elements(lower);
+    let markers: Vec<usize> = memchr::memmem::find_iter(lower.as_bytes(), FORWARD_MARKER).collect();
+    let has_marker = |start: usize, end: usize| {
+        let i = markers.partition_point(|&m| m < start);
+        markers
+            .get(i)
+            .is_some_and(|&m| m + FORWARD_MARKER.len() <= end)
+    };
     let mut out = String::with_capacity(html.len());
-    let mut pos = 0;
     let mut copied = 0;
-    while let Some(off) = lower[pos..].find('<') {
-        let start = pos + off;
-        let rest = &lower[start..];
-        let kind = if rest.starts_with("<blockquote") {
-            Some("blockquote")
-        } else if rest.starts_with("<div") {
-            let tag_end = rest.find('>').unwrap_or(rest.len());
-            rest[..tag_end].contains("gmail_quote").then_some("div")
-        } else {
-            None
-        };
-        let Some(tag) = kind else {
-            pos = start + 1;
-            continue;
-        };
-        let end = element_end(lower, start, tag);
-        let element = &lower[start..end];
+    for q in quotes {
+        if q.start < copied {
+            continue; // inside an element already removed
+        }
         // Keep forwarded content: the element carries a forward marker, or is the blockquote
         // Apple Mail puts right after `Begin forwarded message:`.
-        let before = &lower[start.saturating_sub(300)..start];
-        if has_forward_marker(element)
-            || (tag == "blockquote" && before.contains("begin forwarded message"))
+        let before = &lower.as_bytes()[q.start.saturating_sub(300)..q.start];
+        if has_marker(q.start, q.end)
+            || (q.blockquote && memchr::memmem::find(before, b"begin forwarded message").is_some())
         {
-            pos = start + 1;
             continue;
         }
-        out.push_str(&html[copied..start]);
-        copied = end;
-        pos = end;
+        out.push_str(&html[copied..q.start]);
+        copied = q.end;
     }
     out.push_str(&html[copied..]);
     out
 }
 
-/// The byte just past the element starting at `start` (its matching close tag, counting nested
-/// elements of the same name), or the end of the text.
-fn element_end(lower: &str, start: usize, tag: &str) -> usize {
-    let open = format!("<{tag}");
-    let close = format!("</{tag}");
-    let mut depth = 0usize;
-    let mut pos = start;
-    loop {
-        let next_open = lower[pos..].find(&open).map(|o| pos + o);
-        let next_close = lower[pos..].find(&close).map(|o| pos + o);
-        match (next_open, next_close) {
-            (Some(o), Some(c)) if o < c => {
-                depth += 1;
-                pos = o + open.len();
-            }
-            (_, Some(c)) => {
-                depth = depth.saturating_sub(1);
-                let after = lower[c..].find('>').map_or(lower.len(), |g| c + g + 1);
-                if depth == 0 {
-                    return after;
-                }
-                pos = after;
-            }
-            (_, None) => return lower.len(),
+/// The text whose presence in an element marks it as forwarded content (also inside `Begin
+/// forwarded message`).
+const FORWARD_MARKER: &[u8] = b"forwarded message";
+
+/// A quote element: a `<blockquote>`, or a `<div>` whose opening tag names `gmail_quote`.
+struct QuoteElement {
+    start: usize,
+    /// Just past its matching close tag, or the end of the text when it is never closed.
+    end: usize,
+    blockquote: bool,
+}
+
+/// Every quote element, in document order, with its end (see [`QuoteElement`]). Nested elements
+/// of the same name are paired as a stack; linear in the length of the text.
+fn quote_elements(lower: &str) -> Vec<QuoteElement> {
+    let bytes = lower.as_bytes();
+    let mut found: Vec<QuoteElement> = Vec::new();
+    // Open elements: (index into `found`, or usize::MAX for a plain div).
+    let mut open_bq: Vec<usize> = Vec::new();
+    let mut open_div: Vec<usize> = Vec::new();
+    let mut i = 0;
+    while let Some(off) = memchr::memchr(b'<', &bytes[i..]) {
+        let start = i + off;
+        let rest = &bytes[start + 1..];
+        let (close, name_at) = match rest.first() {
+            Some(b'/') => (true, start + 2),
+            _ => (false, start + 1),
+        };
+        let name_end = bytes[name_at..]
+            .iter()
+            .position(|b| !b.is_ascii_alphanumeric())
+            .map_or(bytes.len(), |p| name_at + p);
+        let name = &bytes[name_at..name_end];
+        let is_bq = name == b"blockquote";
+        let is_div = name == b"div";
+        if !is_bq && !is_div {
+            i = start + 1;
+            continue;
         }
+        let tag_end =
+            memchr::memchr(b'>', &bytes[name_end..]).map_or(bytes.len(), |p| name_end + p + 1);
+        let stack = if is_bq { &mut open_bq } else { &mut open_div };
+        if close {
+            if let Some(idx) = stack.pop()
+                && idx != usize::MAX
+            {
+                found[idx].end = tag_end;
+            }
+        } else {
+            let quote =
+                is_bq || memchr::memmem::find(&bytes[name_end..tag_end], b"gmail_quote").is_some();
+            if quote {
+                stack.push(found.len());
+                found.push(QuoteElement {
+                    start,
+                    end: bytes.len(),
+                    blockquote: is_bq,
+                });
+            } else {
+                stack.push(usize::MAX);
+            }
+        }
+        i = tag_end.max(start + 1);
     }
+    found
 }
 
 fn has_forward_marker(lower: &str) -> bool {
@@ -816,6 +1134,162 @@ mod tests {
         assert!(
             body.contains("FYI") && body.contains("Thanks, all good!"),
             "{body}"
+        );
+    }
+
+    #[test]
+    fn deep_nesting_is_stripped_whole() {
+        // 20,000 levels of blockquote, each with text, closed: all history, none of it kept.
+        let n = 20_000;
+        let mut html = String::from("<div>Top reply</div>");
+        for i in 0..n {
+            html.push_str(&format!("<blockquote>level {i}<div>x</div>"));
+        }
+        html.push_str(&"</blockquote>".repeat(n));
+        html.push_str("<div>After the quote</div>");
+        assert_eq!(html_to_text(&html).trim(), "Top reply\nAfter the quote");
+        // Unclosed: everything from the first quote on is history.
+        let unclosed = format!("<p>Hi</p>{}tail", "<blockquote>q".repeat(n));
+        assert_eq!(html_to_text(&unclosed).trim(), "Hi");
+        // Nested gmail_quote divs with plain divs inside, and a forward deep inside one: the
+        // forward's element and its ancestors are kept, a later quote is removed.
+        let mut g = String::from("<div>Mine</div>");
+        for _ in 0..n {
+            g.push_str("<div class=\"gmail_quote\"><div>");
+        }
+        g.push_str("---------- Forwarded message ---------<br>From: Bob &lt;bob@cust.example&gt;<br><br>Deep text");
+        g.push_str(&"</div></div>".repeat(n));
+        g.push_str("<div class=\"gmail_quote\">old reply</div>");
+        let text = html_to_text(&g);
+        let (body, from) = clean_body(&text, false);
+        assert_eq!(from.as_deref(), Some("bob@cust.example"));
+        assert_eq!(body, "Mine\n\nDeep text");
+    }
+
+    const SES_PASS: &str = "X-SES-Spam-Verdict: PASS\r\nX-SES-Virus-Verdict: PASS\r\n";
+
+    fn ses() -> SenderPolicy {
+        SenderPolicy {
+            ses: true,
+            helpdesk_domains: vec!["zendesk.com".into()],
+        }
+    }
+
+    fn local() -> SenderPolicy {
+        SenderPolicy {
+            ses: false,
+            ..ses()
+        }
+    }
+
+    #[test]
+    fn spoofed_reply_to_does_not_count() {
+        // Authenticated stranger naming a customer in Reply-To: only From counts.
+        let raw = mail(
+            &format!(
+                "Authentication-Results: amazonses.com; spf=pass (spf: ok) client-ip=1.2.3.4; envelope-from=eve@evil.example; dkim=pass header.i=@evil.example\r\n{SES_PASS}From: Eve <eve@evil.example>\r\nReply-To: ann@cust.example\r\nSubject: hi"
+            ),
+            "I hate it",
+        );
+        let m = parse_mail(&raw).unwrap();
+        assert_eq!(m.trusted_candidates(&ses()), Ok(vec!["eve@evil.example"]));
+        assert_eq!(m.trusted_sender(&local()), Some("eve@evil.example"));
+        // Locally, no Authentication-Results: From only.
+        let bare = mail(
+            "From: eve@evil.example\r\nReply-To: ann@cust.example\r\nSubject: hi",
+            "x",
+        );
+        let m = parse_mail(&bare).unwrap();
+        assert_eq!(m.trusted_candidates(&local()), Ok(vec!["eve@evil.example"]));
+        assert_eq!(
+            m.trusted_candidates(&ses()),
+            Err(Untrusted::Spam),
+            "SES mail without verdicts is not trusted"
+        );
+    }
+
+    #[test]
+    fn forged_forward_block_does_not_count() {
+        let raw = mail(
+            &format!(
+                "Authentication-Results: amazonses.com; spf=pass smtp.mailfrom=eve@evil.example; dkim=pass header.d=evil.example\r\n{SES_PASS}From: eve@evil.example\r\nSubject: Fwd: order"
+            ),
+            "---------- Forwarded message ---------\r\nFrom: Ann <ann@cust.example>\r\nSubject: order\r\n\r\nTerrible, cancel everything.",
+        );
+        let m = parse_mail(&raw).unwrap();
+        assert_eq!(m.forwarded_from.as_deref(), Some("ann@cust.example"));
+        assert_eq!(m.trusted_candidates(&ses()), Ok(vec!["eve@evil.example"]));
+    }
+
+    #[test]
+    fn failed_authentication_trusts_nobody() {
+        for results in [
+            "amazonses.com; spf=fail smtp.mailfrom=ann@cust.example; dkim=fail header.i=@cust.example; dmarc=fail header.from=cust.example",
+            // A pass, but for another domain than From's.
+            "amazonses.com; spf=pass envelope-from=eve@evil.example; dkim=pass header.d=evil.example",
+        ] {
+            let raw = mail(
+                &format!(
+                    "Authentication-Results: {results}\r\n{SES_PASS}From: ann@cust.example\r\nSubject: x"
+                ),
+                "cancel",
+            );
+            let m = parse_mail(&raw).unwrap();
+            assert_eq!(
+                m.trusted_candidates(&ses()),
+                Err(Untrusted::NotAuthenticated)
+            );
+            assert_eq!(
+                m.trusted_candidates(&local()),
+                Err(Untrusted::NotAuthenticated)
+            );
+            assert_eq!(m.trusted_sender(&local()), None);
+        }
+        // A forged pass further down does not help: only the top header is the receiver's.
+        let raw = mail(
+            &format!(
+                "Authentication-Results: amazonses.com; spf=fail smtp.mailfrom=ann@cust.example\r\n{SES_PASS}Authentication-Results: amazonses.com; dkim=pass header.i=@cust.example\r\nFrom: ann@cust.example\r\nSubject: x"
+            ),
+            "cancel",
+        );
+        let m = parse_mail(&raw).unwrap();
+        assert_eq!(m.trusted_sender(&ses()), None);
+        // Spam or virus verdicts that are not PASS.
+        let raw = mail(
+            "Authentication-Results: amazonses.com; dkim=pass header.i=@cust.example\r\nX-SES-Spam-Verdict: FAIL\r\nX-SES-Virus-Verdict: PASS\r\nFrom: ann@cust.example\r\nSubject: x",
+            "cancel",
+        );
+        assert_eq!(
+            parse_mail(&raw).unwrap().trusted_candidates(&ses()),
+            Err(Untrusted::Spam)
+        );
+    }
+
+    #[test]
+    fn authenticated_helpdesk_forward_counts() {
+        let raw = mail(
+            &format!(
+                "Authentication-Results: amazonses.com; spf=pass (spf: ok) client-ip=1.2.3.4; envelope-from=bounce@mail.zendesk.com; helo=mail.zendesk.com; dkim=pass header.i=@zendesk.com; dmarc=pass header.from=zendesk.com\r\n{SES_PASS}From: Shop Support <support@shop.zendesk.com>\r\nReply-To: Ann <ann@cust.example>\r\nSubject: Fwd: order"
+            ),
+            "---------- Forwarded message ---------\r\nFrom: Bob <bob@cust.example>\r\n\r\nLove it",
+        );
+        let m = parse_mail(&raw).unwrap();
+        assert_eq!(
+            m.trusted_candidates(&ses()),
+            Ok(vec![
+                "ann@cust.example",
+                "support@shop.zendesk.com",
+                "bob@cust.example"
+            ])
+        );
+        // Not configured as a helpdesk: From only.
+        let none = SenderPolicy {
+            ses: true,
+            helpdesk_domains: vec![],
+        };
+        assert_eq!(
+            m.trusted_candidates(&none),
+            Ok(vec!["support@shop.zendesk.com"])
         );
     }
 

@@ -14,6 +14,9 @@ pub enum LinkAction {
     ReachedOut,
     WonBack,
     Lost,
+    /// Undoes the one outcome named by the token's `t` (its audit `ts`, docs/SPEC.md §5); made
+    /// by [`LinkSigner::sign_undo`] for the page shown after an email action is recorded.
+    Undo,
 }
 
 impl LinkAction {
@@ -23,6 +26,7 @@ impl LinkAction {
             LinkAction::ReachedOut => "reached_out",
             LinkAction::WonBack => "won_back",
             LinkAction::Lost => "lost",
+            LinkAction::Undo => "undo",
         }
     }
 }
@@ -35,6 +39,14 @@ pub struct LinkClaims {
     pub owner: String,
     /// Unix seconds.
     pub expires: i64,
+}
+
+/// A verified token: its claims and, for an Undo link, the audit `ts` of the outcome it undoes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VerifiedLink {
+    pub claims: LinkClaims,
+    /// Set exactly when `claims.action` is [`LinkAction::Undo`].
+    pub undoes: Option<String>,
 }
 
 /// Why a token was refused. Malformed and bad-signature links read the same to the user.
@@ -66,6 +78,9 @@ struct Payload {
     a: LinkAction,
     o: String,
     e: i64,
+    /// The outcome an Undo link undoes (its audit `ts`); absent for the other actions.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    t: Option<String>,
 }
 
 /// Length of an HMAC-SHA256 tag in bytes.
@@ -86,11 +101,26 @@ impl LinkSigner {
     /// A URL-safe token (no padding): base64url(payload) `.` base64url(HMAC-SHA256(payload)),
     /// where the payload is compact JSON `{"c":customer,"a":action,"o":owner,"e":expires}`.
     pub fn sign(&self, claims: &LinkClaims) -> String {
+        self.sign_payload(claims, None)
+    }
+
+    /// An Undo link's token: `claims.action` is taken as [`LinkAction::Undo`], and the payload
+    /// also carries `"t"`, the audit `ts` of the outcome it undoes.
+    pub fn sign_undo(&self, claims: &LinkClaims, undoes: &str) -> String {
+        let claims = LinkClaims {
+            action: LinkAction::Undo,
+            ..claims.clone()
+        };
+        self.sign_payload(&claims, Some(undoes))
+    }
+
+    fn sign_payload(&self, claims: &LinkClaims, undoes: Option<&str>) -> String {
         let payload = Payload {
             c: claims.customer_id.clone(),
             a: claims.action,
             o: claims.owner.clone(),
             e: claims.expires,
+            t: undoes.map(str::to_string),
         };
         let json =
             serde_json::to_vec(&payload).expect("a struct of strings and integers serialises");
@@ -103,6 +133,12 @@ impl LinkSigner {
     /// Verifies signature (constant time) and expiry against `now` (unix seconds). A token is
     /// still valid at `now == expires`.
     pub fn verify(&self, token: &str, now: i64) -> Result<LinkClaims, LinkError> {
+        self.verify_link(token, now).map(|v| v.claims)
+    }
+
+    /// [`LinkSigner::verify`], with the outcome an Undo link names. An Undo token without a
+    /// `t`, or another action's token with one, is malformed.
+    pub fn verify_link(&self, token: &str, now: i64) -> Result<VerifiedLink, LinkError> {
         let (payload_b64, tag_b64) = token.split_once('.').ok_or(LinkError::Malformed)?;
         let payload = B64.decode(payload_b64).map_err(|_| LinkError::Malformed)?;
         let tag = B64.decode(tag_b64).map_err(|_| LinkError::Malformed)?;
@@ -114,14 +150,20 @@ impl LinkSigner {
         mac.verify_slice(&tag)
             .map_err(|_| LinkError::BadSignature)?;
         let p: Payload = serde_json::from_slice(&payload).map_err(|_| LinkError::Malformed)?;
+        if (p.a == LinkAction::Undo) != p.t.as_deref().is_some_and(|t| !t.is_empty()) {
+            return Err(LinkError::Malformed);
+        }
         if now > p.e {
             return Err(LinkError::Expired);
         }
-        Ok(LinkClaims {
-            customer_id: p.c,
-            action: p.a,
-            owner: p.o,
-            expires: p.e,
+        Ok(VerifiedLink {
+            claims: LinkClaims {
+                customer_id: p.c,
+                action: p.a,
+                owner: p.o,
+                expires: p.e,
+            },
+            undoes: p.t,
         })
     }
 }
@@ -157,6 +199,28 @@ mod tests {
             let c = claims(a);
             assert_eq!(s.verify(&s.sign(&c), NOW), Ok(c));
         }
+    }
+
+    #[test]
+    fn undo_links_name_their_outcome() {
+        let s = signer();
+        let c = claims(LinkAction::WonBack);
+        let t = s.sign_undo(&c, "2026-11-23T10:00:00.000000001Z");
+        let v = s.verify_link(&t, NOW).unwrap();
+        assert_eq!(v.claims.action, LinkAction::Undo);
+        assert_eq!(v.claims.customer_id, c.customer_id);
+        assert_eq!(v.undoes.as_deref(), Some("2026-11-23T10:00:00.000000001Z"));
+        assert_eq!(s.verify_link(&s.sign(&c), NOW).unwrap().undoes, None);
+        // An Undo without its outcome, or an outcome link with one, is malformed.
+        let undo = LinkClaims {
+            action: LinkAction::Undo,
+            ..c.clone()
+        };
+        assert_eq!(s.verify(&s.sign(&undo), NOW), Err(LinkError::Malformed));
+        assert_eq!(
+            s.verify(&s.sign_payload(&c, Some("x")), NOW),
+            Err(LinkError::Malformed)
+        );
     }
 
     #[test]

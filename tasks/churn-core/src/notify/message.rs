@@ -73,13 +73,17 @@ pub struct EmailBody {
 /// - The first message starts with a header `Week 2026-W48 · 7 customers to look at`; a long
 ///   list is split by whole customers ([`CUSTOMERS_PER_MESSAGE`] each), and every further message
 ///   starts with `Week 2026-W48 · continued (2 of 3)`.
-/// - Names, reasons and breakdowns are Slack-escaped; a reason that is already escaped (from
-///   [`crate::notify::reason::check_reason`]) is escaped exactly once.
+/// - Names, reasons and breakdowns are customer-controlled or model-written: they go out as
+///   `plain_text` (`emoji: false`), which Slack shows as typed — a name like
+///   `https://evil.example/login` is not linked, `*URGENT*` is not bold, `<!channel>` mentions
+///   no one. The section reads `{name} — {band} · score {score}` then the reason on a new line.
 /// - The actions `block_id` is `c:{customer_id}`, or `h:{short_hash(customer_id)}` for ids over
 ///   200 characters; a repeated id in one message gets a `:2`, `:3`… suffix.
-/// - Button values: when the JSON would exceed 2,000 characters, every field over 64 characters
-///   is replaced by its [`short_hash`] under the same key with an `h` suffix (`"ch"`, `"wh"`,
-///   `"vh"`). The handler resolves `ch` by hashing the ids on the owner's list for that week.
+/// - Button values: when the JSON (with room for an Undo's `"t"`) would exceed 2,000
+///   characters, the week and rules version, when over 64 characters, are replaced by their
+///   [`short_hash`] (`"wh"`, `"vh"`); the customer id stays whole whenever it then fits (ids of
+///   up to about 1,900 characters), else it too becomes `"ch"`. A button with only `ch` cannot
+///   be recorded from Slack (the handler says so; the email links carry any id).
 pub fn slack_messages(list: &OwnerList<'_>, channel: &str) -> Vec<Value> {
     if list.items.is_empty() {
         return Vec::new();
@@ -180,22 +184,24 @@ pub fn list_metadata_part(metadata: &Value, week: &str, owner: &str) -> Option<u
 /// The section, context and actions blocks of one customer.
 fn customer_blocks(item: &ListItem, week: &str, block_ids: &mut HashSet<String>) -> [Value; 3] {
     let head_tail = format!(" — {} · score {}\n", item.band, item.score);
-    let reason = escape_within(&one_line(&item.reason), REASON_BUDGET_CHARS);
-    // "*" + name + "*" + head_tail + reason ≤ 3000.
+    let reason = truncate_chars(&one_line(&item.reason), REASON_BUDGET_CHARS);
+    // name + head_tail + reason ≤ 3000.
     let name_budget =
-        MAX_TEXT_CHARS.saturating_sub(2 + head_tail.chars().count() + reason.chars().count());
-    let name = escape_within(&display_name(item), name_budget);
+        MAX_TEXT_CHARS.saturating_sub(head_tail.chars().count() + reason.chars().count());
+    let name = truncate_chars(&display_name(item), name_budget);
+    // Customer-controlled text (names, text columns, the reason) goes out as plain_text, which
+    // Slack neither links nor formats nor parses for mentions (docs/SPEC.md §7).
     let section = json!({
         "type": "section",
-        "text": {"type": "mrkdwn", "text": format!("*{name}*{head_tail}{reason}")},
+        "text": plain_text(&format!("{name}{head_tail}{reason}")),
     });
 
     let context = json!({
         "type": "context",
-        "elements": [{
-            "type": "mrkdwn",
-            "text": escape_within(&breakdown_line(&item.breakdown), MAX_TEXT_CHARS),
-        }],
+        "elements": [plain_text(&truncate_chars(
+            &breakdown_line(&item.breakdown),
+            MAX_TEXT_CHARS
+        ))],
     });
 
     let value = button_value(&item.customer_id, week, &item.rules_version);
@@ -211,7 +217,7 @@ fn customer_blocks(item: &ListItem, week: &str, block_ids: &mut HashSet<String>)
             match action {
                 LinkAction::WonBack => b["style"] = json!("primary"),
                 LinkAction::Lost => b["style"] = json!("danger"),
-                LinkAction::ReachedOut => {}
+                LinkAction::ReachedOut | LinkAction::Undo => {}
             }
             b
         })
@@ -222,6 +228,11 @@ fn customer_blocks(item: &ListItem, week: &str, block_ids: &mut HashSet<String>)
         "elements": buttons,
     });
     [section, context, actions]
+}
+
+/// A `plain_text` text object (emoji codes shown as typed): customer-controlled text in Block Kit.
+pub fn plain_text(text: &str) -> Value {
+    json!({"type": "plain_text", "text": text, "emoji": false})
 }
 
 /// `c:{id}` (or `h:{hash}` for long ids), made unique within one message.
@@ -251,7 +262,7 @@ fn button_value(customer_id: &str, week: &str, rules_version: &str) -> String {
         ..ButtonValue::default()
     };
     let full = full.to_json();
-    if full.chars().count() <= MAX_BUTTON_VALUE_CHARS {
+    if full.chars().count() + UNDO_TS_ROOM <= MAX_BUTTON_VALUE_CHARS {
         return full;
     }
     let short = |f: &str| f.chars().count() <= VALUE_FIELD_MAX_CHARS;
@@ -260,16 +271,30 @@ fn button_value(customer_id: &str, week: &str, rules_version: &str) -> String {
         short_hash(week),
         short_hash(rules_version),
     );
-    ButtonValue {
-        c: short(customer_id).then_some(customer_id),
-        ch: (!short(customer_id)).then_some(ch.as_str()),
+    // The week and rules version are hashed first: the customer id is what the handler needs,
+    // so it stays whole whenever it fits (with room for an Undo's `"t"`).
+    let without_id = ButtonValue {
+        c: Some(customer_id),
         w: short(week).then_some(week),
         wh: (!short(week)).then_some(wh.as_str()),
         v: short(rules_version).then_some(rules_version),
         vh: (!short(rules_version)).then_some(vh.as_str()),
+        ..ButtonValue::default()
+    };
+    let value = without_id.to_json();
+    if value.chars().count() + UNDO_TS_ROOM <= MAX_BUTTON_VALUE_CHARS {
+        return value;
+    }
+    ButtonValue {
+        c: None,
+        ch: Some(ch.as_str()),
+        ..without_id
     }
     .to_json()
 }
+
+/// Room kept in a button value for the `,"t":"<audit ts>"` an Undo adds.
+const UNDO_TS_ROOM: usize = 48;
 
 /// A button value; a struct (not a map) so the keys keep their order: `c`, `w`, `v`.
 #[derive(Default, serde::Serialize)]
@@ -783,13 +808,13 @@ mod tests {
         let kinds: Vec<&str> = b[1..].iter().map(|x| x["type"].as_str().unwrap()).collect();
         assert_eq!(kinds, ["section", "context", "actions"].repeat(3));
 
-        assert_eq!(b[1]["text"]["type"], "mrkdwn");
+        assert_eq!(b[1]["text"]["type"], "plain_text");
         assert_eq!(
             b[1]["text"]["text"],
-            "*Customer 1* — at-risk · score 65\nNext order is late: 2.1× the usual pace (64 \
+            "Customer 1 — at-risk · score 65\nNext order is late: 2.1× the usual pace (64 \
              days since the last order, usually 30); support mood sour."
         );
-        assert_eq!(b[2]["elements"][0]["type"], "mrkdwn");
+        assert_eq!(b[2]["elements"][0]["type"], "plain_text");
         assert_eq!(
             b[2]["elements"][0]["text"],
             "overdue 40 (2.1×: 64 days since the last order, usually every 30 days) · mood 25 \
@@ -878,7 +903,7 @@ mod tests {
                 let id = triple[2]["block_id"].as_str().unwrap();
                 let name = triple[0]["text"]["text"].as_str().unwrap();
                 assert_eq!(
-                    format!("*Customer {}*", &id[4..]),
+                    format!("Customer {}", &id[4..]),
                     name.split(" —").next().unwrap()
                 );
             }
@@ -919,14 +944,14 @@ mod tests {
         let m = &msgs[0];
         validate_message(m).unwrap();
         let body = m.to_string();
-        for raw in ["<!channel>", "<@U123>", "<!here>", "<!everyone>", "<http"] {
-            assert!(!body.contains(raw), "{raw} leaked");
-        }
+        // Customer text is plain_text: shown as typed, never parsed for mentions or links.
+        assert!(!body.contains("mrkdwn"), "no customer text in mrkdwn");
         let b = blocks(m);
         let section = b[1]["text"]["text"].as_str().unwrap();
         assert!(section.chars().count() <= MAX_TEXT_CHARS);
-        assert!(section.starts_with("*&lt;!channel&gt; &amp; &lt;@U123&gt; 🙂 \"quoted\""));
-        assert!(section.contains("…* — at-risk · score 65\nSour &amp; &lt;!everyone&gt; late"));
+        assert_eq!(b[1]["text"]["type"], "plain_text");
+        assert!(section.starts_with("<!channel> & <@U123> 🙂 \"quoted\""));
+        assert!(section.contains("… — at-risk · score 65\nSour & <!everyone> late"));
         assert!(!section.contains('\n') || section.matches('\n').count() == 1);
         let context = b[2]["elements"][0]["text"].as_str().unwrap();
         assert_eq!(context.chars().count(), MAX_TEXT_CHARS);
@@ -953,15 +978,61 @@ mod tests {
     }
 
     #[test]
-    fn already_escaped_reason_is_escaped_once() {
+    fn long_ids_stay_whole_in_button_values_when_they_fit() {
         let mut it = item(1);
-        it.reason = crate::notify::reason::check_reason("Sour & late <!here>", &[]).unwrap();
+        it.customer_id = format!("C-{}", "x".repeat(298));
+        it.rules_version = "r".repeat(2000);
+        let its = vec![it.clone()];
+        let m = &slack_messages(&list(&its), "D1")[0];
+        validate_message(m).unwrap();
+        let actions = &blocks(m)[3];
+        assert!(actions["block_id"].as_str().unwrap().starts_with("h:"));
+        let v: Value =
+            serde_json::from_str(actions["elements"][0]["value"].as_str().unwrap()).unwrap();
+        assert_eq!(
+            v["c"],
+            it.customer_id.as_str(),
+            "the 300-character id is whole"
+        );
+        assert_eq!(v["vh"], short_hash(&it.rules_version));
+        // An id that cannot fit becomes `ch`.
+        it.customer_id = "y".repeat(1990);
+        let its = vec![it.clone()];
+        let m = &slack_messages(&list(&its), "D1")[0];
+        validate_message(m).unwrap();
+        let v: Value =
+            serde_json::from_str(blocks(m)[3]["elements"][0]["value"].as_str().unwrap()).unwrap();
+        assert_eq!(v["ch"], short_hash(&it.customer_id));
+        assert!(v.get("c").is_none());
+    }
+
+    #[test]
+    fn customer_text_reaches_slack_as_plain_text() {
+        let mut it = item(1);
+        it.name = "https://evil.example/login *URGENT*".into();
+        it.reason = "Sour & late".into();
+        it.breakdown[1].detail = "<!here> _x_ www.evil.example".into();
         let its = vec![it];
         let m = &slack_messages(&list(&its), "D1")[0];
-        let section = blocks(m)[1]["text"]["text"].as_str().unwrap();
+        validate_message(m).unwrap();
+        let (section, context) = (&blocks(m)[1], &blocks(m)[2]);
+        assert_eq!(section["text"]["type"], "plain_text");
+        assert_eq!(section["text"]["emoji"], false);
+        assert_eq!(
+            section["text"]["text"],
+            "https://evil.example/login *URGENT* — at-risk · score 65\nSour & late"
+        );
+        assert_eq!(context["elements"][0]["type"], "plain_text");
         assert!(
-            section.ends_with("\nSour &amp; late &lt;!here&gt;"),
-            "{section}"
+            context["elements"][0]["text"]
+                .as_str()
+                .unwrap()
+                .contains("<!here> _x_ www.evil.example")
+        );
+        // The row's name reads back as typed (the modals show it).
+        assert_eq!(
+            crate::notify::slack::row_name(blocks(m), "C-1").as_deref(),
+            Some("https://evil.example/login *URGENT*")
         );
     }
 

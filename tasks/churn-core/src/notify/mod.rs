@@ -4,4 +4,5 @@
 pub mod links;
 pub mod message;
 pub mod reason;
+pub mod secret;
 pub mod slack;

@@ -19,6 +19,8 @@ pub enum ReasonRejected {
     UngroundedNumber(String),
     #[error("the reason mentions the signal `{0}`, which did not score")]
     SignalDidNotScore(String),
+    #[error("the reason holds a link, an email address or a mention (`{0}`)")]
+    LinkOrMention(String),
 }
 
 /// The sentence used when no signal gave points.
@@ -299,6 +301,9 @@ pub fn check_reason(text: &str, breakdown: &[BreakdownEntry]) -> Result<String, 
     if len > MAX_REASON_CHARS {
         return Err(ReasonRejected::TooLong(len));
     }
+    if let Some(word) = link_or_mention(text) {
+        return Err(ReasonRejected::LinkOrMention(word));
+    }
 
     let allowed = allowed_numbers(breakdown);
     for (spelled, x, decimals) in numbers_in(text) {
@@ -330,6 +335,41 @@ pub fn check_reason(text: &str, breakdown: &[BreakdownEntry]) -> Result<String, 
     }
 
     Ok(text.to_string())
+}
+
+/// The first word of `text` that is a URL (`scheme://`, `www.`, or a bare domain such as
+/// `evil.example/login`), an email address, an `@` mention, or a Slack control sequence
+/// (`<!here>`, `<@U1>`, `<#C1>`, `<http…|…>`); `None` when there is none. The breakdown never
+/// holds such things, so a reason that does came from somewhere else.
+fn link_or_mention(text: &str) -> Option<String> {
+    if text.contains('@') || text.contains('<') || text.contains("://") {
+        let word = text
+            .split_whitespace()
+            .find(|w| w.contains('@') || w.contains('<') || w.contains("://"))
+            .unwrap_or(text);
+        return Some(word.chars().take(40).collect());
+    }
+    text.split_whitespace()
+        .find(|w| {
+            let w = w.trim_matches(|c: char| !c.is_alphanumeric());
+            let lower = w.to_ascii_lowercase();
+            lower.starts_with("www.") || looks_like_domain(w)
+        })
+        .map(|w| w.chars().take(40).collect())
+}
+
+/// `name.tld` with letters around the dot (`evil.example/login`, `bit.ly`); not `2.1×` or `e.g.`.
+fn looks_like_domain(word: &str) -> bool {
+    let host = word.split(['/', '?', '#']).next().unwrap_or(word);
+    let labels: Vec<&str> = host.split('.').collect();
+    labels.len() >= 2
+        && labels
+            .iter()
+            .all(|l| !l.is_empty() && l.chars().all(|c| c.is_alphanumeric() || c == '-'))
+        && labels
+            .last()
+            .is_some_and(|tld| tld.chars().count() >= 2 && tld.chars().all(char::is_alphabetic))
+        && labels[0].chars().any(char::is_alphabetic)
 }
 
 fn did_not_score(e: &BreakdownEntry) -> bool {
@@ -650,23 +690,49 @@ mod tests {
     }
 
     #[test]
-    fn check_escapes_slack_control_sequences() {
+    fn check_refuses_links_addresses_and_mentions() {
         let b = spec_breakdown();
-        let out = check_reason("Late <!channel> & <http://evil.example|click>", &b).unwrap();
-        assert_eq!(
-            escape_slack(&out),
-            "Late &lt;!channel&gt; &amp; &lt;http://evil.example|click&gt;"
-        );
-        // A user mention carries digits not in the breakdown, so it is refused outright …
-        assert_eq!(
-            check_reason("Ping <@U123> now.", &b),
-            Err(ReasonRejected::UngroundedNumber("123".into()))
-        );
-        // … and where the digits happen to be grounded, escaping neutralises it.
-        assert_eq!(
-            escape_slack(&check_reason("Ping <@U64> now.", &b).unwrap()),
-            "Ping &lt;@U64&gt; now."
-        );
+        for (reply, word) in [
+            ("Late <!channel> now.", "<!channel>"),
+            (
+                "Late, see <http://evil.example|click>.",
+                "<http://evil.example|click>.",
+            ),
+            ("Ping <@U64> now.", "<@U64>"),
+            (
+                "Late; log in at https://evil.example/login now.",
+                "https://evil.example/login",
+            ),
+            (
+                "Late; log in at evil.example/login now.",
+                "evil.example/login",
+            ),
+            ("Late; see www.evil.example today.", "www.evil.example"),
+            ("Late; short link bit.ly/x today.", "bit.ly/x"),
+            ("Late; write to jo@shop.example today.", "jo@shop.example"),
+            ("Late; @here look.", "@here"),
+            ("Late; @channel look.", "@channel"),
+        ] {
+            assert_eq!(
+                check_reason(reply, &b),
+                Err(ReasonRejected::LinkOrMention(word.into())),
+                "{reply}"
+            );
+        }
+        // Decimals, abbreviations and sentence ends are not domains.
+        for ok in [
+            "Next order is late: 2.1× the usual pace, e.g. 64 days.",
+            "Late. Sour mood.",
+            "Late, i.e. sour.",
+        ] {
+            let r = check_reason(ok, &b);
+            assert!(
+                !matches!(r, Err(ReasonRejected::LinkOrMention(_))),
+                "{ok}: {r:?}"
+            );
+        }
+        // Escaping stays the builders' job for what passes.
+        assert_eq!(escape_slack("Late & sour"), "Late &amp; sour");
     }
 
     #[test]

@@ -7,8 +7,8 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 use sha2::Sha256;
 
-use crate::list::values::parse_number;
-use crate::outcome::state::{LostReason, Outcome};
+use crate::notify::message::plain_text;
+use crate::outcome::state::{LostReason, Outcome, parse_recovered_value};
 
 type HmacSha256 = Hmac<Sha256>;
 
@@ -138,6 +138,13 @@ pub struct ButtonValue {
     /// Rules version.
     #[serde(default)]
     pub v: Option<String>,
+    /// The hashed customer id ([`crate::notify::message::short_hash`]) of an id too long for
+    /// the value.
+    #[serde(default)]
+    pub ch: Option<String>,
+    /// On an Undo button: the audit `ts` of the outcome it undoes (docs/SPEC.md §5).
+    #[serde(default)]
+    pub t: Option<String>,
 }
 
 /// The message a click came from, for updating its row.
@@ -279,7 +286,7 @@ pub fn won_back_modal(name: &str, meta: &ModalMetadata) -> Value {
         "submit": plain("Record"),
         "close": plain("Cancel"),
         "blocks": [
-            {"type": "section", "text": {"type": "mrkdwn", "text": truncate(&format!("*{}* is buying again.", crate::notify::reason::escape_slack(name)), 3000)}},
+            {"type": "section", "text": plain_text(&truncate(&format!("{name} is buying again."), 3000))},
             {"type": "input", "block_id": "value", "optional": true,
              "label": plain("Recovered value (optional)"),
              "element": {"type": "plain_text_input", "action_id": "value", "placeholder": plain("e.g. 1200 or $1,200.00")}}
@@ -301,7 +308,7 @@ pub fn lost_modal(name: &str, meta: &ModalMetadata) -> Value {
         "submit": plain("Record"),
         "close": plain("Cancel"),
         "blocks": [
-            {"type": "section", "text": {"type": "mrkdwn", "text": truncate(&format!("Why did we lose *{}*?", crate::notify::reason::escape_slack(name)), 3000)}},
+            {"type": "section", "text": plain_text(&truncate(&format!("Why did we lose {name}?"), 3000))},
             {"type": "input", "block_id": "reason", "label": plain("Reason"),
              "element": {"type": "static_select", "action_id": "reason", "placeholder": plain("Pick one"), "options": options}},
             {"type": "input", "block_id": "note", "optional": true, "label": plain("Note (optional)"),
@@ -322,15 +329,9 @@ pub fn outcome_from_submission(callback_id: &str, values: &Value) -> Result<Outc
             .filter(|s| !s.is_empty())
     };
     match callback_id {
-        "won_back" => match input("value", "value") {
-            None => Ok(Outcome::WonBack { value: None }),
-            Some(v) => match parse_number(v) {
-                Ok(Some(n)) if n >= 0.0 => Ok(Outcome::WonBack { value: Some(n) }),
-                _ => Err(vec![(
-                    "value",
-                    "Write an amount like 1200 or $1,200.00, or leave it empty.".into(),
-                )]),
-            },
+        "won_back" => match parse_recovered_value(input("value", "value").unwrap_or_default()) {
+            Ok(value) => Ok(Outcome::WonBack { value }),
+            Err(rule) => Err(vec![("value", rule.into())]),
         },
         "lost" => {
             let reason = values["reason"]["reason"]["selected_option"]["value"]
@@ -361,19 +362,23 @@ pub fn errors_response(errors: &FieldErrors) -> Value {
 /// (or has replaced) a status element saying who did what; the buttons become an Undo button (or,
 /// after an undo, the three buttons again). The row keeps its three blocks, so a full message
 /// stays within Slack's 50 blocks. Returns `None` when the message has no row for this customer.
+///
+/// `undo` is `Some(ts)` to show Undo for the outcome with audit `ts` (the button's value gains
+/// `"t": ts`), `Some("")` for an Undo not yet bound to a write (a form still open), `None` to
+/// show the three buttons (their value without `t`).
 pub fn updated_blocks(
     blocks: &[Value],
     customer_id: &str,
     done: &str,
-    undo: bool,
+    undo: Option<&str>,
 ) -> Option<Vec<Value>> {
     let pos = row_actions(blocks, customer_id)?;
     let old = &blocks[pos];
-    let value = old["elements"][0]["value"].clone();
+    let value = with_undo_ts(&old["elements"][0]["value"], undo.filter(|t| !t.is_empty()));
     let block_id = old["block_id"].clone();
     let mut out = blocks.to_vec();
     let status = json!({"type": "mrkdwn", "text": truncate(done, 3000)});
-    let buttons = if undo {
+    let buttons = if undo.is_some() {
         json!({"type": "actions", "block_id": block_id, "elements": [
             {"type": "button", "text": plain("Undo"), "action_id": "undo", "value": value}
         ]})
@@ -403,11 +408,27 @@ pub fn updated_blocks(
     Some(out)
 }
 
+/// A button value with its `t` set to `ts` (or removed when `None`); other keys are kept.
+fn with_undo_ts(value: &Value, ts: Option<&str>) -> Value {
+    let Some(mut map) = value
+        .as_str()
+        .and_then(|v| serde_json::from_str::<serde_json::Map<String, Value>>(v).ok())
+    else {
+        return value.clone();
+    };
+    map.remove("t");
+    if let Some(ts) = ts {
+        map.insert("t".into(), Value::from(ts));
+    }
+    Value::String(Value::Object(map).to_string())
+}
+
 /// What every status line starts with (see [`done_line`]).
 const STATUS_MARK: &str = "✓ ";
 
 /// Index of the actions block whose buttons carry `customer_id`.
 fn row_actions(blocks: &[Value], customer_id: &str) -> Option<usize> {
+    let hash = crate::notify::message::short_hash(customer_id);
     blocks.iter().position(|b| {
         b["type"] == "actions"
             && b["elements"].as_array().is_some_and(|els| {
@@ -415,16 +436,17 @@ fn row_actions(blocks: &[Value], customer_id: &str) -> Option<usize> {
                     e["value"]
                         .as_str()
                         .and_then(|v| serde_json::from_str::<ButtonValue>(v).ok())
-                        .and_then(|v| v.c)
-                        .as_deref()
-                        == Some(customer_id)
+                        .is_some_and(|v| {
+                            v.c.as_deref() == Some(customer_id)
+                                || (v.c.is_none() && v.ch.as_deref() == Some(hash.as_str()))
+                        })
                 })
             })
     })
 }
 
-/// The customer's display name as the row shows it (the bold start of its section), unescaped;
-/// `None` when the row is not found.
+/// The customer's display name as the row shows it (its section's first line, before
+/// ` — {band} · score {score}`); `None` when the row is not found.
 pub fn row_name(blocks: &[Value], customer_id: &str) -> Option<String> {
     let pos = row_actions(blocks, customer_id)?;
     let section = blocks[..pos]
@@ -432,12 +454,9 @@ pub fn row_name(blocks: &[Value], customer_id: &str) -> Option<String> {
         .rev()
         .find(|b| b["type"] == "section")?;
     let text = section["text"]["text"].as_str()?;
-    let name = text.strip_prefix('*')?.split('*').next()?;
-    let name = name
-        .replace("&lt;", "<")
-        .replace("&gt;", ">")
-        .replace("&amp;", "&");
-    (!name.trim().is_empty()).then_some(name)
+    let first = text.split('\n').next()?;
+    let name = first.rsplit_once(" — ").map_or(first, |(name, _)| name);
+    (!name.trim().is_empty()).then(|| name.to_string())
 }
 
 /// "✓ Reached out by <@U123> on 2026-11-23" (user mentions are Slack's own syntax, not user text).
@@ -651,7 +670,7 @@ mod tests {
             view["blocks"][0]["text"]["text"]
                 .as_str()
                 .unwrap()
-                .contains("&lt;Bakery&gt;")
+                .contains("Harbor <Bakery>?")
         );
         assert!(parse_interaction(b"payload=not-json").is_err());
         assert!(parse_interaction(b"nothing=here").is_err());
@@ -671,6 +690,15 @@ mod tests {
             Outcome::WonBack { value: None }
         );
         assert!(outcome_from_submission("won_back", &v("lots")).is_err());
+        for bad in ["1000000000.01", "12.345", "-1", "1e15"] {
+            let errors = outcome_from_submission("won_back", &v(bad)).unwrap_err();
+            assert_eq!(errors[0].0, "value", "{bad}");
+            assert!(errors[0].1.contains("1,000,000,000"), "{bad}");
+        }
+        assert_eq!(
+            outcome_from_submission("won_back", &v("1,000,000,000")).unwrap(),
+            Outcome::WonBack { value: Some(1e9) }
+        );
         assert!(outcome_from_submission("lost", &json!({})).is_err());
     }
 
@@ -699,9 +727,16 @@ mod tests {
             &blocks,
             "C1",
             &done_line("reached_out", "U1", "2026-11-23"),
-            true,
+            Some("2026-11-23T09:00:00.000000000Z"),
         )
         .unwrap();
+        let undo_value: Value =
+            serde_json::from_str(after[3]["elements"][0]["value"].as_str().unwrap()).unwrap();
+        assert_eq!(
+            undo_value["t"], "2026-11-23T09:00:00.000000000Z",
+            "the Undo names its outcome"
+        );
+        assert_eq!(undo_value["c"], "C1");
         assert_eq!(after.len(), 4, "the row keeps its three blocks");
         assert_eq!(
             after[2]["elements"][1]["text"],
@@ -709,7 +744,7 @@ mod tests {
         );
         assert_eq!(after[3]["elements"][0]["action_id"], "undo");
         let back =
-            updated_blocks(&after, "C1", &done_line("undo", "U1", "2026-11-23"), false).unwrap();
+            updated_blocks(&after, "C1", &done_line("undo", "U1", "2026-11-23"), None).unwrap();
         assert_eq!(back.len(), 4);
         assert_eq!(
             back[2]["elements"].as_array().unwrap().len(),
@@ -721,9 +756,16 @@ mod tests {
             "✓ Undone by <@U1> on 2026-11-23"
         );
         assert_eq!(back[3]["elements"].as_array().unwrap().len(), 3);
+        assert!(
+            !back[3]["elements"][0]["value"]
+                .as_str()
+                .unwrap()
+                .contains("\"t\""),
+            "the buttons again carry no outcome"
+        );
         assert_eq!(row_name(&blocks, "C1").as_deref(), Some("Harbor Bakery"));
         assert_eq!(row_name(&blocks, "C9"), None);
-        assert!(updated_blocks(&blocks, "C9", "x", true).is_none());
+        assert!(updated_blocks(&blocks, "C9", "x", Some("")).is_none());
         let msg = json!({"channel": "D1", "text": "t", "blocks": after});
         crate::notify::message::validate_message(&msg).unwrap();
     }
@@ -754,7 +796,8 @@ mod tests {
         for round in 0..3 {
             for item in &items {
                 let line = done_line("reached_out", "U1", "2026-11-23");
-                blocks = updated_blocks(&blocks, &item.customer_id, &line, round % 2 == 0).unwrap();
+                let undo = (round % 2 == 0).then_some("2026-11-23T09:00:00.000000000Z");
+                blocks = updated_blocks(&blocks, &item.customer_id, &line, undo).unwrap();
             }
         }
         let msg = json!({"channel": "D1", "text": "t", "blocks": blocks});

@@ -217,6 +217,30 @@ impl Outcome {
     }
 }
 
+/// The largest recovered value a Won back may record (docs/SPEC.md §5).
+pub const MAX_RECOVERED_VALUE: f64 = 1_000_000_000.0;
+
+/// What to tell someone whose recovered value was refused (Slack form, email page, command line).
+pub const RECOVERED_VALUE_RULE: &str = "Write an amount from 0 to 1,000,000,000 with at most two \
+     decimals, like 1200 or $1,200.00, or leave it empty.";
+
+/// Reads a Won back's recovered value (money as in docs/SPEC.md §2): empty is `None`; otherwise
+/// a number from 0 to 1,000,000,000 with at most two decimals, or [`RECOVERED_VALUE_RULE`].
+pub fn parse_recovered_value(raw: &str) -> Result<Option<f64>, &'static str> {
+    match crate::list::values::parse_number(raw) {
+        Ok(None) => Ok(None),
+        Ok(Some(n)) if n.is_finite() && (0.0..=MAX_RECOVERED_VALUE).contains(&n) => {
+            let cents = n * 100.0;
+            if (cents - cents.round()).abs() < 1e-6 * cents.abs().max(1.0) {
+                Ok(Some(n))
+            } else {
+                Err(RECOVERED_VALUE_RULE)
+            }
+        }
+        _ => Err(RECOVERED_VALUE_RULE),
+    }
+}
+
 /// Audit actions that an undo can revert.
 pub const UNDOABLE_ACTIONS: [&str; 3] = ["reached_out", "won_back", "lost"];
 
@@ -357,6 +381,10 @@ pub struct AuditItem {
 pub enum UndoRefused {
     #[error("there is no outcome to undo for customer {0}")]
     NothingToUndo(String),
+    #[error("there is no outcome of {ts} to undo for customer {customer_id}")]
+    NotFound { customer_id: String, ts: String },
+    #[error("the {action} of {ts} was already undone; nothing changed")]
+    AlreadyUndone { action: String, ts: String },
     #[error(
         "cannot undo the {action} of {ts}: {field} was changed afterwards ({by}); record the right outcome instead"
     )]
@@ -368,23 +396,68 @@ pub enum UndoRefused {
     },
 }
 
-/// Plans an undo of the customer's latest outcome action (docs/SPEC.md §5). `history` is the customer's
-/// audit items in `ts` order. An outcome already undone is skipped (undo of undo is not a redo).
-/// Refuses when a later item, or the current state, changed a field the outcome set.
-pub fn plan_undo(state: &CustomerState, history: &[AuditItem]) -> Result<Change, UndoRefused> {
-    let undone: Vec<&str> = history
+/// The `ts` of every outcome that an `undo` item in `history` names.
+fn undone_ts(history: &[AuditItem]) -> Vec<&str> {
+    history
         .iter()
         .filter(|i| i.action == "undo")
         .filter_map(|i| i.notes.get("undoes")?.as_str())
-        .collect();
-    let Some(pos) = history.iter().rposition(|i| {
-        UNDOABLE_ACTIONS.contains(&i.action.as_str()) && !undone.contains(&i.ts.as_str())
-    }) else {
-        return Err(UndoRefused::NothingToUndo(state.customer_id.clone()));
+        .collect()
+}
+
+/// The `ts` of the customer's latest outcome that is not undone yet (what the command line's
+/// `churn outcome ID undo` targets), or `None`.
+pub fn latest_undoable(history: &[AuditItem]) -> Option<&str> {
+    let undone = undone_ts(history);
+    history
+        .iter()
+        .rev()
+        .find(|i| UNDOABLE_ACTIONS.contains(&i.action.as_str()) && !undone.contains(&i.ts.as_str()))
+        .map(|i| i.ts.as_str())
+}
+
+/// Plans an undo of the customer's latest outcome not yet undone (the command line's
+/// `churn outcome ID undo`), through [`plan_undo_of`].
+pub fn plan_undo(state: &CustomerState, history: &[AuditItem]) -> Result<Change, UndoRefused> {
+    let ts = latest_undoable(history)
+        .ok_or_else(|| UndoRefused::NothingToUndo(state.customer_id.clone()))?
+        .to_string();
+    plan_undo_of(state, history, &ts)
+}
+
+/// Plans the undo of the one outcome whose audit `ts` is `ts` (docs/SPEC.md §5): the Undo button
+/// and the email Undo link carry it. `history` is the customer's audit items in `ts` order.
+/// An outcome already undone is refused with [`UndoRefused::AlreadyUndone`] (a second delivery
+/// of the same Undo changes nothing, and never reaches an older outcome); so is a `ts` that is not
+/// one of the customer's outcomes. Refuses when a later write that still stands, or the current
+/// state, changed a field the outcome set.
+pub fn plan_undo_of(
+    state: &CustomerState,
+    history: &[AuditItem],
+    ts: &str,
+) -> Result<Change, UndoRefused> {
+    let undone = undone_ts(history);
+    let not_found = || UndoRefused::NotFound {
+        customer_id: state.customer_id.clone(),
+        ts: ts.to_string(),
     };
+    let pos = history
+        .iter()
+        .position(|i| i.ts == ts && i.customer_id == state.customer_id)
+        .ok_or_else(not_found)?;
     let target = &history[pos];
+    if !UNDOABLE_ACTIONS.contains(&target.action.as_str()) {
+        return Err(not_found());
+    }
+    if undone.contains(&ts) {
+        return Err(UndoRefused::AlreadyUndone {
+            action: target.action.clone(),
+            ts: target.ts.clone(),
+        });
+    }
     for later in &history[pos + 1..] {
-        if later.action == "undo" {
+        // Undo items, and later outcomes that were themselves undone, no longer stand.
+        if later.action == "undo" || undone.contains(&later.ts.as_str()) {
             continue;
         }
         if let Some(field) = target.after.keys().find(|f| later.after.contains_key(*f)) {
@@ -527,6 +600,96 @@ mod tests {
         let undo = plan_undo(&reached.state, &history).unwrap();
         assert_eq!(undo.notes.get("undoes"), Some(&Value::from("t2")));
         assert_eq!(undo.state.status, Status::Lost);
+    }
+
+    #[test]
+    fn the_same_undo_twice_undoes_one_outcome_and_never_an_older_one() {
+        let s = CustomerState::new("C1");
+        let reached = apply_outcome(&s, &Outcome::ReachedOut, date(2026, 11, 20));
+        let won = apply_outcome(
+            &reached.state,
+            &Outcome::WonBack { value: None },
+            date(2026, 11, 23),
+        );
+        let mut history = vec![item("t1", &reached), item("t2", &won)];
+        let undo = plan_undo_of(&won.state, &history, "t2").unwrap();
+        assert_eq!(undo.notes.get("undoes"), Some(&Value::from("t2")));
+        assert_eq!(undo.state.won_back_date, None);
+        assert_eq!(undo.state.last_contact, Some(date(2026, 11, 20)));
+        history.push(item("t3", &undo));
+        // The same Undo delivered again: refused as already undone, the reached-out stays.
+        assert_eq!(
+            plan_undo_of(&undo.state, &history, "t2"),
+            Err(UndoRefused::AlreadyUndone {
+                action: "won_back".into(),
+                ts: "t2".into()
+            })
+        );
+        assert!(matches!(
+            plan_undo_of(&undo.state, &history, "t9"),
+            Err(UndoRefused::NotFound { .. })
+        ));
+        assert!(
+            matches!(
+                plan_undo_of(&undo.state, &history, "t3"),
+                Err(UndoRefused::NotFound { .. })
+            ),
+            "an undo is not itself undoable"
+        );
+        // The command line's undo takes the latest outcome not yet undone: the reached-out.
+        assert_eq!(latest_undoable(&history), Some("t1"));
+        let older = plan_undo(&undo.state, &history).unwrap();
+        assert_eq!(older.notes.get("undoes"), Some(&Value::from("t1")));
+        assert_eq!(older.state.last_contact, None);
+    }
+
+    #[test]
+    fn a_later_outcome_that_was_undone_does_not_block_an_undo() {
+        let s = CustomerState::new("C1");
+        let first = apply_outcome(&s, &Outcome::ReachedOut, date(2026, 11, 20));
+        let second = apply_outcome(&first.state, &Outcome::ReachedOut, date(2026, 11, 23));
+        let mut history = vec![item("t1", &first), item("t2", &second)];
+        assert!(matches!(
+            plan_undo_of(&second.state, &history, "t1"),
+            Err(UndoRefused::ChangedSince { .. })
+        ));
+        let undo2 = plan_undo_of(&second.state, &history, "t2").unwrap();
+        history.push(item("t3", &undo2));
+        let undo1 = plan_undo_of(&undo2.state, &history, "t1").unwrap();
+        assert_eq!(undo1.state.last_contact, None);
+    }
+
+    #[test]
+    fn recovered_value_is_bounded_with_two_decimals() {
+        assert_eq!(parse_recovered_value("  "), Ok(None));
+        assert_eq!(parse_recovered_value("$1,200.00"), Ok(Some(1200.0)));
+        assert_eq!(parse_recovered_value("0"), Ok(Some(0.0)));
+        assert_eq!(parse_recovered_value("19.99"), Ok(Some(19.99)));
+        assert_eq!(
+            parse_recovered_value("1,000,000,000"),
+            Ok(Some(1_000_000_000.0))
+        );
+        assert_eq!(
+            parse_recovered_value("999999999.99"),
+            Ok(Some(999_999_999.99))
+        );
+        for bad in [
+            "1000000000.01",
+            "1e12",
+            "-5",
+            "12.345",
+            "0.001",
+            "lots",
+            "NaN",
+            "inf",
+            "1e400",
+        ] {
+            assert_eq!(
+                parse_recovered_value(bad),
+                Err(RECOVERED_VALUE_RULE),
+                "{bad}"
+            );
+        }
     }
 
     #[test]

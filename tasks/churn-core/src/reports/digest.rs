@@ -443,6 +443,9 @@ impl Digest {
     pub fn slack_messages(&self, channel: &str) -> Vec<Value> {
         let section =
             |text: String| json!({"type": "section", "text": {"type": "mrkdwn", "text": text}});
+        // Table text holds names and other customer text: escaped, fenced (not formatted) and
+        // `verbatim` (Slack does not auto-link URLs or names in it).
+        let table = |text: String| json!({"type": "section", "text": {"type": "mrkdwn", "text": text, "verbatim": true}});
         let mut body: Vec<Value> = Vec::new();
         if self.is_empty() {
             body.push(section(
@@ -465,12 +468,12 @@ impl Digest {
                     chunk.push(l);
                     if fence(&chunk).chars().count() > crate::notify::message::MAX_TEXT_CHARS {
                         let l = chunk.pop().unwrap_or_default();
-                        body.push(section(fence(&chunk)));
+                        body.push(table(fence(&chunk)));
                         chunk = vec![l];
                     }
                 }
                 if !chunk.is_empty() {
-                    body.push(section(fence(&chunk)));
+                    body.push(table(fence(&chunk)));
                 }
                 if let Some(f) = &t.footer {
                     body.push(section(format!("_{}_", escape_slack(f))));
@@ -669,6 +672,22 @@ mod tests {
             !msgs[0]["text"].as_str().unwrap().contains("Name"),
             "the fallback text has counts only"
         );
+        // Sections holding names are verbatim (never auto-linked) and fenced (never formatted).
+        let with_names: Vec<&Value> = msgs[0]["blocks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|b| {
+                b["text"]["text"]
+                    .as_str()
+                    .is_some_and(|t| t.contains("Name C3"))
+            })
+            .collect();
+        assert!(!with_names.is_empty());
+        for b in with_names {
+            assert_eq!(b["text"]["verbatim"], true, "{b}");
+            assert!(b["text"]["text"].as_str().unwrap().starts_with("```"));
+        }
     }
 
     #[test]

@@ -605,6 +605,59 @@ fn a_refused_owner_gets_nothing_and_the_claim_is_released() {
 }
 
 #[test]
+fn an_owner_named_by_a_display_name_or_multi_address_cell_is_refused() {
+    // docs/SPEC.md §1: the guard compares canonical addresses, not cells.
+    let rules = crate::rules::parse_rules(
+        "signal silent\n measure: days_since_last_order\n at least 90: 50 points\n\
+         band churning: at least 75\nband at-risk: at least 50\nband watch: at least 25\n",
+    )
+    .unwrap();
+    let mut emails = CustomerEmails::default();
+    emails.insert("Jo Reyes <JO+orders@shop.example>");
+    emails.insert("billing@x.example; Sam@Shop.example");
+    emails.insert("\"Lee, Kim\" <kim@shop.example>, orders@y.example");
+    emails.insert("n/a");
+    let owners = [
+        "jo@shop.example",
+        "sam@shop.example",
+        "kim@shop.example",
+        "alex@shop.example",
+    ];
+    let lists: FxHashMap<String, OwnerShortlist> = owners
+        .iter()
+        .map(|o| {
+            (
+                o.to_string(),
+                OwnerShortlist {
+                    items: vec![item(1)],
+                    candidates: 1,
+                },
+            )
+        })
+        .collect();
+    let plans = plan_owners(
+        &lists,
+        &FxHashMap::default(),
+        &FxHashSet::default(),
+        &rules,
+        &emails,
+    );
+    let refused: Vec<(&str, bool)> = plans
+        .iter()
+        .map(|p| (p.owner.as_str(), p.refused))
+        .collect();
+    assert_eq!(
+        refused,
+        [
+            ("alex@shop.example", false),
+            ("jo@shop.example", true),
+            ("kim@shop.example", true),
+            ("sam@shop.example", true),
+        ]
+    );
+}
+
+#[test]
 fn nobody_left_after_the_pause_sends_nothing_and_leaves_no_claim() {
     let w = World::new();
     let o = block_on(w.engine().hand_off(&ctx("r1"), &plan(Via::Slack, 0), None)).unwrap();

@@ -85,8 +85,10 @@ pub struct OwnerShortlist {
     pub candidates: usize,
 }
 
-/// Hashes of the customers' email addresses, compared ignoring case: no message may go to one
-/// of them. Pushing a hash per row is cheap; the few look-ups (one per owner) sort once.
+/// Hashes of the customers' canonical email addresses (docs/SPEC.md §1: display names removed,
+/// every address of a multi-address cell, case folded, `+tag` ignored): no message may go to one
+/// of them. Hashing a cell allocates nothing for ASCII addresses; the few look-ups (one per
+/// owner) sort once.
 #[derive(Default)]
 pub struct CustomerEmails {
     hashes: Vec<u64>,
@@ -94,40 +96,96 @@ pub struct CustomerEmails {
 }
 
 impl CustomerEmails {
-    fn hash(addr: &str) -> u64 {
+    /// Calls `f` with the hash of each canonical address in `cell`.
+    fn hashes_of(cell: &str, mut f: impl FnMut(u64)) {
+        crate::address::for_each_address(cell, |local, domain| {
+            use std::hash::Hasher;
+            let mut h = rustc_hash::FxHasher::default();
+            Self::write_folded(&mut h, local);
+            h.write_u8(b'@');
+            Self::write_folded(&mut h, domain);
+            f(h.finish());
+        });
+    }
+
+    /// Feeds `s` lower-cased to `h`: on the fly for ASCII, no allocation.
+    fn write_folded(h: &mut rustc_hash::FxHasher, s: &str) {
         use std::hash::Hasher;
-        let addr = addr.trim();
-        let mut h = rustc_hash::FxHasher::default();
-        if addr.is_ascii() {
-            // Lower-case on the fly: no allocation per row.
-            for chunk in addr.as_bytes().chunks(32) {
+        if s.is_ascii() {
+            for chunk in s.as_bytes().chunks(32) {
                 let mut buf = [0u8; 32];
-                for (d, s) in buf.iter_mut().zip(chunk) {
-                    *d = s.to_ascii_lowercase();
+                for (d, c) in buf.iter_mut().zip(chunk) {
+                    *d = c.to_ascii_lowercase();
                 }
                 h.write(&buf[..chunk.len()]);
             }
         } else {
-            h.write(addr.to_lowercase().as_bytes());
-        }
-        h.finish()
-    }
-
-    /// Adds one `email` cell.
-    pub fn insert(&mut self, addr: &str) {
-        if !addr.trim().is_empty() {
-            self.hashes.push(Self::hash(addr));
+            // The same chunks as the ASCII path, so `K` (Kelvin) and `k` hash alike.
+            for chunk in s.to_lowercase().as_bytes().chunks(32) {
+                h.write(chunk);
+            }
         }
     }
 
-    /// Whether `addr` appears in the list's `email` column (a hash collision errs on refusing).
+    /// Adds one `email` cell: each address it holds.
+    pub fn insert(&mut self, cell: &str) {
+        debug_assert!(self.sorted.get().is_none(), "insert after a look-up");
+        let hashes = &mut self.hashes;
+        Self::hashes_of(cell, |h| hashes.push(h));
+    }
+
+    /// Whether any address in `addr` (a recipient, possibly with a display name, or several)
+    /// is a customer's, compared as canonical addresses (a hash collision errs on refusing).
     pub fn contains(&self, addr: &str) -> bool {
         let sorted = self.sorted.get_or_init(|| {
             let mut v = self.hashes.clone();
             v.sort_unstable();
+            v.dedup();
             v
         });
-        sorted.binary_search(&Self::hash(addr)).is_ok()
+        let mut found = false;
+        Self::hashes_of(addr, |h| found |= sorted.binary_search(&h).is_ok());
+        found
+    }
+}
+
+impl CustomerEmails {
+    /// Every address in the `email` column of a customer list in CSV, for a sender that is not
+    /// the Monday run (docs/SPEC.md §1). Bad rows count too, and a list whose other columns are
+    /// wrong still gives its emails: the admin must hear about a broken list. A list with no
+    /// `email` column holds no customer address. `Err` when the file cannot be read as CSV at
+    /// all: the caller then refuses to send.
+    pub fn from_csv<R: Read>(csv: R) -> Result<CustomerEmails, String> {
+        let mut rdr = csv::ReaderBuilder::new()
+            .has_headers(false)
+            .flexible(true)
+            .from_reader(csv);
+        let mut record = csv::ByteRecord::new();
+        let mut emails = CustomerEmails::default();
+        let mut col = None;
+        let mut header = true;
+        while rdr
+            .read_byte_record(&mut record)
+            .map_err(|e| e.to_string())?
+        {
+            if header {
+                if record.iter().all(|c| c.iter().all(u8::is_ascii_whitespace)) {
+                    continue;
+                }
+                header = false;
+                col = record.iter().position(|h| {
+                    crate::list::values::normalize_header(&String::from_utf8_lossy(h)) == "email"
+                });
+                if col.is_none() {
+                    break;
+                }
+                continue;
+            }
+            if let Some(cell) = col.and_then(|c| record.get(c)) {
+                emails.insert(&String::from_utf8_lossy(cell));
+            }
+        }
+        Ok(emails)
     }
 }
 
@@ -309,4 +367,45 @@ fn recycle<'a, 'b>(mut v: Vec<(u32, Measured<'a>)>) -> Vec<(u32, Measured<'b>)> 
     v.into_iter()
         .map(|_| unreachable!("the vector is empty"))
         .collect()
+}
+
+#[cfg(test)]
+mod customer_email_tests {
+    use super::CustomerEmails;
+
+    #[test]
+    fn a_recipient_matches_any_canonical_address_of_any_cell() {
+        let mut e = CustomerEmails::default();
+        e.insert("Jo Reyes <JO+orders@shop.example>");
+        e.insert("billing@x.example; dora@y.example");
+        e.insert("");
+        e.insert("garbage");
+        for hit in [
+            "jo@shop.example",
+            " JO@SHOP.EXAMPLE ",
+            "jo+monday@shop.example",
+            "Jo <jo@shop.example>",
+            "dora@y.example",
+            "nobody@z.example, billing@x.example",
+        ] {
+            assert!(e.contains(hit), "{hit}");
+        }
+        for miss in ["jo@other.example", "j@shop.example", "", "garbage", "reyes"] {
+            assert!(!e.contains(miss), "{miss}");
+        }
+    }
+
+    #[test]
+    fn from_csv_reads_the_email_column_of_every_row_even_a_broken_list() {
+        // No `owner` column, a bad date, a display name: every address still counts.
+        let csv = "\u{feff}Customer ID,E-mail,Last Order Date\n\
+                   C1,\"Reyes, Jo <jo@shop.example>\",not a date\n\
+                   C1,a@x.example; b@x.example,\n\n";
+        let e = CustomerEmails::from_csv(csv.as_bytes()).unwrap();
+        assert!(e.contains("jo@shop.example"));
+        assert!(e.contains("b@x.example"));
+        assert!(!e.contains("c@x.example"));
+        let none = CustomerEmails::from_csv("customer_id,name\nC1,a\n".as_bytes()).unwrap();
+        assert!(!none.contains("a@x.example"));
+    }
 }
