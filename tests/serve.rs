@@ -495,3 +495,59 @@ fn a_300_character_customer_id_resolves_from_its_buttons() {
     let kinds: Vec<String> = audit_of(dir.path(), &id).into_iter().map(|a| a.0).collect();
     assert_eq!(kinds, ["reached_out", "undo"]);
 }
+
+#[test]
+fn a_customer_id_too_long_for_a_button_resolves_from_the_weeks_list() {
+    // Over ~1,900 characters the id travels as its hash (`ch`); the week's sent list says which
+    // customer it is.
+    let id = format!("C2-{}", "8".repeat(2000));
+    let list = SMALL_LIST.replace("C2,Maple Cafe", &format!("{id},Maple Cafe"));
+    let dir = folder(&list, SMALL_RULES, None);
+    let d = dir.path().to_str().unwrap();
+    let out = churn()
+        .args(["weekly", "--data", d, "--as-of", "2026-11-23", "--json"])
+        .env("CHURN_LINK_SECRET", LINK_KEY)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    let message: Value = serde_json::from_slice(
+        &std::fs::read(
+            dir.path()
+                .join("outbox/2026-W48/alex@shop.example.slack.1.json"),
+        )
+        .unwrap(),
+    )
+    .unwrap();
+    let blocks = message["blocks"].clone();
+    let value = blocks
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|b| b["type"] == "actions")
+        .map(|b| b["elements"][0]["value"].as_str().unwrap().to_string())
+        .find(|v| v.contains("\"ch\""))
+        .expect("the long id travels hashed");
+    assert!(!value.contains(&id));
+
+    let (hooks_url, _got) = hooks();
+    let server = start(dir.path(), &hooks_url);
+    let p = json!({
+        "type": "block_actions", "user": {"id": "U1", "username": "alex"}, "trigger_id": "t.1",
+        "container": {"channel_id": "D1", "message_ts": "1.2"},
+        "response_url": format!("{hooks_url}T1/1/x"),
+        "message": {"blocks": blocks},
+        "actions": [{"action_id": "reached_out", "value": value}]
+    });
+    let body = format!("payload={}", form_encode(&p.to_string()));
+    let headers = signed_headers(&body, SECRET, now());
+    assert_eq!(
+        http(&server.addr, "POST", "/slack/interactions", &headers, &body).0,
+        200
+    );
+    let audit = audit_of(dir.path(), &id);
+    assert_eq!(
+        audit.iter().filter(|a| a.0 == "reached_out").count(),
+        1,
+        "recorded under the whole id"
+    );
+}

@@ -636,3 +636,36 @@ fn two_weekly_runs_started_together_on_one_folder_send_each_owner_once() {
         assert_eq!(claims, 0, "round {round}: no claim left behind");
     }
 }
+
+#[test]
+fn a_bad_rows_email_still_counts_as_a_customers() {
+    // C5's date is unreadable, so the row is skipped and reported; its address is still a
+    // customer's, and sam's list must not go to it.
+    let list = SMALL_LIST.replace(
+        "C5,Cedar Salon,alex@shop.example,c5@cust.example,2026-11-20",
+        "C5,Cedar Salon,alex@shop.example,Sam <sam@shop.example>,soon",
+    );
+    let d = folder(&list, SMALL_RULES, None);
+    let out = run(&[
+        "weekly",
+        "--data",
+        d.path().to_str().unwrap(),
+        "--as-of",
+        "2026-11-23",
+        "--json",
+    ]);
+    let r: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(r["errors"][0]["line"], 6, "{r}");
+    let sam = r["owners"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|o| o["owner"] == "sam@shop.example")
+        .unwrap();
+    assert_eq!(sam["status"], "failed");
+    assert!(
+        !d.path()
+            .join("outbox/2026-W48/sam@shop.example.email.txt")
+            .exists()
+    );
+}

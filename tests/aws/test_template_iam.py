@@ -506,6 +506,8 @@ def test_outcome_handler_is_public_capped_and_least_privilege():
     (audit,) = audit_ids
     assert granted[audit] == {"dynamodb:PutItem", "dynamodb:GetItem", "dynamodb:Query"}
     assert granted["StateTable"] == {"dynamodb:GetItem", "dynamodb:UpdateItem"}
+    # Resolving a hashed customer id reads the week's sent lists, and nothing else of the ledger.
+    assert granted["RunsTable"] == {"dynamodb:Query"}
     secrets = {k for k, v in granted.items() if v == {"secretsmanager:GetSecretValue"}}
     assert secrets == {"SlackBotTokenSecret", "SlackSigningSecret", "SlackSigningSecretPrevious", "EmailLinkKeySecret"}
     resources = template["Resources"]

@@ -31,6 +31,7 @@ pub use ledger::{DynamoDbSendLedger, LedgerError};
 pub use mail::{MailError, SesListMailer, SesMailer};
 pub use objects::{ObjectError, ObjectText, PutResult, S3ObjectStore};
 pub use orders::DynamoDbOrderHistory;
+pub use outcome_port::DynamoDbOutcomeStore;
 pub use params::{ConfigError, SsmConfig};
 pub use run_store::DynamoDbRunStore;
 pub use secrets::{Secret, SecretsError, SecretsManagerSecrets};

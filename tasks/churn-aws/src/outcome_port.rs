@@ -41,3 +41,37 @@ impl OutcomeStore for DynamoDbStateStore {
         }
     }
 }
+
+/// The outcome handler's store on AWS: `cp-state` and `cp-audit` for outcomes, and `cp-runs`
+/// (read only) for the week's lists, which resolve a button that carries only a hashed id.
+#[derive(Debug, Clone)]
+pub struct DynamoDbOutcomeStore {
+    pub state: DynamoDbStateStore,
+    pub ledger: crate::DynamoDbSendLedger,
+}
+
+impl OutcomeStore for DynamoDbOutcomeStore {
+    async fn state(&self, customer_id: &str) -> Result<CustomerState, PortError> {
+        OutcomeStore::state(&self.state, customer_id).await
+    }
+
+    async fn history(&self, customer_id: &str) -> Result<Vec<AuditItem>, PortError> {
+        OutcomeStore::history(&self.state, customer_id).await
+    }
+
+    async fn apply(&self, change: &Change, by_user: &str) -> Result<Applied, PortError> {
+        OutcomeStore::apply(&self.state, change, by_user).await
+    }
+
+    async fn listed_ids(&self, week: &str) -> Result<Vec<String>, PortError> {
+        let entries = self
+            .ledger
+            .get(week)
+            .await
+            .map_err(|e| PortError::new(e.to_string(), e.is_retryable()))?;
+        Ok(entries
+            .into_values()
+            .flat_map(|e| e.list.into_iter().map(|i| i.customer_id))
+            .collect())
+    }
+}

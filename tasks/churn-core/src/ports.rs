@@ -84,6 +84,17 @@ pub trait OutcomeStore: Send + Sync {
         change: &crate::outcome::state::Change,
         by_user: &str,
     ) -> impl Future<Output = Result<Applied, PortError>> + Send;
+
+    /// Every customer id on the lists sent for `week` (the send ledger): how a Slack button whose
+    /// customer id was too long to travel whole (only its hash came, `ch`) is resolved. A store
+    /// without a ledger knows none.
+    fn listed_ids(
+        &self,
+        week: &str,
+    ) -> impl Future<Output = Result<Vec<String>, PortError>> + Send {
+        let _ = week;
+        async { Ok(Vec::new()) }
+    }
 }
 
 /// The Slack calls the outcome handler makes after a click.

@@ -6,7 +6,10 @@
 
 use std::time::Duration;
 
-use churn_aws::{AwsClients, DynamoDbStateStore, SecretsError, SecretsManagerSecrets, TableNames};
+use churn_aws::{
+    AwsClients, DynamoDbOutcomeStore, DynamoDbSendLedger, DynamoDbStateStore, SecretsError,
+    SecretsManagerSecrets, TableNames,
+};
 use churn_core::notify::links::LinkSigner;
 use churn_core::notify::secret::secret_text;
 use churn_core::notify::slack::SigningSecrets;
@@ -73,7 +76,7 @@ impl OutcomeEnv {
 }
 
 /// The handler this function runs.
-pub type Handler = OutcomeHandler<DynamoDbStateStore, SlackWeb>;
+pub type Handler = OutcomeHandler<DynamoDbOutcomeStore, SlackWeb>;
 
 /// The container's long-lived context.
 pub struct OutcomeApp {
@@ -163,7 +166,10 @@ impl OutcomeApp {
         let mut prefixes = vec![SLACK_RESPONSE_URL_PREFIX.to_string()];
         prefixes.extend(self.env.extra_response_url_prefix.clone());
         Ok(OutcomeHandler::new(
-            DynamoDbStateStore::new(&self.clients, &self.tables),
+            DynamoDbOutcomeStore {
+                state: DynamoDbStateStore::new(&self.clients, &self.tables),
+                ledger: DynamoDbSendLedger::new(&self.clients, &self.tables),
+            },
             slack,
             SigningSecrets::new(signing, previous),
             LinkSigner::new(link_key.as_bytes()),

@@ -67,4 +67,16 @@ impl OutcomeStore for SqliteOutcomeStore {
         })
         .await
     }
+
+    async fn listed_ids(&self, week: &str) -> Result<Vec<String>, PortError> {
+        let week = week.to_string();
+        self.with(move |s, _| {
+            let entries = s.ledger(&week).map_err(|e| e.to_string())?;
+            Ok(entries
+                .into_values()
+                .flat_map(|e| e.list.into_iter().map(|i| i.customer_id))
+                .collect())
+        })
+        .await
+    }
 }

@@ -255,6 +255,19 @@ impl<S: OutcomeStore, R: SlackResponder> OutcomeHandler<S, R> {
         }
     }
 
+    /// The customer id on `week`'s sent lists whose hash is `ch`, if any.
+    async fn resolve_hashed_id(&self, ch: &str, week: &str) -> Option<String> {
+        match self.store.listed_ids(week).await {
+            Ok(ids) => ids
+                .into_iter()
+                .find(|id| churn_core::notify::message::short_hash(id) == ch),
+            Err(e) => {
+                tracing::warn!(error = %e, "the week's lists could not be read to resolve a hashed id");
+                None
+            }
+        }
+    }
+
     async fn button(
         &self,
         action_id: &str,
@@ -265,9 +278,17 @@ impl<S: OutcomeStore, R: SlackResponder> OutcomeHandler<S, R> {
         blocks: &[Value],
     ) -> Response {
         let response_url = self.allowed_url(origin.response_url.as_deref());
-        let Some(customer_id) = value.c.clone().filter(|c| !c.trim().is_empty()) else {
+        let customer_id = match value.c.clone().filter(|c| !c.trim().is_empty()) {
+            Some(c) => Some(c),
+            // An id too long for a Slack button (over ~1,900 characters): only its hash came;
+            // the week's sent lists know the id it stands for.
+            None => match (&value.ch, &value.w) {
+                (Some(ch), Some(week)) => self.resolve_hashed_id(ch, week).await,
+                _ => None,
+            },
+        };
+        let Some(customer_id) = customer_id else {
             if value.ch.is_some() {
-                // An id too long for a Slack button (over ~1,900 characters): only its hash came.
                 tracing::info!(
                     event = "slack_action_ignored",
                     action = action_id,
@@ -275,8 +296,9 @@ impl<S: OutcomeStore, R: SlackResponder> OutcomeHandler<S, R> {
                 );
                 self.ephemeral(
                     response_url,
-                    "This customer's id is too long for a Slack button; record the outcome with \
-                     the email link or `churn outcome`. Nothing was recorded.",
+                    "This customer's id is too long for a Slack button and is not on this week's \
+                     lists; record the outcome with the email link or `churn outcome`. Nothing was \
+                     recorded.",
                 )
                 .await;
                 return Response::empty(200);

@@ -697,6 +697,15 @@ impl<R: Read> CustomerReader<R> {
         self.headers.clone()
     }
 
+    /// The `email` cell of the row `next_row` just returned, read even when the row was bad (an
+    /// unreadable date elsewhere does not make its address any less a customer's: the guard
+    /// against sending to a customer must still see it). `None` without an `email` column.
+    pub fn current_email(&self) -> Option<String> {
+        let col = self.cols.email?;
+        let text = String::from_utf8_lossy(cell(&self.record, col));
+        Some(text.trim().to_string()).filter(|t| !t.is_empty())
+    }
+
     /// The next row: `Ok` for a good row, `Err` for a bad one (skip it, report it). Blank rows are
     /// skipped silently. `None` at the end. An I/O or encoding failure of the file itself is
     /// remembered and returned by `finish`.

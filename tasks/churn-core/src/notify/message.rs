@@ -82,8 +82,8 @@ pub struct EmailBody {
 /// - Button values: when the JSON (with room for an Undo's `"t"`) would exceed 2,000
 ///   characters, the week and rules version, when over 64 characters, are replaced by their
 ///   [`short_hash`] (`"wh"`, `"vh"`); the customer id stays whole whenever it then fits (ids of
-///   up to about 1,900 characters), else it too becomes `"ch"`. A button with only `ch` cannot
-///   be recorded from Slack (the handler says so; the email links carry any id).
+///   up to about 1,900 characters), else it too becomes `"ch"`, which the handler resolves by
+///   hashing the ids on the week's sent lists (`OutcomeStore::listed_ids`).
 pub fn slack_messages(list: &OwnerList<'_>, channel: &str) -> Vec<Value> {
     if list.items.is_empty() {
         return Vec::new();

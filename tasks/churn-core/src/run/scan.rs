@@ -243,6 +243,10 @@ pub fn scan<R: Read, S: ScoreSink>(
             Ok(r) => r,
             Err(bad) => {
                 errors.push(bad);
+                // A bad row's address is still a customer's.
+                if let Some(email) = reader.current_email() {
+                    customer_emails.insert(&email);
+                }
                 continue;
             }
         };
