@@ -9,6 +9,8 @@
 # Needs python3 (3.9+) and npm. Never talks to AWS: sam validate --lint needs a region but no
 # credentials; where the kernel allows it (root or user namespaces), it is run with no network
 # at all, so an accidental AWS call fails loudly instead of happening.
+# The template is linted as written (Drive, digest and summary off: their parameters default to
+# empty) and as variants with them on (.tools/variants/).
 # Usage: scripts/lint-aws.sh [--install-only]
 # Exits non-zero on any finding.
 set -euo pipefail
@@ -77,6 +79,41 @@ if unshare -n true 2>/dev/null; then
 else
   run "${noaws[@]}" .venv-sam/bin/sam validate --lint --template template.yaml
 fi
+
+# The optional parts (Google Drive, digest, summary) are CloudFormation Conditions that are off
+# with the defaults linted above. Lint the template again with them on: a copy whose defaults are
+# overridden (JSON, in .tools/variants/, next to a link to statemachines/ for sam).
+variant() {
+  local name=$1; shift
+  local dir=.tools/variants/$name
+  mkdir -p "$dir"
+  ln -sfn ../../../statemachines "$dir/statemachines"
+  .venv-lint/bin/python - "$dir/template.json" "$@" <<'PY'
+import json, sys
+from cfnlint.decode import decode
+out, *pairs = sys.argv[1:]
+template, matches = decode("template.yaml")
+if matches:
+    sys.exit(f"template.yaml does not parse: {matches}")
+for pair in pairs:
+    key, value = pair.split("=", 1)
+    template["Parameters"][key]["Default"] = value
+with open(out, "w") as f:
+    json.dump(template, f, indent=1)
+PY
+  step "variant $name: cfn-lint and sam validate --lint ($*)"
+  run .venv-lint/bin/cfn-lint "$dir/template.json"
+  if unshare -n true 2>/dev/null; then
+    run env -C "$dir" unshare -n "${noaws[@]}" "$PWD/.venv-sam/bin/sam" validate --lint --template template.json
+  else
+    run env -C "$dir" "${noaws[@]}" "$PWD/.venv-sam/bin/sam" validate --lint --template template.json
+  fi
+}
+variant everything-on CustomerSheetId=sheet RulesDocId=rules VoiceDocId=voice DigestChannel=#churn \
+  SummaryRecipients=boss@example.com OutcomeUrl=https://churn.example.com/ \
+  StackAdminRoleArn=arn:aws:iam::123456789012:role/deploy
+variant drive-on-digest-off CustomerSheetId=sheet RulesDocId=rules VoiceDocId=voice
+variant drive-off-digest-on DigestChannel=C0123ABCDE
 
 step "asl-validator statemachines/weekly.asl.json"
 run .tools/node_modules/.bin/asl-validator --json-path statemachines/weekly.asl.json

@@ -165,3 +165,89 @@ fn email_cells_with_a_display_name_or_several_addresses_warn_without_failing() {
         .collect();
     assert_eq!(lines, [3, 4]);
 }
+
+/// The documented exit codes (README "Exit codes", docs/SPEC.md §10): 0 clean, 1 warnings only
+/// (the run would proceed), 2 usage, 3 errors that stop the run.
+#[test]
+fn check_exit_codes_separate_warnings_from_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    // Clean list: 0.
+    let clean = dir.path().join("clean.csv");
+    std::fs::write(&clean, SMALL_LIST).unwrap();
+    let out = run(&["check", clean.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(0), "{}", stdout(&out));
+    // One unreadable date: the row would be skipped, the run proceeds: 1.
+    let skipped = dir.path().join("skipped.csv");
+    std::fs::write(
+        &skipped,
+        SMALL_LIST.replace("c5@cust.example,2026-11-20", "c5@cust.example,soon"),
+    )
+    .unwrap();
+    let out = run(&["check", skipped.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1), "{}", stdout(&out));
+    assert!(stdout(&out).contains("line 6"), "{}", stdout(&out));
+    // No owner column: the run would stop: 3.
+    let stopped = dir.path().join("stopped.csv");
+    std::fs::write(&stopped, "customer_id,name\nC1,Harbor\n").unwrap();
+    let out = run(&["check", stopped.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(3), "{}", stdout(&out));
+    // A rules doc with a mistake: 3.
+    let rules = dir.path().join("rules.txt");
+    std::fs::write(
+        &rules,
+        SMALL_RULES.replace("weekly cap: 2", "weekly cap: lots"),
+    )
+    .unwrap();
+    let out = run(&["check", rules.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(3), "{}", stdout(&out));
+    // A usage error is clap's 2.
+    let out = run(&["check", rules.to_str().unwrap(), "--no-such-flag"]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+}
+
+#[test]
+fn a_misspelled_builtin_measure_says_did_you_mean() {
+    let dir = tempfile::tempdir().unwrap();
+    let rules = dir.path().join("rules.txt");
+    std::fs::write(
+        &rules,
+        SMALL_RULES.replace("overdue_ratio", "overdue_ratoi"),
+    )
+    .unwrap();
+    let out = run(&["check", rules.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(3), "{}", stdout(&out));
+    let text = stdout(&out);
+    assert!(text.contains("line 2:"), "{text}");
+    assert!(text.contains("did you mean `overdue_ratio`?"), "{text}");
+}
+
+#[test]
+fn a_measure_like_a_misspelled_standard_column_warns_without_a_list() {
+    let dir = tempfile::tempdir().unwrap();
+    let rules = dir.path().join("rules.txt");
+    std::fs::write(&rules, SMALL_RULES.replace("support_mood", "suport_mood")).unwrap();
+    let out = run(&["check", rules.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1), "a warning: {}", stdout(&out));
+    let text = stdout(&out);
+    assert!(text.contains("did you mean `support_mood`?"), "{text}");
+    let out = run(&["check", rules.to_str().unwrap(), "--json"]);
+    let j: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(j["ok"], true);
+    assert_eq!(j["warnings"][0]["line"], 5, "{j}");
+
+    // With the list, the list's own headers are the candidates, and the run would stop.
+    let list = dir.path().join("customers.csv");
+    std::fs::write(&list, SMALL_LIST).unwrap();
+    let out = run(&[
+        "check",
+        list.to_str().unwrap(),
+        "--rules",
+        rules.to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(3), "{}", stdout(&out));
+    assert!(
+        stdout(&out).contains("did you mean `support_mood`?"),
+        "{}",
+        stdout(&out)
+    );
+}

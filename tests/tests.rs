@@ -12,6 +12,7 @@ mod demo;
 mod digest;
 mod hostile;
 mod import_orders;
+mod init;
 mod outcome;
 mod palive;
 mod read_mail;

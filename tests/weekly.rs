@@ -669,3 +669,29 @@ fn a_bad_rows_email_still_counts_as_a_customers() {
             .exists()
     );
 }
+
+/// Exit codes (docs/SPEC.md §10): a bad rules doc stops the run with 3, not clap's usage 2; a
+/// run that completed with a failed owner is 1.
+#[test]
+fn weekly_exit_codes_tell_a_stopped_run_from_a_failed_owner() {
+    let d = folder(
+        SMALL_LIST,
+        &SMALL_RULES.replace("weekly cap: 2", "weekly cap: lots"),
+        None,
+    );
+    let dir = d.path().to_str().unwrap();
+    let out = run(&["weekly", "--data", dir, "--as-of", "2026-11-23"]);
+    assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
+    assert!(!d.path().join("outbox").exists());
+
+    let list = SMALL_LIST.replace("c5@cust.example", "sam@shop.example");
+    let d = folder(&list, SMALL_RULES, None);
+    let dir = d.path().to_str().unwrap();
+    let out = run(&["weekly", "--data", dir, "--as-of", "2026-11-23"]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+
+    let out = run(&[
+        "outcome", "C1", "lost", "--reason", "weather", "--data", dir,
+    ]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+}

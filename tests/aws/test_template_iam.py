@@ -479,10 +479,11 @@ def test_mood_reader_wiring():
     assert not any("s3:PutObject" in as_list(st["Action"]) for st in statements)
     # The sheet write-back: the service-account key, and the sheet it writes.
     (key,) = [st for st in statements if "secretsmanager:GetSecretValue" in as_list(st["Action"])]
-    assert refs(key["Resource"]) == {"GoogleServiceAccountSecret"}
+    assert refs(key["Resource"]) == {"KeysSecret"}
     env = fn["Environment"]["Variables"]
     assert refs(env["SHEET_ID"]) == {"CustomerSheetId"}
-    assert refs(env["GOOGLE_SECRET"]) == {"GoogleServiceAccountSecret"}
+    assert refs(env["GOOGLE_SECRET"]) == {"KeysSecret"}
+    assert literal_text(env["GOOGLE_SECRET"]).endswith("#google_service_account")
 
 
 def test_outcome_handler_is_public_capped_and_least_privilege():
@@ -509,7 +510,8 @@ def test_outcome_handler_is_public_capped_and_least_privilege():
     # Resolving a hashed customer id reads the week's sent lists, and nothing else of the ledger.
     assert granted["RunsTable"] == {"dynamodb:Query"}
     secrets = {k for k, v in granted.items() if v == {"secretsmanager:GetSecretValue"}}
-    assert secrets == {"SlackBotTokenSecret", "SlackSigningSecret", "SlackSigningSecretPrevious", "EmailLinkKeySecret"}
+    # Every key lives in the one JSON secret (docs/aws-template.md, "One secret").
+    assert secrets == {"KeysSecret"}
     resources = template["Resources"]
     alarms = [r for r in resources.values() if r.get("Type") == "AWS::CloudWatch::Alarm"
               and props(r).get("MetricName") == "SlackSignatureFailures"]
@@ -537,8 +539,13 @@ def test_audit_table_denies_changes_to_items():
     assert guard["Effect"] == "Deny" and guard["Principal"] == "*"
     assert {"dynamodb:DeleteTable", "dynamodb:UpdateTable", "dynamodb:PutResourcePolicy",
             "dynamodb:DeleteResourcePolicy", "dynamodb:UpdateContinuousBackups"} <= set(as_list(guard["Action"]))
-    assert refs(guard["Condition"]["ArnNotEquals"]["aws:PrincipalArn"]) == {"StackAdminRoleArn"}
-    assert template["Parameters"]["StackAdminRoleArn"].get("Default") is None, "no admin by default"
+    # The admin role when given, else the account's root user (StackAdminRoleArn is optional).
+    principal = guard["Condition"]["ArnNotEquals"]["aws:PrincipalArn"]
+    assert principal["Fn::If"][0] == "HasStackAdminRole"
+    assert refs(principal["Fn::If"][1]) == {"StackAdminRoleArn"}
+    assert literal_text(principal["Fn::If"][2]) == "arn:${AWS::Partition}:iam::${AWS::AccountId}:root"
+    # No admin by default: left empty (a first deploy with three answers), only root may.
+    assert template["Parameters"]["StackAdminRoleArn"].get("Default", "") == "", "no admin by default"
 
 
 # ---------------------------------------------------------------------------------------------
@@ -727,3 +734,247 @@ def test_good_snippet_passes():
     assert check_audit_put_read_only(template) == []
     assert check_no_star_resources(template) == []
     assert check_own_roles(template) == []
+
+
+# ---------------------------------------------------------------------------------------------
+# A first deploy with three answers; optional parts behind Conditions; nothing fails silently
+# (issue 15, docs/aws-template.md "Parameters", "Optional parts" and "Alarms").
+
+REQUIRED_PARAMETERS = {"SenderAddress", "FallbackOwner", "AlarmEmail"}
+ALARM_TYPES = {"AWS::CloudWatch::Alarm"}
+QUEUE_TYPES = {"AWS::SQS::Queue"}
+# Each optional part: the parameter that switches it on, its condition, and the functions
+# (by binary) that exist only with it.
+OPTIONAL_PARTS = {
+    "HasDrive": ("CustomerSheetId", {"churn-drive-sync", "churn-order-import"}),
+    "HasDigest": ("DigestChannel", {"churn-digest"}),
+    "HasSummary": ("SummaryRecipients", {"churn-summary"}),
+}
+
+
+def required_parameters(template: dict) -> set[str]:
+    return {n for n, p in template.get("Parameters", {}).items() if "Default" not in p}
+
+
+def test_a_first_deploy_needs_exactly_three_answers():
+    assert required_parameters(load()) == REQUIRED_PARAMETERS
+
+
+def test_required_parameters_check_catches_a_fourth():
+    extra = load_str(
+        "Parameters:\n  A:\n    Type: String\n  B:\n    Type: String\n    Default: ''\n"
+        "Resources: {}\n"
+    )
+    assert required_parameters(extra) == {"A"}
+
+
+def test_every_default_passes_its_own_pattern():
+    """A default the parameter's AllowedPattern refuses would make the "three answers" deploy fail."""
+    for name, p in load()["Parameters"].items():
+        if "Default" in p and "AllowedPattern" in p:
+            assert re.fullmatch(str(p["AllowedPattern"]), str(p["Default"])), name
+
+
+def test_optional_parts_are_switched_by_an_empty_parameter():
+    template = load()
+    conditions = template["Conditions"]
+    functions = resources_of(template, FUNCTION_TYPES)
+    for condition, (parameter, binaries) in OPTIONAL_PARTS.items():
+        assert conditions[condition] == {"Fn::Not": [{"Fn::Equals": [{"Ref": parameter}, ""]}]}
+        assert template["Parameters"][parameter]["Default"] == ""
+        gated = {function_name(n, r) for n, r in functions.items() if r.get("Condition") == condition}
+        assert gated == binaries, condition
+        # The function's role, log group and schedule (and its schedule's role) go with it.
+        for n, r in functions.items():
+            if function_name(n, r) not in binaries:
+                continue
+            role = role_of(r)
+            assert template["Resources"][role].get("Condition") == condition, role
+            log_group = props(r).get("LoggingConfig", {}).get("LogGroup")
+            for dep in refs(log_group):
+                assert template["Resources"][dep].get("Condition") == condition, dep
+    # Everything else always exists: the Monday run, the outcome handler, the mood reader.
+    always = {function_name(n, r) for n, r in functions.items() if "Condition" not in r}
+    assert always >= MONDAY_FUNCTIONS | {"churn-outcome", "churn-mood-reader"}
+
+
+def existing(template: dict, parameters: dict[str, str]) -> set[str]:
+    """The logical ids that exist for these parameter values (conditions of the Not/Equals/And/
+    Or form over Refs to parameters, as the template writes them)."""
+    values = {n: p.get("Default", "") for n, p in template.get("Parameters", {}).items()}
+    values.update(parameters)
+
+    def ev(expr):
+        if isinstance(expr, dict):
+            ((key, inner),) = expr.items()
+            if key == "Fn::Not":
+                return not ev(inner[0])
+            if key == "Fn::And":
+                return all(ev(x) for x in inner)
+            if key == "Fn::Or":
+                return any(ev(x) for x in inner)
+            if key == "Fn::Equals":
+                a, b = (values[x["Ref"]] if isinstance(x, dict) else x for x in inner)
+                return str(a) == str(b)
+            if key == "Condition":
+                return ev(template["Conditions"][inner])
+            raise AssertionError(f"unexpected condition form {key}")
+        raise AssertionError(f"unexpected condition {expr!r}")
+
+    truth = {n: ev(c) for n, c in template.get("Conditions", {}).items()}
+    return {
+        n for n, r in template["Resources"].items()
+        if "Condition" not in r or truth[r["Condition"]]
+    }, truth
+
+
+def live_refs(value, truth: dict[str, bool]) -> set[str]:
+    """refs(), following only the branch of each Fn::If that these conditions take."""
+    if isinstance(value, dict):
+        if "Fn::If" in value:
+            cond, yes, no = value["Fn::If"]
+            return live_refs(yes if truth[cond] else no, truth)
+        found: set[str] = set()
+        for key, inner in value.items():
+            if key in ("Ref", "Fn::GetAtt", "Fn::Sub"):
+                found |= refs({key: inner})
+            else:
+                found |= live_refs(inner, truth)
+        return found
+    if isinstance(value, list):
+        return set().union(*(live_refs(v, truth) for v in value)) if value else set()
+    return set()
+
+
+def dangling(template: dict, parameters: dict[str, str]) -> list[str]:
+    present, truth = existing(template, parameters)
+    known = present | set(template.get("Parameters", {})) | {
+        "AWS::Partition", "AWS::Region", "AWS::AccountId", "AWS::StackName", "AWS::StackId",
+        "AWS::URLSuffix", "AWS::NoValue",
+    }
+    # SAM's generated resources (OutcomeFunctionUrl from FunctionUrlConfig, ...).
+    generated = {n + "Url" for n in present
+                 if template["Resources"][n].get("Type") == "AWS::Serverless::Function"
+                 and "FunctionUrlConfig" in props(template["Resources"][n])}
+    problems = []
+    for n in present:
+        for ref in live_refs(template["Resources"][n], truth):
+            if ref not in known and ref not in generated:
+                problems.append(f"{n} refers to {ref}, which does not exist")
+    for n, out in template.get("Outputs", {}).items():
+        if "Condition" in out and not truth[out["Condition"]]:
+            continue
+        for ref in live_refs(out, truth):
+            if ref not in known and ref not in generated:
+                problems.append(f"output {n} refers to {ref}, which does not exist")
+    return problems
+
+
+ANSWERS = {"SenderAddress": "shop@example.com", "FallbackOwner": "admin@example.com",
+           "AlarmEmail": "admin@example.com"}
+EVERYTHING_ON = {**ANSWERS, "CustomerSheetId": "sheet", "RulesDocId": "rules", "VoiceDocId": "voice",
+                 "DigestChannel": "#churn", "SummaryRecipients": "boss@example.com",
+                 "OutcomeUrl": "https://churn.example.com/"}
+
+
+@pytest.mark.parametrize("parameters", [ANSWERS, EVERYTHING_ON,
+                                        {**ANSWERS, "CustomerSheetId": "s", "RulesDocId": "r", "VoiceDocId": "v"},
+                                        {**ANSWERS, "DigestChannel": "#churn"}],
+                         ids=["three-answers", "everything-on", "drive-only", "digest-only"])
+def test_every_reference_resolves_with_the_parts_on_or_off(parameters):
+    template = load()
+    assert dangling(template, parameters) == []
+    present, _ = existing(template, parameters)
+    functions = {function_name(n, template["Resources"][n]) for n in present
+                 if template["Resources"][n].get("Type") in FUNCTION_TYPES}
+    for condition, (parameter, binaries) in OPTIONAL_PARTS.items():
+        assert (binaries <= functions) == bool(parameters.get(parameter)), condition
+
+
+def test_dangling_catches_an_ungated_reference():
+    template = load_str(
+        "Parameters:\n  P:\n    Type: String\n    Default: ''\n"
+        "Conditions:\n  On: !Not [!Equals [!Ref P, '']]\n"
+        "Resources:\n"
+        "  Q:\n    Condition: On\n    Type: AWS::SQS::Queue\n"
+        "  A:\n    Type: AWS::CloudWatch::Alarm\n    Properties:\n      Dimensions:\n"
+        "        - Value: !GetAtt Q.QueueName\n"
+    )
+    assert dangling(template, {}) == ["A refers to Q, which does not exist"]
+    assert dangling(template, {"P": "x"}) == []
+
+
+def missing_alarms(template: dict) -> list[str]:
+    """Every function and every SQS queue has an alarm that exists whenever it does: an alarm
+    that names it, or, for a function, an alarm on the queue its failures go to. The alarm must
+    publish somewhere (AlarmActions)."""
+    res = template["Resources"]
+    alarms = {n: r for n, r in resources_of(template, ALARM_TYPES).items()
+              if as_list(props(r).get("AlarmActions"))}
+
+    def alarmed(target: str) -> bool:
+        cond = res[target].get("Condition")
+        return any(target in refs(props(a).get("Dimensions")) | refs(props(a).get("Metrics"))
+                   and a.get("Condition") in (None, cond)
+                   for a in alarms.values())
+
+    problems = []
+    for q in resources_of(template, QUEUE_TYPES):
+        if not alarmed(q):
+            problems.append(f"queue {q} has no alarm")
+    for n, r in resources_of(template, FUNCTION_TYPES).items():
+        if alarmed(n):
+            continue
+        on_failure = (props(r).get("EventInvokeConfig", {}) or {}).get("DestinationConfig", {}) or {}
+        destination = refs((on_failure.get("OnFailure", {}) or {}).get("Destination"))
+        if any(d in res and res[d].get("Type") in QUEUE_TYPES and alarmed(d) for d in destination):
+            continue
+        problems.append(f"function {function_name(n, r)} has no alarm")
+    return problems
+
+
+def test_every_function_and_queue_has_an_alarm():
+    assert missing_alarms(load()) == []
+
+
+def test_missing_alarms_catches_an_unwatched_function_queue_and_condition():
+    template = load()
+    res = template["Resources"]
+    del res["OutcomeErrorsAlarm"]
+    assert missing_alarms(template) == ["function churn-outcome has no alarm"]
+    template = load()
+    del template["Resources"]["MoodReaderDeadLetterAlarm"]
+    assert set(missing_alarms(template)) == {"queue MoodReaderDeadLetterQueue has no alarm",
+                                             "function churn-mood-reader has no alarm"}
+    template = load()
+    template["Resources"]["DigestFailureAlarm"]["Condition"] = "HasSummary"
+    assert missing_alarms(template) == ["function churn-digest has no alarm"]
+
+
+def test_the_dead_letter_queues_alarm_on_a_visible_message():
+    template = load()
+    for n, a in resources_of(template, ALARM_TYPES).items():
+        p = props(a)
+        if p.get("Namespace") == "AWS/SQS":
+            assert p["MetricName"] == "ApproximateNumberOfMessagesVisible", n
+            assert p["ComparisonOperator"] == "GreaterThanThreshold" and p["Threshold"] == 0, n
+
+
+def test_one_secret_holds_every_key():
+    """Five secrets were $2.00 a month; one is $0.40 (README, Cost)."""
+    template = load()
+    secrets = resources_of(template, {"AWS::SecretsManager::Secret"})
+    assert list(secrets) == ["KeysSecret"]
+    generate = props(secrets["KeysSecret"])["GenerateSecretString"]
+    assert generate["GenerateStringKey"] == "email_link_key"
+    env = template["Globals"]["Function"]["Environment"]["Variables"]
+    assert literal_text(env["SLACK_TOKEN_SECRET"]) == "${KeysSecret}#slack_bot_token"
+    assert literal_text(env["LINK_KEY_SECRET"]) == "${KeysSecret}#email_link_key"
+
+
+def test_the_outcome_url_comes_from_the_stack():
+    template = load()
+    value = props(template["Resources"]["OutcomeUrlParameter"])["Value"]
+    cond, override, own = value["Fn::If"]
+    assert cond == "HasOutcomeUrlOverride" and refs(override) == {"OutcomeUrl"}
+    assert own == {"Fn::GetAtt": ["OutcomeFunctionUrl", "FunctionUrl"]}

@@ -232,7 +232,7 @@ class World:
             "STATE_TABLE": "cp-state", "AUDIT_TABLE": "cp-audit", "RUNS_TABLE": "cp-runs",
             "LIST_BUCKET": "cp-list", "RULES_BUCKET": "cp-rules", "RUNS_BUCKET": "cp-runs-bucket",
             "CONFIG_PATH": "/cp/config/", "SLACK_API_URL": self.slack.url,
-            "SLACK_TOKEN_SECRET": "cp/slack/bot-token", "LINK_KEY_SECRET": "cp/email/link-key",
+            "SLACK_TOKEN_SECRET": "cp/keys#slack_bot_token", "LINK_KEY_SECRET": "cp/keys#email_link_key",
             "HARNESS_FAIL_FILE": str(self.fail_file), "RUST_LOG": "warn",
             "AWS_EC2_METADATA_DISABLED": "true", "HARNESS_SIZES_FILE": str(tmp / "payload-sizes"),
         })
@@ -275,8 +275,9 @@ class World:
                   "digest_channel": "C-digest", "summary_recipients": "boss@shop.example"}
         for k, v in params.items():
             self.ssm.put_parameter(Name=f"/cp/config/{k}", Value=v, Type="String")
-        self.sm.create_secret(Name="cp/slack/bot-token", SecretString=SLACK_TOKEN)
-        self.sm.create_secret(Name="cp/email/link-key", SecretString="link-key-for-tests")
+        # Every key in one JSON secret, as template.yaml deploys it (cp/keys).
+        self.sm.create_secret(Name="cp/keys", SecretString=json.dumps(
+            {"slack_bot_token": SLACK_TOKEN, "email_link_key": "link-key-for-tests"}))
         role = self.iam.create_role(RoleName="r", AssumeRolePolicyDocument="{}")["Role"]["Arn"]
         buf = io.BytesIO()
         with zipfile.ZipFile(buf, "w") as z:

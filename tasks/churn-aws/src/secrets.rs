@@ -74,12 +74,26 @@ impl SecretsManagerSecrets {
         }
     }
 
-    /// The current string value of the secret `name` (`cp/slack/bot-token`, …).
+    /// The current string value of the secret `name`. A name `SECRET#field` (the deployed form,
+    /// `cp/keys#slack_bot_token`: every key lives in one JSON secret, docs/aws-template.md) is
+    /// the field `field` of the JSON object stored in `SECRET`; a field that is not a string (the
+    /// Google key file as an object) is returned as its JSON text, a missing field is
+    /// [`SecretsError::NotFound`]. A name without `#` is the whole secret (`cp/slack/bot-token`).
     pub async fn get(&self, name: &str) -> Result<Secret, SecretsError> {
+        match name.rsplit_once('#') {
+            Some((id, field)) => {
+                let whole = self.get_whole(id, name).await?;
+                field_of(name, field, whole.expose())
+            }
+            None => self.get_whole(name, name).await,
+        }
+    }
+
+    async fn get_whole(&self, id: &str, name: &str) -> Result<Secret, SecretsError> {
         let out = self
             .client
             .get_secret_value()
-            .secret_id(name)
+            .secret_id(id)
             .send()
             .await
             .map_err(|e| {
@@ -100,6 +114,18 @@ impl SecretsManagerSecrets {
     }
 }
 
+/// The field `field` of the JSON object `json` (the value of the secret behind `name`).
+fn field_of(name: &str, field: &str, json: &str) -> Result<Secret, SecretsError> {
+    let not_text = || SecretsError::NotText { name: name.into() };
+    let value: serde_json::Value = serde_json::from_str(json).map_err(|_| not_text())?;
+    let object = value.as_object().ok_or_else(not_text)?;
+    match object.get(field) {
+        None | Some(serde_json::Value::Null) => Err(SecretsError::NotFound { name: name.into() }),
+        Some(serde_json::Value::String(s)) => Ok(Secret(s.clone())),
+        Some(other) => Ok(Secret(other.to_string())),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -110,5 +136,43 @@ mod tests {
         assert_eq!(format!("{s:?}"), "Secret(<redacted>)");
         assert_eq!(format!("{:?}", Some(&s)), "Some(Secret(<redacted>))");
         assert_eq!(s.expose(), "xoxb-very-secret");
+    }
+
+    #[test]
+    fn a_field_of_the_keys_secret() {
+        let json = r#"{"slack_bot_token": "xoxb-1", "google_service_account": {"type": "service_account"}, "empty": "", "none": null}"#;
+        let name = "cp/keys#slack_bot_token";
+        assert_eq!(
+            field_of(name, "slack_bot_token", json).unwrap().expose(),
+            "xoxb-1"
+        );
+        // An object (the Google key file pasted as JSON) comes back as its JSON text.
+        let key = field_of(
+            "cp/keys#google_service_account",
+            "google_service_account",
+            json,
+        );
+        assert_eq!(key.unwrap().expose(), r#"{"type":"service_account"}"#);
+        // Blank stays blank: the callers refuse it at start (secret_text).
+        assert_eq!(
+            field_of("cp/keys#empty", "empty", json).unwrap().expose(),
+            ""
+        );
+        assert!(matches!(
+            field_of("cp/keys#missing", "missing", json),
+            Err(SecretsError::NotFound { name }) if name == "cp/keys#missing"
+        ));
+        assert!(matches!(
+            field_of("cp/keys#none", "none", json),
+            Err(SecretsError::NotFound { .. })
+        ));
+        assert!(matches!(
+            field_of(name, "slack_bot_token", "xoxb-1"),
+            Err(SecretsError::NotText { .. })
+        ));
+        assert!(matches!(
+            field_of(name, "slack_bot_token", "[1]"),
+            Err(SecretsError::NotText { .. })
+        ));
     }
 }

@@ -19,6 +19,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 use serde::Serialize;
 
 pub use crate::error::CliError;
+use crate::error::exit;
 use crate::print;
 use crate::{Command, OutcomeAction, PAliveCommand};
 
@@ -113,13 +114,13 @@ pub fn run(command: Command) -> Result<ExitCode, CliError> {
                     let value = match value.as_deref() {
                         None => None,
                         Some(v) => parse_recovered_value(v)
-                            .map_err(|rule| CliError(format!("--value `{v}`: {rule}")))?,
+                            .map_err(|rule| CliError::usage(format!("--value `{v}`: {rule}")))?,
                     };
                     OutcomeCommand::Record(Outcome::WonBack { value })
                 }
                 OutcomeAction::Lost { reason, note } => {
                     let reason = LostReason::parse(&reason).ok_or_else(|| {
-                        CliError(format!("--reason `{reason}` must be one of: price, service, competitor, closed, other"))
+                        CliError::usage(format!("--reason `{reason}` must be one of: price, service, competitor, closed, other"))
                     })?;
                     OutcomeCommand::Record(Outcome::Lost { reason, note })
                 }
@@ -195,6 +196,7 @@ pub fn run(command: Command) -> Result<ExitCode, CliError> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Digest(args) => crate::digest_cmd::run(&args),
+        Command::Init { dir, output } => crate::init_cmd::run(&dir, output.json),
         Command::DemoData {
             customers,
             owners,
@@ -205,10 +207,10 @@ pub fn run(command: Command) -> Result<ExitCode, CliError> {
             orders,
         } => {
             let as_of = as_of.parse().map_err(|_| {
-                CliError(format!("--as-of `{as_of}` is not a date like 2026-11-23"))
+                CliError::usage(format!("--as-of `{as_of}` is not a date like 2026-11-23"))
             })?;
             if customers == 0 {
-                return Err(CliError("--customers must be at least 1".into()));
+                return Err(CliError::usage("--customers must be at least 1"));
             }
             let spinner =
                 ProgressBar::with_draw_target(None, indicatif::ProgressDrawTarget::stderr());
@@ -269,12 +271,19 @@ fn print_json<T: Serialize>(value: &T) -> Result<(), CliError> {
     Ok(())
 }
 
-/// Rules errors are printed in full (every line), then the one-line summary.
+/// Rules errors are printed in full (every line), then the one-line summary. A bad rules doc,
+/// list, config or date stops the run as bad input (exit code 3); the rest are failures.
 fn weekly_error(e: WeeklyError) -> CliError {
     if let WeeklyError::Rules { errors, .. } = &e {
         print_rule_errors(errors);
     }
-    CliError(e.to_string())
+    match e {
+        WeeklyError::Config(_)
+        | WeeklyError::Rules { .. }
+        | WeeklyError::List(_)
+        | WeeklyError::AsOf(_) => CliError::bad_input(e),
+        _ => CliError(e.to_string()),
+    }
 }
 
 fn print_rule_errors(errors: &[RuleError]) {
@@ -326,11 +335,11 @@ fn weekly(dir: &Path, opts: &WeeklyOptions, json: bool, post: bool) -> Result<Ex
         .owners
         .iter()
         .any(|o| o.status == churn_core::run::OwnerStatus::Failed);
-    Ok(if failed {
-        ExitCode::FAILURE
+    Ok(ExitCode::from(if failed {
+        exit::INCOMPLETE
     } else {
-        ExitCode::SUCCESS
-    })
+        exit::OK
+    }))
 }
 
 fn compare_command(
@@ -461,11 +470,12 @@ fn score(
     json: bool,
 ) -> Result<ExitCode, CliError> {
     let settings = match &data {
-        Some(d) => Settings::load(d)?,
+        Some(d) => Settings::load(d).map_err(CliError::bad_input)?,
         None => Settings::from_config(Default::default())?,
     };
     let (rules, _) = churn_local::weekly::load_rules(rules_path).map_err(weekly_error)?;
-    let as_of = resolve_as_of(as_of.as_deref(), &settings.tz, jiff::Timestamp::now())?;
+    let as_of = resolve_as_of(as_of.as_deref(), &settings.tz, jiff::Timestamp::now())
+        .map_err(CliError::bad_input)?;
     let (file, total) = open_list(customers).map_err(weekly_error)?;
     let mut reader =
         CustomerReader::new(file, settings.read_options(), &rules.measured_columns())?.threaded();
@@ -577,6 +587,8 @@ struct RulesCheck<'a> {
     ok: bool,
     rules_version: String,
     errors: &'a [RuleError],
+    /// Things that look wrong but don't stop the run (a measure like a misspelled column).
+    warnings: &'a [RuleError],
 }
 
 #[derive(Serialize)]
@@ -610,14 +622,14 @@ fn check(
     let bytes = std::fs::read(file)
         .map_err(|e| CliError(format!("{} could not be read: {e}", file.display())))?;
     let settings = match data {
-        Some(d) => Settings::load(d)?,
+        Some(d) => Settings::load(d).map_err(CliError::bad_input)?,
         None => Settings::from_config(Default::default())?,
     };
     if !looks_like_csv(file) {
         let text = String::from_utf8_lossy(&bytes);
-        let (errors, ok) = match parse_rules(&text) {
-            Ok(_) => (Vec::new(), true),
-            Err(errors) => (errors, false),
+        let (errors, warnings, ok) = match parse_rules(&text) {
+            Ok(rules) => (Vec::new(), measure_warnings(&rules), true),
+            Err(errors) => (errors, Vec::new(), false),
         };
         let version = churn_core::rules::rules_version(&bytes);
         if json {
@@ -627,20 +639,30 @@ fn check(
                 ok,
                 rules_version: version,
                 errors: &errors,
+                warnings: &warnings,
             })?;
         } else if ok {
             println!("{}: the rules are fine (version {version})", file.display());
+            if !warnings.is_empty() {
+                println!("  {} warning(s):", warnings.len());
+                for w in &warnings {
+                    println!("  {w}");
+                }
+            }
         } else {
             println!("{}: {} mistake(s):", file.display(), errors.len());
             for e in &errors {
                 println!("  {e}");
             }
         }
-        return Ok(if ok {
-            ExitCode::SUCCESS
+        // Errors stop the run; warnings don't (docs/SPEC.md §10).
+        return Ok(ExitCode::from(if !ok {
+            exit::BAD_INPUT
+        } else if !warnings.is_empty() {
+            exit::INCOMPLETE
         } else {
-            ExitCode::FAILURE
-        });
+            exit::OK
+        }));
     }
 
     let measured = match rules {
@@ -683,11 +705,39 @@ fn check(
             }
         }
     }
-    Ok(if report.ok {
-        ExitCode::SUCCESS
+    // A list that would stop the run is an error; rows that would be skipped are warnings: the
+    // run proceeds without them. Email-cell notes lose nothing and leave the code at 0.
+    Ok(ExitCode::from(if report.stop.is_some() {
+        exit::BAD_INPUT
+    } else if !report.errors.is_empty() {
+        exit::INCOMPLETE
     } else {
-        ExitCode::FAILURE
-    })
+        exit::OK
+    }))
+}
+
+/// Measures in a rules doc checked without a list that look like a misspelled standard column
+/// (docs/SPEC.md §2): "line 7: `suport_mood` … did you mean `support_mood`?".
+fn measure_warnings(rules: &churn_core::rules::Rules) -> Vec<RuleError> {
+    use churn_core::rules::{Measure, STANDARD_COLUMNS, suggest_measure};
+    let mut warnings = Vec::new();
+    for signal in &rules.signals {
+        let Measure::Column { display, .. } = &signal.measure else {
+            continue;
+        };
+        if let Some(column) = suggest_measure(display, STANDARD_COLUMNS) {
+            warnings.push(RuleError {
+                line: signal.line,
+                text: format!("signal {}", signal.name),
+                message: format!(
+                    "it measures `{display}`, not a standard column: did you mean `{column}`? \
+                     (fine if your list has a `{display}` column: check it with \
+                     `churn check customers.csv --rules …`)"
+                ),
+            });
+        }
+    }
+    warnings
 }
 
 fn check_list(

@@ -1,10 +1,12 @@
 //! `churn`: every Monday, which customers are slipping away and why — on one laptop.
 
+mod aws_cmd;
 mod backtest_cmd;
 mod commands;
 mod digest_cmd;
 mod error;
 mod import_cmd;
+mod init_cmd;
 mod palive_cmd;
 mod print;
 mod read_mail_cmd;
@@ -36,7 +38,17 @@ use clap::{Args, Parser, Subcommand};
 )]
 struct Cli {
     #[command(subcommand)]
-    command: Command,
+    command: TopCommand,
+}
+
+/// The local commands, then `churn aws` (the deployed run, aws_cmd.rs).
+#[derive(Subcommand, Debug)]
+enum TopCommand {
+    #[command(flatten)]
+    Local(Command),
+    /// The deployed Monday run: start it, follow it, rerun or redrive it (Step Functions).
+    #[command(subcommand)]
+    Aws(aws_cmd::AwsCommand),
 }
 
 #[derive(Subcommand, Debug)]
@@ -212,6 +224,15 @@ enum Command {
     /// email links at /o/<token>. Needs SLACK_SIGNING_SECRET; SLACK_BOT_TOKEN enables the Won back
     /// and Lost forms.
     Serve(serve_cmd::ServeArgs),
+    /// Start a data folder: a commented example rules.txt, a customers.csv header and a
+    /// commented config.toml (never overwrites a file).
+    Init {
+        /// The folder (created if needed; default: the current folder).
+        #[arg(value_name = "DIR", default_value = ".")]
+        dir: PathBuf,
+        #[command(flatten)]
+        output: OutputArgs,
+    },
     /// Make a realistic sample data folder (named customers, several owners, a few messy rows).
     DemoData {
         /// How many customers.
@@ -293,12 +314,17 @@ fn main() -> ExitCode {
     quiet_on_closed_stdout();
     init_tracing();
     let cli = Cli::parse();
-    match commands::run(cli.command) {
+    let result = match cli.command {
+        TopCommand::Local(command) => commands::run(command),
+        TopCommand::Aws(command) => aws_cmd::run(command),
+    };
+    match result {
         Ok(code) => code,
-        Err(e) if e.is_closed_pipe() => ExitCode::from(141),
+        Err(e) if e.is_closed_pipe() => ExitCode::from(e.exit_code()),
         Err(e) => {
             eprintln!("churn: {e}");
-            ExitCode::FAILURE
+            // The documented exit codes: error::exit.
+            ExitCode::from(e.exit_code())
         }
     }
 }

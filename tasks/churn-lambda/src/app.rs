@@ -71,13 +71,13 @@ impl App {
     }
 
     /// A Slack client with the bot token from Secrets Manager (`SLACK_TOKEN_SECRET`, default
-    /// `cp/slack/bot-token`) at `SLACK_API_URL` (default Slack's). Callers keep it for the
+    /// `cp/keys#slack_bot_token`) at `SLACK_API_URL` (default Slack's). Callers keep it for the
     /// container's life.
     pub async fn slack_notifier(&self) -> Result<SlackNotifier, TaskError> {
         let name = std::env::var("SLACK_TOKEN_SECRET")
             .ok()
             .filter(|v| !v.is_empty())
-            .unwrap_or_else(|| "cp/slack/bot-token".into());
+            .unwrap_or_else(|| "cp/keys#slack_bot_token".into());
         let token = churn_aws::SecretsManagerSecrets::new(&self.clients)
             .get(&name)
             .await

@@ -35,7 +35,7 @@ pub struct SyncEnv {
     pub sheet_id: String,
     pub rules_doc_id: String,
     pub voice_doc_id: String,
-    /// Secrets Manager name of the service-account key (`cp/drive/sa`).
+    /// Secrets Manager name of the service-account key (`cp/keys#google_service_account`).
     pub google_secret: String,
     pub endpoints: Endpoints,
     pub config_path: String,
@@ -57,7 +57,8 @@ impl SyncEnv {
             sheet_id: env("SHEET_ID")?,
             rules_doc_id: env("RULES_DOC_ID")?,
             voice_doc_id: env("VOICE_DOC_ID")?,
-            google_secret: std::env::var("GOOGLE_SECRET").unwrap_or_else(|_| "cp/drive/sa".into()),
+            google_secret: std::env::var("GOOGLE_SECRET")
+                .unwrap_or_else(|_| "cp/keys#google_service_account".into()),
             endpoints,
             config_path: std::env::var("CONFIG_PATH").unwrap_or_else(|_| "/cp/config/".into()),
         })

@@ -60,7 +60,7 @@ impl Handoff {
     async fn link_key(&self) -> Result<&[u8], TaskError> {
         self.link_key
             .get_or_try_init(|| async {
-                let name = Self::secret_name("LINK_KEY_SECRET", "cp/email/link-key");
+                let name = Self::secret_name("LINK_KEY_SECRET", "cp/keys#email_link_key");
                 let key = SecretsManagerSecrets::new(&self.app.clients)
                     .get(&name)
                     .await

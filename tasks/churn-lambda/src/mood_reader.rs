@@ -192,7 +192,7 @@ impl MoodApp {
     /// From the environment: `STATE_TABLE`, `AUDIT_TABLE`, `MAIL_SEEN_TABLE`, `LIST_BUCKET`,
     /// `LIST_KEY` (default `customers.csv`), `MODEL_ID` (default Haiku 4.5), `S3_FORCE_PATH_STYLE`,
     /// `HELPDESK_DOMAINS` (default none);
-    /// with `SHEET_ID` (and `GOOGLE_SECRET`, default `cp/drive/sa`; `GOOGLE_SHEETS_URL` in
+    /// with `SHEET_ID` (and `GOOGLE_SECRET`, default `cp/keys#google_service_account`; `GOOGLE_SHEETS_URL` in
     /// tests) the mood is written back to the sheet.
     pub async fn from_env() -> Result<MoodApp, TaskError> {
         let sdk = churn_aws::load_sdk_config().await;
@@ -235,18 +235,23 @@ impl MoodApp {
 }
 
 fn sheet_from_env(clients: &AwsClients) -> Box<dyn MoodSheet> {
-    let Some(sheet_id) = std::env::var("SHEET_ID")
-        .ok()
-        .filter(|v| !v.trim().is_empty())
-    else {
+    sheet_for(clients, std::env::var("SHEET_ID").ok().as_deref())
+}
+
+/// The write-back for the setting `SHEET_ID`: none when it is absent or blank (a deploy without
+/// Google Drive passes it empty, template.yaml `CustomerSheetId`), else the Sheets API with the
+/// key named by `GOOGLE_SECRET`.
+pub fn sheet_for(clients: &AwsClients, sheet_id: Option<&str>) -> Box<dyn MoodSheet> {
+    let Some(sheet_id) = sheet_id.map(str::trim).filter(|v| !v.is_empty()) else {
         return Box::new(NoSheetWriteBack);
     };
     let mut endpoints = Endpoints::default();
     if let Ok(u) = std::env::var("GOOGLE_SHEETS_URL") {
         endpoints.sheets = u;
     }
-    let secret = std::env::var("GOOGLE_SECRET").unwrap_or_else(|_| "cp/drive/sa".into());
-    Box::new(SheetsMoodSheet::new(clients, &secret, endpoints, &sheet_id))
+    let secret =
+        std::env::var("GOOGLE_SECRET").unwrap_or_else(|_| "cp/keys#google_service_account".into());
+    Box::new(SheetsMoodSheet::new(clients, &secret, endpoints, sheet_id))
 }
 
 /// One message's result (ids only: no address or text).

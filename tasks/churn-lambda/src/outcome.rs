@@ -25,14 +25,14 @@ use crate::task_error;
 /// Where the secrets are and how the handler is set up (from the function environment).
 #[derive(Debug, Clone)]
 pub struct OutcomeEnv {
-    /// `SLACK_TOKEN_SECRET` (default `cp/slack/bot-token`).
+    /// `SLACK_TOKEN_SECRET` (default `cp/keys#slack_bot_token`).
     pub bot_token_secret: String,
-    /// `SLACK_SIGNING_SECRET_NAME` (default `cp/slack/signing-secret`).
+    /// `SLACK_SIGNING_SECRET_NAME` (default `cp/keys#slack_signing_secret`).
     pub signing_secret: String,
-    /// `SLACK_SIGNING_SECRET_PREVIOUS_NAME` (default `cp/slack/signing-secret-previous`); a
+    /// `SLACK_SIGNING_SECRET_PREVIOUS_NAME` (default `cp/keys#slack_signing_secret_previous`); a
     /// missing secret means no rotation in progress.
     pub previous_signing_secret: String,
-    /// `LINK_KEY_SECRET` (default `cp/email/link-key`).
+    /// `LINK_KEY_SECRET` (default `cp/keys#email_link_key`).
     pub link_key_secret: String,
     /// `TIME_ZONE` (default UTC): what "today" is for the recorded dates.
     pub time_zone: jiff::tz::TimeZone,
@@ -59,13 +59,13 @@ impl OutcomeEnv {
             )
         })?;
         Ok(OutcomeEnv {
-            bot_token_secret: env_or("SLACK_TOKEN_SECRET", "cp/slack/bot-token"),
-            signing_secret: env_or("SLACK_SIGNING_SECRET_NAME", "cp/slack/signing-secret"),
+            bot_token_secret: env_or("SLACK_TOKEN_SECRET", "cp/keys#slack_bot_token"),
+            signing_secret: env_or("SLACK_SIGNING_SECRET_NAME", "cp/keys#slack_signing_secret"),
             previous_signing_secret: env_or(
                 "SLACK_SIGNING_SECRET_PREVIOUS_NAME",
-                "cp/slack/signing-secret-previous",
+                "cp/keys#slack_signing_secret_previous",
             ),
-            link_key_secret: env_or("LINK_KEY_SECRET", "cp/email/link-key"),
+            link_key_secret: env_or("LINK_KEY_SECRET", "cp/keys#email_link_key"),
             time_zone,
             slack_api_url: env_or("SLACK_API_URL", churn_delivery::slack::DEFAULT_BASE_URL),
             extra_response_url_prefix: std::env::var("SLACK_RESPONSE_URL_PREFIX")

@@ -16,7 +16,9 @@ use aws_sdk_dynamodb::types::{
 use churn_aws::mood::DynamoDbMoodStore;
 use churn_aws::{AwsClients, TableNames};
 use churn_delivery::mood::{BedrockMoodConfig, BedrockMoodLabeller};
-use churn_lambda::mood_reader::{MoodApp, NoSheetWriteBack, SheetsMoodSheet, handle};
+use churn_lambda::mood_reader::{
+    MoodApp, NoSheetWriteBack, SheetWrite, SheetsMoodSheet, handle, sheet_for,
+};
 use serde_json::{Value, json};
 
 use mood_server::{MoodMode, MoodServer};
@@ -367,15 +369,17 @@ async fn google_sheet(w: &World, rows: &[&[&str]]) -> (server::Fake, SheetsMoodS
     .unwrap();
     let key = json!({"type": "service_account", "client_email": server::CLIENT_EMAIL,
         "private_key": pem, "private_key_id": "k1", "token_uri": format!("{}/token", fake.url())});
-    let secret = support::unique("cp/drive/sa");
+    // The key file as a field of the one keys secret, as deployed (cp/keys#google_service_account).
+    let keys = support::unique("cp/keys");
     w.clients
         .secretsmanager
         .create_secret()
-        .name(&secret)
-        .secret_string(key.to_string())
+        .name(&keys)
+        .secret_string(json!({"google_service_account": key}).to_string())
         .send()
         .await
         .unwrap();
+    let secret = format!("{keys}#google_service_account");
     let endpoints = churn_google::Endpoints {
         drive: fake.url(),
         sheets: fake.url(),
@@ -549,4 +553,22 @@ async fn only_trusted_senders_set_a_mood() {
     assert_eq!(v["messages"][0]["status"], "written", "{v}");
     assert_eq!(v["messages"][0]["customer_id"], "C1");
     assert_eq!(stored_mood(&w, "C1").await.as_deref(), Some("-1"));
+}
+
+/// A deploy without Google Drive passes `SHEET_ID` empty: no write-back, and no Google call (no
+/// key exists here, so an attempted write would fail).
+#[tokio::test]
+async fn an_empty_or_absent_sheet_id_means_no_write_back() {
+    let w = world().await;
+    for setting in [None, Some(""), Some("  ")] {
+        let sheet = sheet_for(&w.clients, setting);
+        assert_eq!(
+            sheet.write_mood("C1", 0.5).await.unwrap(),
+            SheetWrite::Off,
+            "{setting:?}"
+        );
+    }
+    // A configured sheet does try to write (and, without a key, fails).
+    let sheet = sheet_for(&w.clients, Some("sheet-id"));
+    assert!(sheet.write_mood("C1", 0.5).await.is_err());
 }

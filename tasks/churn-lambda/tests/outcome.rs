@@ -39,20 +39,19 @@ struct World {
 async fn world(customers: usize) -> World {
     let clients = support::clients().await;
     let tables = support::create_tables(&clients).await;
-    let names: Vec<String> = ["bot", "signing", "link"]
-        .iter()
-        .map(|n| support::unique(&format!("cp-{n}")))
-        .collect();
-    for (name, value) in names.iter().zip([TOKEN, SIGNING, LINK_KEY]) {
-        clients
-            .secretsmanager
-            .create_secret()
-            .name(name)
-            .secret_string(value)
-            .send()
-            .await
-            .expect("create secret");
-    }
+    // Every key in one JSON secret, as deployed (cp/keys); no previous signing secret.
+    let keys = support::unique("cp-keys");
+    clients
+        .secretsmanager
+        .create_secret()
+        .name(&keys)
+        .secret_string(
+            json!({"slack_bot_token": TOKEN, "slack_signing_secret": SIGNING, "email_link_key": LINK_KEY})
+                .to_string(),
+        )
+        .send()
+        .await
+        .expect("create secret");
     let slack = SlackServer::start(TOKEN).await;
     slack.add_user(OWNER, OWNER_ID);
     let items: Vec<ListItem> = (1..=customers)
@@ -88,10 +87,10 @@ async fn world(customers: usize) -> World {
         .unwrap();
     assert!(report.is_complete());
     let env = OutcomeEnv {
-        bot_token_secret: names[0].clone(),
-        signing_secret: names[1].clone(),
-        previous_signing_secret: support::unique("cp-absent"),
-        link_key_secret: names[2].clone(),
+        bot_token_secret: format!("{keys}#slack_bot_token"),
+        signing_secret: format!("{keys}#slack_signing_secret"),
+        previous_signing_secret: format!("{keys}#slack_signing_secret_previous"),
+        link_key_secret: format!("{keys}#email_link_key"),
         time_zone: jiff::tz::TimeZone::UTC,
         slack_api_url: slack.base_url.clone(),
         extra_response_url_prefix: Some(slack.hooks_url.clone()),
@@ -131,6 +130,22 @@ fn form(payload: &Value) -> String {
 }
 
 impl World {
+    /// Sets one field of the keys secret (`name` is `<secret>#<field>`), as an engineer does with
+    /// put-secret-value.
+    async fn put_key(&self, name: &str, value: &str) {
+        let (id, field) = name.rsplit_once('#').expect("a keys-secret field");
+        let sm = &self.clients.secretsmanager;
+        let current = sm.get_secret_value().secret_id(id).send().await.unwrap();
+        let mut keys: Value = serde_json::from_str(current.secret_string().unwrap()).unwrap();
+        keys[field] = Value::String(value.into());
+        sm.put_secret_value()
+            .secret_id(id)
+            .secret_string(keys.to_string())
+            .send()
+            .await
+            .unwrap();
+    }
+
     fn store(&self) -> DynamoDbStateStore {
         DynamoDbStateStore::new(&self.clients, &self.tables)
     }
@@ -438,6 +453,8 @@ async fn an_expired_trigger_opens_nothing_and_writes_nothing() {
 #[tokio::test]
 async fn forged_old_future_and_base64_requests() {
     let w = world(1).await;
+    // Secrets read first: the ±301 s stamps below are taken after, so they stay past 300 s.
+    w.app.handler().await.expect("the handler starts");
     let body = w.click_body("reached_out", "C1", Duration::ZERO);
     for event in [
         slack_event(&body, "not-the-secret", now()),
@@ -572,16 +589,8 @@ async fn the_same_signed_undo_delivered_twice_undoes_only_the_won_back() {
 async fn a_blank_signing_secret_or_link_key_is_refused_and_a_pasted_newline_is_not_part_of_a_key() {
     let w = world(1).await;
     // The secrets as someone pasted them: the signing secret with a newline, which still verifies.
-    for (secret, value) in [(&w.app.env().signing_secret, format!("{SIGNING}\n"))] {
-        w.clients
-            .secretsmanager
-            .put_secret_value()
-            .secret_id(secret)
-            .secret_string(value)
-            .send()
-            .await
-            .unwrap();
-    }
+    w.put_key(&w.app.env().signing_secret, &format!("{SIGNING}\n"))
+        .await;
     let body = w.click_body("reached_out", "C1", Duration::ZERO);
     assert_eq!(
         w.send(slack_event(&body, SIGNING, now())).await["statusCode"],
@@ -595,14 +604,7 @@ async fn a_blank_signing_secret_or_link_key_is_refused_and_a_pasted_newline_is_n
         } else {
             w.app.env().link_key_secret.clone()
         };
-        w.clients
-            .secretsmanager
-            .put_secret_value()
-            .secret_id(&name)
-            .secret_string(" \n")
-            .send()
-            .await
-            .unwrap();
+        w.put_key(&name, " \n").await;
         let body = w.click_body("reached_out", "C1", Duration::ZERO);
         let err = w
             .app

@@ -210,6 +210,7 @@ async fn invoke(
         ("CONFIG_PATH", e.config_path.clone()),
         ("SLACK_TOKEN_SECRET", e.token_secret.clone()),
         ("RUST_LOG", "info".into()),
+        ("AWS_LAMBDA_LOG_FORMAT", "JSON".into()),
     ];
     let out = tokio::task::spawn_blocking(move || {
         let mut child = Command::new(bin)
@@ -235,10 +236,16 @@ async fn invoke(
     let stdout = String::from_utf8_lossy(&out.stdout);
     let stderr = String::from_utf8_lossy(&out.stderr);
     for line in stderr.lines().filter(|l| !l.trim().is_empty()) {
-        assert!(
-            serde_json::from_str::<Value>(line).is_ok(),
-            "not a JSON log line: {line}"
-        );
+        let log = serde_json::from_str::<Value>(line)
+            .unwrap_or_else(|_| panic!("not a JSON log line: {line}"));
+        // An invocation's lines carry its request id and cold start at the top level (the
+        // one event of an `--invoke` process is its first).
+        let target = log["target"].as_str().unwrap_or_default();
+        if target.starts_with("churn_lambda::digest") || target.starts_with("churn_lambda::summary")
+        {
+            assert_eq!(log["request_id"], "local", "{line}");
+            assert_eq!(log["cold_start"], true, "{line}");
+        }
         for private in ["Harbor", "Maple", "Birch", "@cust.example", TOKEN] {
             assert!(!line.contains(private), "{private} in a log line: {line}");
         }

@@ -54,8 +54,9 @@ pub enum ListError {
         "the customer list has no `{0}` column (headers are matched ignoring case, spaces, `_` and `-`)"
     )]
     MissingColumn(String),
-    #[error("the rules measure `{0}`, but the customer list has no such column")]
-    MissingMeasuredColumn(String),
+    /// The column the rules measure, and a "did you mean" hint (or nothing).
+    #[error("the rules measure `{0}`, but the customer list has no such column{1}")]
+    MissingMeasuredColumn(String, String),
     #[error(
         "the customer list has {bad} bad rows out of {rows} ({percent:.1}%): more than 20%, so nothing was scored or sent; fix the rows listed and run again"
     )]
@@ -590,7 +591,16 @@ impl<R: Read> CustomerReader<R> {
                         col,
                         numeric: m.numeric,
                     })
-                    .ok_or_else(|| ListError::MissingMeasuredColumn(m.display.clone()))
+                    .ok_or_else(|| {
+                        // "did you mean" among the list's own headers.
+                        let hint = crate::rules::suggest_measure(
+                            &m.display,
+                            headers.iter().map(String::as_str),
+                        )
+                        .map(|h| format!(": did you mean `{h}`?"))
+                        .unwrap_or_default();
+                        ListError::MissingMeasuredColumn(m.display.clone(), hint)
+                    })
             })
             .collect::<Result<Vec<_>, _>>()?;
         let width = normalized.iter().filter(|h| !h.is_empty()).count();
@@ -1274,6 +1284,21 @@ mod tests {
     }
 
     #[test]
+    fn a_misspelled_measured_column_gets_a_did_you_mean() {
+        let m = [measured("support_mod", true)];
+        let e = CustomerReader::new(
+            "customer_id,name,owner,Support Mood\n".as_bytes(),
+            ReadOptions::default(),
+            &m,
+        );
+        let e = e.err().expect("no such column");
+        assert!(
+            e.to_string().ends_with("did you mean `Support Mood`?"),
+            "{e}"
+        );
+    }
+
+    #[test]
     fn missing_measured_column() {
         let m = [measured("Plan Tier", false)];
         let e = CustomerReader::new(
@@ -1283,7 +1308,10 @@ mod tests {
         );
         assert_eq!(
             e.err(),
-            Some(ListError::MissingMeasuredColumn("Plan Tier".into()))
+            Some(ListError::MissingMeasuredColumn(
+                "Plan Tier".into(),
+                String::new()
+            ))
         );
     }
 

@@ -414,6 +414,48 @@ fn is_slack_id(s: &str) -> bool {
         && chars.all(|c| c.is_ascii_uppercase() || c.is_ascii_digit())
 }
 
+/// The measures every doc may name, whatever the list's columns.
+pub const BUILTIN_MEASURES: [&str; 3] = ["days_since_last_order", "overdue_ratio", "p_alive"];
+
+/// The customer list's standard columns (docs/SPEC.md §2) a signal may measure.
+pub const STANDARD_COLUMNS: [&str; 9] = [
+    "last_order_date",
+    "order_pace_days",
+    "first_order_date",
+    "order_count",
+    "support_mood",
+    "lifetime_value",
+    "customer_id",
+    "name",
+    "owner",
+];
+
+/// "did you mean …" for a measure: the candidate (a built-in measure or a column name) that
+/// `measure` is a typo of, compared as headers are (ignoring case, spaces, `_` and `-`), the
+/// nearest first; `None` when it names one exactly or is close to none.
+pub fn suggest_measure<'a>(
+    measure: &str,
+    candidates: impl IntoIterator<Item = &'a str>,
+) -> Option<&'a str> {
+    let word = normalize_measure(measure);
+    if word.is_empty() {
+        return None;
+    }
+    let mut best: Option<(usize, &'a str)> = None;
+    for candidate in candidates {
+        let target = normalize_measure(candidate);
+        if target == word {
+            return None;
+        }
+        if let Some(d) = typo_distance(&word, &target)
+            && best.is_none_or(|(b, _)| d < b)
+        {
+            best = Some((d, candidate));
+        }
+    }
+    best.map(|(_, c)| c)
+}
+
 fn is_builtin(measure: &Measure) -> Option<&'static str> {
     match measure {
         Measure::DaysSinceLastOrder => Some("days_since_last_order"),
@@ -656,10 +698,25 @@ impl Parser {
             "dayssincelastorder" => Some(Measure::DaysSinceLastOrder),
             "overdueratio" => Some(Measure::OverdueRatio),
             "palive" => Some(Measure::PAlive),
-            _ => Some(Measure::Column {
-                normalized,
-                display: text.to_string(),
-            }),
+            _ => {
+                if let Some(builtin) = suggest_measure(text, BUILTIN_MEASURES) {
+                    // A typo of a built-in measure, not a column anyone would name so.
+                    self.error(
+                        n,
+                        t,
+                        format!(
+                            "`{text}` is not a measure: did you mean `{builtin}`? (the built-in \
+                             measures are `days_since_last_order`, `overdue_ratio` and \
+                             `p_alive`; any other name is a column of the customer list)"
+                        ),
+                    );
+                    return;
+                }
+                Some(Measure::Column {
+                    normalized,
+                    display: text.to_string(),
+                })
+            }
         };
         if block.measure.is_none() {
             self.error(
@@ -1346,6 +1403,37 @@ impl Rules {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_misspelled_builtin_measure_says_did_you_mean() {
+        let doc = "signal overdue\n  measure: overdue_ratoi\n  at least 1.5: 25 points\n\
+                   band churning: at least 75\nband at-risk: at least 50\nband watch: at least 25\n";
+        let errors = parse_rules(doc).expect_err("a typo of a built-in measure");
+        assert_eq!(errors.len(), 1, "{errors:?}");
+        assert_eq!(errors[0].line, 2);
+        assert!(
+            errors[0].message.contains("did you mean `overdue_ratio`?"),
+            "{}",
+            errors[0].message
+        );
+        // A column that is near no built-in stays a column.
+        let doc = doc.replace("overdue_ratoi", "support_mood");
+        assert!(parse_rules(&doc).is_ok());
+    }
+
+    #[test]
+    fn measure_suggestions() {
+        assert_eq!(
+            suggest_measure("Days Since Last Ordr", BUILTIN_MEASURES),
+            Some("days_since_last_order")
+        );
+        assert_eq!(suggest_measure("p_alive", BUILTIN_MEASURES), None);
+        assert_eq!(suggest_measure("plan", BUILTIN_MEASURES), None);
+        assert_eq!(
+            suggest_measure("supprot_mood", STANDARD_COLUMNS),
+            Some("support_mood")
+        );
+    }
     use proptest::prelude::*;
 
     const SPEC_EXAMPLE: &str = "\
