@@ -45,7 +45,7 @@ fn default_token_uri() -> String {
 }
 
 impl ServiceAccountKey {
-    /// Parses the key file's JSON (e.g. the Secrets Manager secret `cp/drive/sa`).
+    /// Parses the key file's JSON (e.g. the `google_service_account` field of the secret `cp/keys`).
     pub fn from_json(json: &str) -> Result<ServiceAccountKey, GoogleError> {
         serde_json::from_str(json)
             .map_err(|e| GoogleError::Credentials(format!("not a service-account key file: {e}")))

@@ -33,7 +33,7 @@ const ENV: &[(&str, &str)] = &[
     ("SHEET_ID", "bench-sheet"),
     ("RULES_DOC_ID", "bench-rules-doc"),
     ("VOICE_DOC_ID", "bench-voice-doc"),
-    ("GOOGLE_SECRET", "cp/drive/sa"),
+    ("GOOGLE_SECRET", "cp/keys#google_service_account"),
     ("LIST_BUCKET", "cp-list"),
     ("RULES_BUCKET", "cp-rules"),
     ("RUNS_BUCKET", "cp-runs-bucket"),
