@@ -359,6 +359,19 @@ impl SlackNotifier {
         self.call(METHOD, Payload::Json(bytes)).await.map(|_| ())
     }
 
+    /// `conversations.history` with these arguments: its `messages`, newest first.
+    async fn history(&self, args: &[(&str, &str)]) -> Result<Vec<Value>, SlackError> {
+        const METHOD: &str = "conversations.history";
+        let mut v = self.call(METHOD, Payload::Form(args)).await?;
+        match v["messages"].take() {
+            Value::Array(messages) => Ok(messages),
+            _ => Err(SlackError::BadResponse {
+                method: METHOD,
+                detail: "no `messages` list".into(),
+            }),
+        }
+    }
+
     /// `conversations.history` narrowed to one message: the blocks of the message at `ts` in
     /// `channel` as it now stands (`None` when it is gone). Needs `im:history` for a DM.
     pub async fn message_blocks(
@@ -366,25 +379,15 @@ impl SlackNotifier {
         channel: &str,
         ts: &str,
     ) -> Result<Option<Vec<Value>>, SlackError> {
-        const METHOD: &str = "conversations.history";
-        let v = self
-            .call(
-                METHOD,
-                Payload::Form(&[
-                    ("channel", channel),
-                    ("latest", ts),
-                    ("oldest", ts),
-                    ("inclusive", "true"),
-                    ("limit", "1"),
-                ]),
-            )
+        let messages = self
+            .history(&[
+                ("channel", channel),
+                ("latest", ts),
+                ("oldest", ts),
+                ("inclusive", "true"),
+                ("limit", "1"),
+            ])
             .await?;
-        let messages = v["messages"]
-            .as_array()
-            .ok_or_else(|| SlackError::BadResponse {
-                method: METHOD,
-                detail: "no `messages` list".into(),
-            })?;
         Ok(messages
             .iter()
             .find(|m| m["ts"].as_str() == Some(ts))
@@ -400,23 +403,13 @@ impl SlackNotifier {
         week: &str,
         owner: &str,
     ) -> Result<Vec<usize>, SlackError> {
-        const METHOD: &str = "conversations.history";
-        let v = self
-            .call(
-                METHOD,
-                Payload::Form(&[
-                    ("channel", channel),
-                    ("include_all_metadata", "true"),
-                    ("limit", "200"),
-                ]),
-            )
+        let messages = self
+            .history(&[
+                ("channel", channel),
+                ("include_all_metadata", "true"),
+                ("limit", "200"),
+            ])
             .await?;
-        let messages = v["messages"]
-            .as_array()
-            .ok_or_else(|| SlackError::BadResponse {
-                method: METHOD,
-                detail: "no `messages` list".into(),
-            })?;
         let mut parts: Vec<usize> = messages
             .iter()
             .filter_map(|m| {
