@@ -2,10 +2,12 @@
 # Lints the AWS deployment description: template.yaml (cfn-lint, then sam validate --lint) and
 # statemachines/weekly.asl.json (asl-validator and statelint). Installs what it needs on first
 # use, into the repository and nowhere else:
-#   .venv-lint            cfn-lint 1.x and pytest 8.x (pytest runs tests/aws, the IAM rules)
-#   .venv-sam             aws-sam-cli 1.x, in its own venv: it pins an older boto3 than other
+#   .venv-lint            cfn-lint and pytest (pytest runs tests/aws, the IAM rules)
+#   .venv-sam             aws-sam-cli, in its own venv: it pins an older boto3 than other
 #                         tools (moto) want, so the two never share site-packages
-#   .tools/node_modules   asl-validator 4.x and @wmfs/statelint 1.x
+#   .tools/node_modules   asl-validator and @wmfs/statelint
+# Exact pins (below): a fresh clone installs what the suite was last run with, and a stamp file in
+# each directory keeps them until a pin changes.
 # Needs python3 (3.9+) and npm. Never talks to AWS: sam validate --lint needs a region but no
 # credentials; where the kernel allows it (root or user namespaces), it is run with no network
 # at all, so an accidental AWS call fails loudly instead of happening.
@@ -36,16 +38,15 @@ venv() {
   fi
   if [ "$(cat "$dir/.requirements" 2>/dev/null)" != "$want" ]; then
     step "installing $want into $dir"
-    "$dir/bin/python" -m pip install --quiet --disable-pip-version-check --upgrade pip
     "$dir/bin/python" -m pip install --quiet --disable-pip-version-check "$@"
     echo "$want" > "$dir/.requirements"
   fi
 }
 
-venv .venv-lint 'cfn-lint>=1,<2' 'pytest>=8,<9'
-venv .venv-sam 'aws-sam-cli>=1,<2'
+venv .venv-lint 'cfn-lint==1.58.0' 'pytest==8.4.2'
+venv .venv-sam 'aws-sam-cli==1.170.0'
 
-asl_want='asl-validator@4 @wmfs/statelint@1'
+asl_want='asl-validator@4.0.0 @wmfs/statelint@1.30.0'
 if [ "$(cat .tools/.requirements 2>/dev/null)" != "$asl_want" ] \
   || [ ! -x .tools/node_modules/.bin/asl-validator ] || [ ! -x .tools/node_modules/.bin/statelint ]; then
   step "installing $asl_want into .tools"

@@ -115,6 +115,62 @@ fn demo_weekly_golden() {
     golden("demo-weekly.json", &j);
 }
 
+/// Gone is not at risk: C0000011 (silent 833 days) is kept off the list and counted; with
+/// `gone after: never` it takes a place again.
+#[test]
+fn the_gone_rule_keeps_long_silent_customers_off_the_lists() {
+    let dir = demo_copy();
+    let weekly = |d: &std::path::Path| {
+        run_json(&[
+            "weekly",
+            "--data",
+            d.to_str().unwrap(),
+            "--as-of",
+            "2026-11-23",
+            "--dry-run",
+        ])
+    };
+    let ids = |j: &serde_json::Value| -> Vec<String> {
+        j["owners"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .flat_map(|o| o["customers"].as_array().unwrap().iter())
+            .map(|c| c["customer_id"].as_str().unwrap().to_string())
+            .collect()
+    };
+    let gone = |j: &serde_json::Value| -> u64 {
+        j["owners"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|o| o["gone"].as_u64().unwrap_or(0))
+            .sum()
+    };
+    let by_default = weekly(dir.path());
+    assert!(!ids(&by_default).contains(&"C0000011".to_string()));
+    assert!(gone(&by_default) >= 1);
+    let text = run(&[
+        "weekly",
+        "--data",
+        dir.path().to_str().unwrap(),
+        "--as-of",
+        "2026-11-23",
+        "--dry-run",
+    ]);
+    assert!(
+        stdout(&text).contains("left off as gone"),
+        "{}",
+        stdout(&text)
+    );
+    let rules = dir.path().join("rules.txt");
+    let doc = std::fs::read_to_string(&rules).unwrap();
+    std::fs::write(&rules, format!("{doc}\ngone after: never\n")).unwrap();
+    let never = weekly(dir.path());
+    assert!(ids(&never).contains(&"C0000011".to_string()));
+    assert_eq!(gone(&never), 0);
+}
+
 #[test]
 fn demo_data_is_deterministic_for_a_seed() {
     let a = tempfile::tempdir().unwrap();

@@ -148,3 +148,47 @@ fn score_json_escapes_ids_and_text_values() {
         "plan pa\"used\ttab"
     );
 }
+
+#[test]
+fn score_csv_prints_a_header_and_one_row_per_customer_in_input_order() {
+    let list = format!(
+        "{SMALL_LIST}C7,Bad Date,alex@shop.example,c7@cust.example,32/13/2026,30,,\n\
+         =HYPERLINK(\"http://x\"),\"Harbor, \"\"Co\"\"\",alex@shop.example,c8@cust.example,2026-09-01,30,,\n"
+    );
+    let dir = folder(&list, SMALL_RULES, None);
+    let c = dir.path().join("customers.csv");
+    let r = dir.path().join("rules.txt");
+    let args = [
+        "score",
+        "--customers",
+        c.to_str().unwrap(),
+        "--rules",
+        r.to_str().unwrap(),
+        "--as-of",
+        "2026-11-23",
+        "--csv",
+    ];
+    let out = run(&args);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let text = stdout(&out);
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines[0], "customer_id,name,score,band,overdue,mood");
+    assert_eq!(lines[1], "C1,Harbor Bakery,90,churning,60,30");
+    assert_eq!(lines[4], "C4,Sunny Books,60,at-risk,60,0");
+    assert_eq!(lines[5], "C5,Cedar Salon,0,steady,0,0");
+    // A formula-like id is defused and quoted; the name's comma and quotes survive.
+    assert_eq!(
+        lines[7],
+        "\"'=HYPERLINK(\"\"http://x\"\")\",\"Harbor, \"\"Co\"\"\",60,at-risk,60,0"
+    );
+    assert_eq!(lines.len(), 8, "the bad row is not a CSV row: {text}");
+    assert!(
+        stderr(&out).contains("bad row, line 8:"),
+        "{}",
+        stderr(&out)
+    );
+    // --csv and --json are one or the other.
+    let mut both = args.to_vec();
+    both.push("--json");
+    assert_eq!(run(&both).status.code(), Some(2));
+}

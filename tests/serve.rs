@@ -460,6 +460,8 @@ fn a_300_character_customer_id_resolves_from_its_buttons() {
         as_of: "2026-11-23",
         owner: "alex@shop.example",
         items: &items,
+        trends: None,
+        gone: 0,
     };
     let message = slack_messages(&list, "D1").remove(0);
     validate_message(&message).unwrap();
@@ -550,4 +552,219 @@ fn a_customer_id_too_long_for_a_button_resolves_from_the_weeks_list() {
         1,
         "recorded under the whole id"
     );
+}
+
+const HOME_TOKEN: &str = "xoxb-serve-home";
+
+/// `churn serve` with a bot token, against the Slack-like server.
+fn start_with_token(dir: &std::path::Path, slack: &crate::slack_server::SlackServer) -> Server {
+    let mut child = churn()
+        .args(["serve", "--port", "0", "--data", dir.to_str().unwrap()])
+        .env("SLACK_SIGNING_SECRET", SECRET)
+        .env_remove("SLACK_SIGNING_SECRET_PREVIOUS")
+        .env("SLACK_BOT_TOKEN", HOME_TOKEN)
+        .env("CHURN_SLACK_API_URL", &slack.base_url)
+        .env("CHURN_LINK_SECRET", LINK_KEY)
+        .env("CHURN_SLACK_RESPONSE_URL_PREFIX", &slack.hooks_url)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("churn serve starts");
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let addr = line
+        .split("http://")
+        .nth(1)
+        .and_then(|s| s.split_whitespace().next())
+        .unwrap_or_else(|| panic!("no address in {line:?}"))
+        .to_string();
+    Server { child, addr }
+}
+
+fn event_headers(body: &str, secret: &str, ts: i64) -> Vec<(&'static str, String)> {
+    vec![
+        ("Content-Type", "application/json".into()),
+        ("X-Slack-Request-Timestamp", ts.to_string()),
+        (
+            "X-Slack-Signature",
+            sign(secret.as_bytes(), ts, body.as_bytes()),
+        ),
+    ]
+}
+
+/// The buttons (action_id, value) of the rows in these blocks.
+fn buttons(blocks: &Value) -> Vec<(String, String)> {
+    blocks
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|b| b["type"] == "actions")
+        .flat_map(|b| b["elements"].as_array().unwrap().clone())
+        .map(|e| {
+            (
+                e["action_id"].as_str().unwrap().to_string(),
+                e["value"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn the_home_tab_over_churn_serve_end_to_end() {
+    use crate::slack_server::{SlackServer, app_home_opened, event_callback};
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let slack = rt.block_on(SlackServer::start(HOME_TOKEN));
+    slack.add_user("alex@shop.example", "U0123ABCD");
+    slack.add_user("sam@shop.example", "U0SAM");
+    slack.add_user("stranger@shop.example", "U0STRANGER");
+    // Alex by member id; Sam (no list) by profile email.
+    let rules = format!("{SMALL_RULES}owner sam@shop.example: slack\n");
+    let dir = folder(SMALL_LIST, &rules, None);
+    let d = dir.path().to_str().unwrap();
+    // This week's list, posted to Alex's DM for real.
+    let out = churn()
+        .args(["weekly", "--data", d, "--json"])
+        .env("SLACK_BOT_TOKEN", HOME_TOKEN)
+        .env("CHURN_SLACK_API_URL", &slack.base_url)
+        .env("CHURN_LINK_SECRET", LINK_KEY)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    let list = slack.posted()[0].clone();
+    let server = start_with_token(dir.path(), &slack);
+    let post = |body: &str, headers: &[(&str, String)]| {
+        http(&server.addr, "POST", "/slack/events", headers, body)
+    };
+
+    // url_verification: the challenge, once verified.
+    let challenge =
+        json!({"token": "t", "challenge": "ch4llenge-XYZ", "type": "url_verification"}).to_string();
+    assert_eq!(
+        post(&challenge, &event_headers(&challenge, SECRET, now())),
+        (200, "ch4llenge-XYZ".to_string())
+    );
+    assert_eq!(
+        post(&challenge, &event_headers(&challenge, "nope", now())).0,
+        401
+    );
+
+    // Forged, stale, unsigned: a bare 401 and no Home.
+    let opened = event_callback("Ev0001", app_home_opened("U0123ABCD")).to_string();
+    for headers in [
+        event_headers(&opened, "nope", now()),
+        event_headers(&opened, SECRET, now() - 301),
+        vec![("Content-Type", "application/json".to_string())],
+        event_headers(&opened, SECRET, now())
+            .into_iter()
+            .filter(|(k, _)| *k != "X-Slack-Signature")
+            .collect(),
+    ] {
+        assert_eq!(post(&opened, &headers), (401, String::new()));
+    }
+    // An event the handler does not act on: 200, nothing published.
+    let other = event_callback(
+        "Ev0002",
+        json!({"type": "member_joined_channel", "user": "U0123ABCD", "channel": "C1"}),
+    )
+    .to_string();
+    assert_eq!(post(&other, &event_headers(&other, SECRET, now())).0, 200);
+    assert!(slack.homes().is_empty());
+
+    // Alex opens the Home: this week's names with the list message's very buttons.
+    let first = event_headers(&opened, SECRET, now());
+    assert_eq!(post(&opened, &first).0, 200);
+    // A replay of that very request (same signature, within the 5 minutes): answered, not
+    // published again; nor are Slack's retries of the event (X-Slack-Retry-Num).
+    assert_eq!(post(&opened, &first).0, 200);
+    for n in 1..=2 {
+        let mut h = event_headers(&opened, SECRET, now());
+        h.push(("X-Slack-Retry-Num", n.to_string()));
+        h.push(("X-Slack-Retry-Reason", "http_timeout".to_string()));
+        assert_eq!(post(&opened, &h).0, 200);
+    }
+    let homes = slack.homes();
+    assert_eq!(
+        homes.len(),
+        1,
+        "published to {:?}",
+        homes.iter().map(|h| &h.0).collect::<Vec<_>>()
+    );
+    assert_eq!(homes[0].0, "U0123ABCD");
+    let home = homes[0].1.clone();
+    assert!(
+        home.to_string().contains("2 of 2 names still open"),
+        "{home}"
+    );
+    assert_eq!(buttons(&home["blocks"]), buttons(&list["blocks"]));
+
+    // A click on the Home (a view, no message, no response_url) records and republishes it.
+    let (action, value) = buttons(&home["blocks"])[0].clone();
+    assert_eq!(action, "reached_out");
+    let customer: Value = serde_json::from_str(&value).unwrap();
+    let click = json!({
+        "type": "block_actions", "user": {"id": "U0123ABCD", "username": "alex"},
+        "trigger_id": slack.issue_trigger(Duration::ZERO),
+        "container": {"type": "view", "view_id": "VH00001"},
+        "view": {"id": "VH00001", "type": "home", "blocks": home["blocks"]},
+        "actions": [{"action_id": "reached_out", "value": value, "type": "button"}]
+    });
+    let body = format!("payload={}", form_encode(&click.to_string()));
+    let headers = signed_headers(&body, SECRET, now());
+    assert_eq!(
+        http(&server.addr, "POST", "/slack/interactions", &headers, &body).0,
+        200
+    );
+    assert_eq!(
+        audit_of(dir.path(), customer["c"].as_str().unwrap())
+            .iter()
+            .filter(|a| a.0 == "reached_out")
+            .count(),
+        1
+    );
+    let home = slack.home("U0123ABCD").unwrap();
+    assert_eq!(slack.homes().len(), 2, "republished after the outcome");
+    let text = home.to_string();
+    assert!(text.contains("1 of 2 names still open"), "{text}");
+    assert!(text.contains("Reached out *1*"), "{text}");
+    assert_eq!(buttons(&home["blocks"]).len(), 3);
+
+    // Sam: an owner found by profile email (users.info), with his own list only.
+    let sam = event_callback("Ev0003", app_home_opened("U0SAM")).to_string();
+    assert_eq!(post(&sam, &event_headers(&sam, SECRET, now())).0, 200);
+    assert_eq!(slack.received_for("users.info").len(), 1);
+    let sams = slack.home("U0SAM").unwrap().to_string();
+    assert!(sams.contains("Willow Yoga"), "{sams}");
+    assert!(!sams.contains("Harbor"), "{sams}");
+    // A member who is no owner: told so, nothing of anyone's list.
+    let stranger = event_callback("Ev0004", app_home_opened("U0STRANGER")).to_string();
+    assert_eq!(
+        post(&stranger, &event_headers(&stranger, SECRET, now())).0,
+        200
+    );
+    let seen = slack.home("U0STRANGER").unwrap().to_string();
+    assert!(seen.contains("not an owner"), "{seen}");
+    assert!(!seen.contains("Harbor") && !seen.contains("C1"), "{seen}");
+}
+
+#[test]
+fn the_slack_manifest_turns_on_the_home_tab_and_its_event() {
+    let manifest = std::fs::read_to_string(repo().join("slack/manifest.yaml")).unwrap();
+    let lines: Vec<&str> = manifest
+        .lines()
+        .map(|l| l.split(" #").next().unwrap().trim())
+        .collect();
+    for want in [
+        "home_tab_enabled: true",
+        "event_subscriptions:",
+        "request_url: https://<function-url>/slack/events",
+        "- app_home_opened",
+        "request_url: https://<function-url>/slack/interactions",
+        "- users:read",
+        "- users:read.email",
+    ] {
+        assert!(lines.contains(&want), "{want} missing from\n{manifest}");
+    }
+    assert_eq!(churn_outcome::EVENTS_PATH, "/slack/events");
 }

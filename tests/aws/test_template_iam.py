@@ -423,11 +423,38 @@ def test_monday_roles_allow_exactly_what_the_engine_calls():
     assert tables["runs"] == {"dynamodb:GetItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem"}
     assert objects == {("s3:GetObject", "/runs/*/shortlists/*"), ("s3:PutObject", "/runs/*/owners/*")}
     tables, objects = grants("churn-record")
-    assert tables["runs"] == {"dynamodb:GetItem", "dynamodb:UpdateItem"}
-    assert objects == {("s3:PutObject", "/runs/*/report.json"), ("s3:GetObject", "/runs/*/owners/*")}
+    assert tables["runs"] == {"dynamodb:GetItem", "dynamodb:UpdateItem", "dynamodb:Query"}
+    assert objects == {("s3:PutObject", "/runs/*/report.json"), ("s3:GetObject", "/runs/*/owners/*"),
+                       ("s3:GetObject", "/runs/*/scores.json")}
     tables, objects = grants("churn-scorer")
     assert tables["runs"] <= {"dynamodb:GetItem", "dynamodb:Query"}
-    assert objects == {("s3:PutObject", "/runs/*/shortlists/*")}
+    assert objects == {("s3:PutObject", "/runs/*/shortlists/*"), ("s3:PutObject", "/runs/*/scores.json")}
+
+
+def test_history_table_is_written_only_by_the_scorer_and_expires():
+    """Score history (docs/SPEC.md §5): cp-history keyed by customer and week with a TTL; only the
+    scorer touches it, with batch puts and batch gets and nothing else (no Scan, no delete)."""
+    template = load()
+    table = props(template["Resources"]["HistoryTable"])
+    assert table["TableName"] == "cp-history"
+    assert table["KeySchema"] == [{"AttributeName": "customer_id", "KeyType": "HASH"},
+                                  {"AttributeName": "week", "KeyType": "RANGE"}]
+    assert table["TimeToLiveSpecification"] == {"AttributeName": "expires_at", "Enabled": True}
+    assert table["BillingMode"] == "PAY_PER_REQUEST"
+    functions = resources_of(template, FUNCTION_TYPES)
+    users = {}
+    for n, r in functions.items():
+        for st in role_statements(template, role_of(r)):
+            if any("HistoryTable" in refs(res) for res in as_list(st.get("Resource"))):
+                users.setdefault(function_name(n, r), set()).update(str(a) for a in as_list(st["Action"]))
+    assert users == {"churn-scorer": {"dynamodb:BatchWriteItem", "dynamodb:BatchGetItem"}}
+    scorer = next(r for n, r in functions.items() if function_name(n, r) == "churn-scorer")
+    assert props(scorer)["Environment"]["Variables"]["HISTORY_TABLE"] == {"Ref": "HistoryTable"}
+    # The sheet write: only with the sheet, the key secret only then.
+    record = next(r for n, r in functions.items() if function_name(n, r) == "churn-record")
+    sheet = props(record)["Environment"]["Variables"]["SHEET_ID"]
+    assert sheet == {"Fn::If": ["HasDrive", {"Ref": "CustomerSheetId"}, ""]}
+    assert template["Resources"]["SheetWriteFailureAlarm"]["Condition"] == "HasDrive"
 
 
 def test_digest_and_summary_read_only_and_on_their_schedules():
@@ -458,6 +485,36 @@ def test_digest_and_summary_read_only_and_on_their_schedules():
         assert sched["ScheduleExpression"] == cron
         assert refs(sched["ScheduleExpressionTimezone"]) == {"TimeZone"}
         assert refs(sched["Target"]["Arn"]) == {logical_id}
+
+
+def test_summary_reads_the_order_history_and_rules_for_its_evidence():
+    """Issue 13: the monthly summary's backtest evidence reads every kept order (Scan on
+    cp-orders, read only), the rules in force and the list mirror, and nothing else of those."""
+    template = load()
+    functions = resources_of(template, FUNCTION_TYPES)
+    by_binary = {function_name(n, r): n for n, r in functions.items()}
+    logical_id = by_binary["churn-summary"]
+    statements = role_statements(template, role_of(functions[logical_id]))
+    orders = {
+        str(a)
+        for st in statements
+        if refs(st.get("Resource")) & {"OrdersTable"}
+        for a in as_list(st.get("Action"))
+    }
+    assert orders == {"dynamodb:Query", "dynamodb:Scan"}, orders
+    s3 = {
+        (str(a), str(st.get("Resource")))
+        for st in statements
+        for a in as_list(st.get("Action"))
+        if str(a).startswith("s3:")
+    }
+    assert {a for a, _ in s3} == {"s3:GetObject"}, s3
+    objects = sorted(r for _, r in s3)
+    assert any("RulesBucket" in r and "/rules.txt" in r for r in objects), objects
+    assert any("ListBucket" in r and "/customers.csv" in r for r in objects), objects
+    assert len(objects) == 2, objects
+    env = props(functions[logical_id])["Environment"]["Variables"]
+    assert refs(env["ORDERS_TABLE"]) == {"OrdersTable"}
 
 
 def test_mood_reader_wiring():
@@ -507,8 +564,15 @@ def test_outcome_handler_is_public_capped_and_least_privilege():
     (audit,) = audit_ids
     assert granted[audit] == {"dynamodb:PutItem", "dynamodb:GetItem", "dynamodb:Query"}
     assert granted["StateTable"] == {"dynamodb:GetItem", "dynamodb:UpdateItem"}
-    # Resolving a hashed customer id reads the week's sent lists, and nothing else of the ledger.
+    # Resolving a hashed customer id and the Home tab read the weeks' sent lists, and nothing
+    # else of the ledger.
     assert granted["RunsTable"] == {"dynamodb:Query"}
+    # The Home tab's owner lines: rules.txt, read only, and no other object of any bucket.
+    s3 = {k: v for k, v in granted.items() if any(a.startswith("s3:") for a in v)}
+    assert s3 == {"RulesBucket": {"s3:GetObject"}}, s3
+    rules_reads = [res for st in statements for res in as_list(st.get("Resource"))
+                   if "s3:GetObject" in as_list(st.get("Action"))]
+    assert [literal_text(r) for r in rules_reads] == ["${RulesBucket.Arn}/rules.txt"], rules_reads
     secrets = {k for k, v in granted.items() if v == {"secretsmanager:GetSecretValue"}}
     # Every key lives in the one JSON secret (docs/aws-template.md, "One secret").
     assert secrets == {"KeysSecret"}

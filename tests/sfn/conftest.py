@@ -36,8 +36,10 @@ def free_port():
         return s.getsockname()[1]
 
 
-def kill_running(binary_name):
-    """SIGKILLs every running `<binary_name> --invoke` process (a Lambda that dies mid-task)."""
+def kill_running(binary_name, env_marker):
+    """SIGKILLs every running `<binary_name> --invoke` process (a Lambda that dies mid-task) whose
+    environment holds `env_marker`, so tests running side by side (pytest -n) keep theirs."""
+    marker = env_marker.encode()
     for pid in os.listdir("/proc"):
         if not pid.isdigit():
             continue
@@ -47,6 +49,12 @@ def kill_running(binary_name):
         except OSError:
             continue
         if argv and argv[0].endswith(binary_name.encode()) and b"--invoke" in argv:
+            try:
+                with open(f"/proc/{pid}/environ", "rb") as f:
+                    if marker not in f.read().split(b"\0"):
+                        continue
+            except OSError:
+                continue
             try:
                 os.kill(int(pid), signal.SIGKILL)
             except ProcessLookupError:
@@ -136,7 +144,7 @@ class FakeSlack:
                     self.crash_after_posts = 0
             if crash:
                 # The post landed; the sender dies before it hears back or writes its ledger.
-                kill_running("churn-handoff")
+                kill_running("churn-handoff", f"SLACK_API_URL={self.url}")
                 return
             return h.reply(200, {"ok": True, "channel": args["channel"], "ts": ts})
         if method == "conversations.history":
@@ -230,6 +238,7 @@ class World:
             "AWS_DEFAULT_REGION": REGION, "AWS_ENDPOINT_URL": self.endpoint,
             "AWS_ENDPOINT_URL_BEDROCK_RUNTIME": self.bedrock.url, "S3_FORCE_PATH_STYLE": "true",
             "STATE_TABLE": "cp-state", "AUDIT_TABLE": "cp-audit", "RUNS_TABLE": "cp-runs",
+            "HISTORY_TABLE": "cp-history",
             "LIST_BUCKET": "cp-list", "RULES_BUCKET": "cp-rules", "RUNS_BUCKET": "cp-runs-bucket",
             "CONFIG_PATH": "/cp/config/", "SLACK_API_URL": self.slack.url,
             "SLACK_TOKEN_SECRET": "cp/keys#slack_bot_token", "LINK_KEY_SECRET": "cp/keys#email_link_key",
@@ -262,7 +271,8 @@ class World:
 
     def deploy(self):
         for name, keys in {"cp-state": [("customer_id", "HASH")], "cp-audit": [("customer_id", "HASH"), ("ts", "RANGE")],
-                           "cp-runs": [("week", "HASH"), ("owner", "RANGE")]}.items():
+                           "cp-runs": [("week", "HASH"), ("owner", "RANGE")],
+                           "cp-history": [("customer_id", "HASH"), ("week", "RANGE")]}.items():
             self.ddb.create_table(
                 TableName=name, BillingMode="PAY_PER_REQUEST",
                 KeySchema=[{"AttributeName": k, "KeyType": t} for k, t in keys],

@@ -205,6 +205,27 @@ impl DynamoDbSendLedger {
         })
     }
 
+    /// Adds the held-out customers (docs/SPEC.md §3 `holdout`) to a `SET` as the JSON attribute
+    /// `held_out` — only when there are any, so a run without a holdout writes what it always did.
+    fn with_held_out(
+        set: &str,
+        week: &str,
+        owner: &str,
+        sent: &SentList<'_>,
+        values: &mut Vec<(&str, AttributeValue)>,
+    ) -> Result<String, LedgerError> {
+        if sent.held_out.is_empty() {
+            return Ok(set.to_string());
+        }
+        let json = serde_json::to_string(sent.held_out).map_err(|e| LedgerError::Corrupt {
+            week: week.into(),
+            owner: owner.into(),
+            detail: e.to_string(),
+        })?;
+        values.push((":held", s(json)));
+        Ok(format!("{set}, held_out = :held"))
+    }
+
     /// Stores the list about to be sent in the run's claim.
     pub async fn prepare(
         &self,
@@ -214,18 +235,19 @@ impl DynamoDbSendLedger {
         sent: &SentList<'_>,
     ) -> Result<bool, LedgerError> {
         let list = Self::list_json(week, owner, sent.list)?;
-        self.update_claim(
+        let mut values = vec![
+            (":via", s(sent.via.as_str())),
+            (":list", s(list)),
+            (":rv", s(sent.rules_version)),
+        ];
+        let set = Self::with_held_out(
+            "SET via = :via, #l = :list, rules_version = :rv",
             week,
             owner,
-            run_id,
-            "SET via = :via, #l = :list, rules_version = :rv",
-            vec![
-                (":via", s(sent.via.as_str())),
-                (":list", s(list)),
-                (":rv", s(sent.rules_version)),
-            ],
-        )
-        .await
+            sent,
+            &mut values,
+        )?;
+        self.update_claim(week, owner, run_id, &set, values).await
     }
 
     /// Marks the run's claim `sent` with the list that went out.
@@ -238,18 +260,26 @@ impl DynamoDbSendLedger {
         sent_at: &str,
     ) -> Result<bool, LedgerError> {
         let list = Self::list_json(week, owner, sent.list)?;
+        let mut values = vec![
+            (":sent", s("sent")),
+            (":via", s(sent.via.as_str())),
+            (":list", s(list)),
+            (":rv", s(sent.rules_version)),
+            (":at", s(sent_at)),
+        ];
+        let set = Self::with_held_out(
+            "SET #s = :sent, via = :via, #l = :list, rules_version = :rv, sent_at = :at",
+            week,
+            owner,
+            sent,
+            &mut values,
+        )?;
         self.update_claim(
             week,
             owner,
             run_id,
-            "SET #s = :sent, via = :via, #l = :list, rules_version = :rv, sent_at = :at REMOVE lease_until",
-            vec![
-                (":sent", s("sent")),
-                (":via", s(sent.via.as_str())),
-                (":list", s(list)),
-                (":rv", s(sent.rules_version)),
-                (":at", s(sent_at)),
-            ],
+            &format!("{set} REMOVE lease_until"),
+            values,
         )
         .await
     }
@@ -344,6 +374,11 @@ fn entry_from_item(item: &Item) -> Result<LedgerEntry, LedgerError> {
         .ok_or_else(|| corrupt("via is neither slack nor email"))?;
     let list = serde_json::from_str(&req("list")?)
         .map_err(|e| corrupt(&format!("list is not a JSON list of customers: {e}")))?;
+    let held_out = match get_s(item, "held_out") {
+        Some(h) => serde_json::from_str(h)
+            .map_err(|e| corrupt(&format!("held_out is not a JSON list of customers: {e}")))?,
+        None => Vec::new(),
+    };
     let lease_until_ms = item
         .get("lease_until")
         .and_then(|v| v.as_n().ok())
@@ -356,6 +391,7 @@ fn entry_from_item(item: &Item) -> Result<LedgerEntry, LedgerError> {
         via,
         list,
         rules_version: get_s(item, "rules_version").unwrap_or_default().to_string(),
+        held_out,
         lease_until_ms,
     })
 }

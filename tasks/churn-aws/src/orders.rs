@@ -37,6 +37,53 @@ impl DynamoDbOrderHistory {
         }
     }
 
+    /// Every kept order (a paginated Scan, only the fields the backtest needs), for the monthly
+    /// summary's backtest evidence (docs/SPEC.md §9).
+    pub async fn scan_all(&self) -> Result<Vec<churn_core::ingest::orders::Order>, StateError> {
+        use churn_core::ingest::orders::{CustomerKey, Order};
+        let mut out = Vec::new();
+        let mut start = None;
+        loop {
+            let page = self
+                .client
+                .scan()
+                .table_name(&self.orders_table)
+                .projection_expression("customer_id, order_date, amount")
+                .set_exclusive_start_key(start)
+                .send()
+                .await
+                .map_err(|e| AwsFailure::from_sdk("DynamoDB.Scan", &e))?;
+            for item in page.items() {
+                let cid = get_s(item, "customer_id").unwrap_or_default();
+                let corrupt = |detail: &str| StateError::Corrupt {
+                    table: self.orders_table.clone(),
+                    key: cid.to_string(),
+                    detail: detail.into(),
+                };
+                if cid.is_empty() {
+                    return Err(corrupt("no customer_id"));
+                }
+                let date = get_s(item, "order_date")
+                    .and_then(|d| d.parse().ok())
+                    .ok_or_else(|| corrupt("bad order_date"))?;
+                let amount = item
+                    .get("amount")
+                    .and_then(|a| a.as_n().ok())
+                    .and_then(|a| a.parse().ok());
+                out.push(Order {
+                    order_id: None,
+                    customer_key: CustomerKey::Id(cid.to_string()),
+                    date,
+                    amount,
+                });
+            }
+            match page.last_evaluated_key() {
+                Some(k) if !k.is_empty() => start = Some(k.clone()),
+                _ => return Ok(out),
+            }
+        }
+    }
+
     /// The kept orders of each customer (one Query each; customers without any are absent).
     pub async fn load<'i>(
         &self,

@@ -4,8 +4,11 @@
 
 use std::sync::{Mutex, OnceLock};
 
+use churn_core::model::ListItem;
+use churn_core::notify::home::HomeSource;
 use churn_core::outcome::state::{AuditItem, Change, CustomerState};
 use churn_core::ports::{Applied, OutcomeStore, PortError};
+use churn_core::run::ledger::LedgerStatus;
 
 use crate::{AuditClock, DynamoDbStateStore, StateError};
 
@@ -73,5 +76,62 @@ impl OutcomeStore for DynamoDbOutcomeStore {
             .into_values()
             .flat_map(|e| e.list.into_iter().map(|i| i.customer_id))
             .collect())
+    }
+}
+
+/// Customers' audit reads at once for the Home tab (each a `Query` on `cp-audit`).
+const HOME_AUDIT_CONCURRENCY: usize = 16;
+
+/// The Home tab's data (docs/SPEC.md §7): the owner's lists from `cp-runs` (a `Query` per week,
+/// read only) and their customers' audit items from `cp-audit` (a `Query` per customer, several
+/// at once, so the Events API's 3 seconds hold).
+impl HomeSource for DynamoDbOutcomeStore {
+    async fn owner_lists(
+        &self,
+        owner: &str,
+        weeks: &[String],
+    ) -> Result<Vec<(String, Vec<ListItem>)>, PortError> {
+        let owner = owner.to_lowercase();
+        let mut reads = tokio::task::JoinSet::new();
+        for (i, week) in weeks.iter().enumerate() {
+            let (ledger, week) = (self.ledger.clone(), week.clone());
+            reads.spawn(async move { (i, week.clone(), ledger.get(&week).await) });
+        }
+        let mut out = Vec::new();
+        while let Some(joined) = reads.join_next().await {
+            let (i, week, entries) =
+                joined.map_err(|e| PortError::new(format!("ledger read failed: {e}"), true))?;
+            let mut entries =
+                entries.map_err(|e| PortError::new(e.to_string(), e.is_retryable()))?;
+            if let Some(e) = entries.remove(&owner)
+                && e.status != LedgerStatus::Sending
+            {
+                out.push((i, week, e.list));
+            }
+        }
+        out.sort_by_key(|(i, _, _)| *i);
+        Ok(out.into_iter().map(|(_, w, l)| (w, l)).collect())
+    }
+
+    async fn audit_since(
+        &self,
+        customer_ids: &[String],
+        from_ts: &str,
+    ) -> Result<Vec<AuditItem>, PortError> {
+        let mut out = Vec::new();
+        for chunk in customer_ids.chunks(HOME_AUDIT_CONCURRENCY) {
+            let mut reads = tokio::task::JoinSet::new();
+            for id in chunk {
+                let (state, id) = (self.state.clone(), id.clone());
+                reads.spawn(async move { state.audit_for(&id).await });
+            }
+            while let Some(joined) = reads.join_next().await {
+                let items = joined
+                    .map_err(|e| PortError::new(format!("audit read failed: {e}"), true))?
+                    .map_err(port)?;
+                out.extend(items.into_iter().filter(|i| i.ts.as_str() >= from_ts));
+            }
+        }
+        Ok(out)
     }
 }

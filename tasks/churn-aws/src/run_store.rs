@@ -103,6 +103,17 @@ impl SendLedger for DynamoDbRunStore {
             )
             .await
             .map_err(state_port)?;
+        self.state
+            .record_held_out(
+                week,
+                as_of,
+                &entry.rules_version,
+                &entry.held_out,
+                by_user,
+                &mut clock,
+            )
+            .await
+            .map_err(state_port)?;
         match self
             .ledger
             .mark_recorded(week, owner, &clock.now_string())

@@ -702,6 +702,58 @@ impl DynamoDbStateStore {
         Ok(recorded)
     }
 
+    /// Records the customers held out of a sent list (docs/SPEC.md §3 `holdout`), mirroring
+    /// `SqliteStore::record`: one `held_out` audit item each, no contact field changed (so no
+    /// contact pause). Each is one transaction with a `held_out_week` marker in `cp-state`
+    /// conditioned on not being this week already, so a repeated Record writes nothing twice.
+    /// Returns how many were newly recorded.
+    #[allow(clippy::too_many_arguments)]
+    pub async fn record_held_out(
+        &self,
+        week: &str,
+        as_of: Date,
+        rules_version: &str,
+        held_out: &[churn_core::run::holdout::HeldOut],
+        by_user: &str,
+        clock: &mut AuditClock,
+    ) -> Result<usize, StateError> {
+        let mut recorded = 0;
+        for h in held_out {
+            let ts = clock.tick();
+            let update = Update::builder()
+                .table_name(&self.state_table)
+                .key("customer_id", s(&h.customer_id))
+                .update_expression("SET #h = :w")
+                .condition_expression("attribute_not_exists(#h) OR #h <> :w")
+                .expression_attribute_names("#h", "held_out_week")
+                .expression_attribute_values(":w", s(week))
+                .build()
+                .map_err(build_err("DynamoDB.TransactWriteItems"))?;
+            let notes = churn_core::run::holdout::audit_notes(h, week, as_of, rules_version);
+            let audit = self.audit_put(
+                &h.customer_id,
+                &ts,
+                churn_core::run::holdout::HELD_OUT_ACTION,
+                by_user,
+                &Map::new(),
+                &Map::new(),
+                &notes,
+            )?;
+            match self
+                .transact(
+                    &h.customer_id,
+                    vec![TransactWriteItem::builder().update(update).build(), audit],
+                )
+                .await
+            {
+                Ok(()) => recorded += 1,
+                Err(StateError::AlreadyRecorded { .. }) => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(recorded)
+    }
+
     /// A customer's audit items, oldest first (Query, all pages, consistent).
     pub async fn audit_for(&self, customer_id: &str) -> Result<Vec<AuditItem>, StateError> {
         let mut out = Vec::new();

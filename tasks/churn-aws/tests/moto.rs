@@ -9,6 +9,8 @@ use churn_test_support::moto as support;
 mod config;
 #[path = "moto/errors.rs"]
 mod errors;
+#[path = "moto/history.rs"]
+mod history;
 #[path = "moto/ledger.rs"]
 mod ledger;
 #[path = "moto/mail.rs"]

@@ -223,7 +223,7 @@ fn pct(x: Option<f64>) -> String {
 
 fn row(label: &str, m: &Metrics) -> String {
     format!(
-        "  {label:<10} {:>9} {:>9} {:>9} {:>10} {:>12} {:>8.1} {:>5}\n",
+        "  {label:<10} {:>9} {:>9} {:>9} {:>10} {:>12} {:>8.1} {:>5} {:>8}\n",
         m.flagged,
         m.caught,
         pct(m.catch_rate),
@@ -231,15 +231,16 @@ fn row(label: &str, m: &Metrics) -> String {
         m.median_warning_weeks
             .map_or("—".into(), |w| format!("{w:.1}")),
         m.flags_per_owner_week,
-        m.max_flags_per_owner_week
+        m.max_flags_per_owner_week,
+        m.already_gone
     )
 }
 
-/// The terminal table: rules as sent, rules uncapped and the baseline, per band and overall.
 pub fn table(r: &BacktestReport, format: &str, orders: usize) -> String {
+    let auc = |x: Option<f64>| x.map_or("—".into(), |x| format!("{x:.3}"));
     let mut s = format!(
         "Backtest of {} Monday(s), {} … {} ({}-day horizon) over {orders} orders ({format})\n\
-         {} customers, {} owner(s); {} customer-weeks, {} churned ({} churn episodes)\n",
+         {} customers, {} owner(s); {} judged customer-weeks (an order within the horizon), {} churned ({} churn episodes); {} already gone\n",
         r.weeks,
         r.from,
         r.to,
@@ -248,7 +249,8 @@ pub fn table(r: &BacktestReport, format: &str, orders: usize) -> String {
         r.owners.len(),
         r.customer_weeks,
         r.churned_weeks,
-        r.churn_episodes
+        r.churn_episodes,
+        r.gone_weeks
     );
     if r.unmatched_orders > 0 {
         s.push_str(&format!(
@@ -257,8 +259,13 @@ pub fn table(r: &BacktestReport, format: &str, orders: usize) -> String {
         ));
     }
     s.push_str(&format!(
-        "\n  {:<10} {:>9} {:>9} {:>9} {:>10} {:>12} {:>8} {:>5}\n",
-        "", "flagged", "caught", "catch", "precision", "warning wks", "per o/wk", "max"
+        "AUC over the judged customer-weeks: rules {}, recency {}\n",
+        auc(r.auc.rules),
+        auc(r.auc.baseline)
+    ));
+    s.push_str(&format!(
+        "\n  {:<10} {:>9} {:>9} {:>9} {:>10} {:>12} {:>8} {:>5} {:>8}\n",
+        "", "flagged", "caught", "catch", "precision", "warning wks", "per o/wk", "max", "gone"
     ));
     s.push_str(&format!(
         "Rules, as sent (cap {}, pause {} days)\n",
@@ -271,14 +278,20 @@ pub fn table(r: &BacktestReport, format: &str, orders: usize) -> String {
     s.push_str(&row("at-risk", &r.uncapped.at_risk));
     s.push_str(&row("churning", &r.uncapped.churning));
     s.push_str(&row("overall", &r.uncapped.overall));
-    s.push_str(&format!(
-        "Baseline (no order for {}+ days, no cap)\n",
-        r.baseline_days
-    ));
+    s.push_str("Recency (as many names per owner as the rules sent, longest silent first)\n");
     s.push_str(&row("overall", &r.baseline));
+    let g = &r.gone_rule;
+    match g.gone_after_days {
+        Some(days) => s.push_str(&format!(
+            "Gone rule (silent {days}+ days): kept {} customer-week(s) off the lists; {} were already gone, {} ordered again within the horizon\n",
+            g.kept_off, g.kept_off_already_gone, g.kept_off_returned
+        )),
+        None => s.push_str("Gone rule: off (`gone after: never`)\n"),
+    }
     s.push_str(
-        "\nflagged/caught: customer-weeks; catch: churned weeks flagged beforehand; precision: flagged weeks that churned;\n\
-         warning wks: median weeks from the first flag to the Monday the silence reached the horizon.\n",
+        "\nflagged/caught: judged customer-weeks; catch: churned weeks flagged beforehand; precision: flagged weeks that churned;\n\
+         warning wks: median weeks from the first flag to the Monday the silence reached the horizon;\n\
+         gone: flags on customers already silent for the whole horizon (never a catch).\n",
     );
     s
 }

@@ -10,8 +10,11 @@ mod init_cmd;
 mod palive_cmd;
 mod print;
 mod read_mail_cmd;
+mod score_csv;
 mod serve_cmd;
 mod slack_env;
+mod suggest_cmd;
+mod uplift_cmd;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -49,6 +52,9 @@ enum TopCommand {
     /// The deployed Monday run: start it, follow it, rerun or redrive it (Step Functions).
     #[command(subcommand)]
     Aws(aws_cmd::AwsCommand),
+    /// Work on the rules doc: `churn rules suggest` fits one to your order history.
+    #[command(subcommand)]
+    Rules(suggest_cmd::RulesCommand),
 }
 
 #[derive(Subcommand, Debug)]
@@ -107,6 +113,9 @@ enum Command {
         data: Option<PathBuf>,
         #[command(flatten)]
         output: OutputArgs,
+        /// Print the scores as CSV with a header (customer_id, name, score, band, each signal's points).
+        #[arg(long, conflicts_with = "json")]
+        csv: bool,
     },
     /// One customer's breakdown and reason.
     Explain {
@@ -220,6 +229,14 @@ enum Command {
     },
     /// This week so far: the watch band, the outcomes recorded, who came back on their own.
     Digest(digest_cmd::DigestArgs),
+    /// Does outreach work? Compares how often listed customers came back with customers held
+    /// out of the lists (rules.txt `holdout: 10%`), with a 95% interval.
+    ///
+    /// A customer came back when they ordered within the horizon after the Monday run (from
+    /// the order history `churn import-orders` keeps) or were marked Won back. Each customer
+    /// counts once, in the group of their first run in the window. Says plainly when there
+    /// are too few customers to tell.
+    Uplift(uplift_cmd::UpliftArgs),
     /// Serve the outcome handler on 127.0.0.1: Slack buttons and forms at /slack/interactions,
     /// email links at /o/<token>. Needs SLACK_SIGNING_SECRET; SLACK_BOT_TOKEN enables the Won back
     /// and Lost forms.
@@ -254,6 +271,17 @@ enum Command {
         /// customer list consistent with it (for `churn backtest`).
         #[arg(long)]
         orders: bool,
+        /// With --orders and --data: instead, plant an outreach effect — write to --out (a
+        /// file) follow-up orders for the customers listed or held out in DIR's audit: listed
+        /// ones come back within 90 days with chance BASE + EFFECT, held-out ones with BASE.
+        #[arg(long, value_name = "EFFECT", requires_all = ["orders", "data"], allow_negative_numbers = true)]
+        uplift: Option<f64>,
+        /// With --uplift: the held-out customers' come-back chance.
+        #[arg(long, value_name = "BASE", default_value_t = 0.3, requires = "uplift")]
+        uplift_base: f64,
+        /// With --uplift: the data folder whose audit says who was listed or held out.
+        #[arg(long, value_name = "DIR", requires = "uplift")]
+        data: Option<PathBuf>,
         #[command(flatten)]
         output: OutputArgs,
     },
@@ -317,6 +345,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         TopCommand::Local(command) => commands::run(command),
         TopCommand::Aws(command) => aws_cmd::run(command),
+        TopCommand::Rules(command) => suggest_cmd::run(command),
     };
     match result {
         Ok(code) => code,

@@ -52,6 +52,18 @@ pub fn weekly(r: &WeeklyReport) {
         if let Some(e) = &o.error {
             println!("   error: {e}");
         }
+        if o.held_out > 0 {
+            println!(
+                "   {} more held out by the holdout (never shown; see `churn uplift`)",
+                o.held_out
+            );
+        }
+        if o.gone > 0 {
+            println!(
+                "   {} more left off as gone (silent past `gone after`): mark them Lost with `churn outcome ID lost` if they are",
+                o.gone
+            );
+        }
         for (i, c) in o.customers.iter().enumerate() {
             println!(
                 "  {:>2}. {} ({}) · {} · score {}",
@@ -147,6 +159,9 @@ pub fn explanation(e: &Explanation) {
             println!("  {label}: {v}");
         }
     }
+    if let Some(h) = e.history_line() {
+        println!("{h}");
+    }
     println!("Rules version {}", e.rules_version);
 }
 
@@ -236,6 +251,144 @@ pub fn comparison(c: &churn_local::compare::Comparison) {
                 m.customer_id,
                 m.why
             );
+        }
+    }
+}
+
+/// Whether `s` needs no escaping in a JSON string: no control character, `"` or `\\`.
+pub fn json_plain(s: &str) -> bool {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+    // Eight bytes at a time: a byte below 0x20, or equal to `"` or `\\`, sets its high bit.
+    let has_zero = |v: u64| v.wrapping_sub(ONES) & !v & HIGH;
+    let mut chunks = s.as_bytes().chunks_exact(8);
+    for c in &mut chunks {
+        let mut word = [0u8; 8];
+        word.copy_from_slice(c);
+        let v = u64::from_le_bytes(word);
+        let hit = (v.wrapping_sub(ONES * 0x20) & !v & HIGH)
+            | has_zero(v ^ (ONES * u64::from(b'"')))
+            | has_zero(v ^ (ONES * u64::from(b'\\')));
+        if hit != 0 {
+            return false;
+        }
+    }
+    chunks
+        .remainder()
+        .iter()
+        .all(|&b| b >= 0x20 && b != b'"' && b != b'\\')
+}
+
+/// Appends a JSON string; plain text (the common case) is copied without escaping work.
+pub fn push_json_str(out: &mut Vec<u8>, s: &str) {
+    if json_plain(s) {
+        out.push(b'"');
+        out.extend_from_slice(s.as_bytes());
+        out.push(b'"');
+    } else {
+        let _ = serde_json::to_writer(&mut *out, s);
+    }
+}
+
+/// Writes the customers of `score --json` (the keys and order of docs/SPEC.md §10) straight from
+/// the scorer's borrowed results: at a million rows serde's generic path was the bottleneck.
+pub struct ScoreJson {
+    /// Each signal's `{"signal":"…","points":` prefix, escaped once.
+    signals: Vec<Vec<u8>>,
+    detail: String,
+    first: bool,
+}
+
+impl ScoreJson {
+    pub fn new(rules: &churn_core::rules::Rules) -> Self {
+        let signals = rules
+            .signals
+            .iter()
+            .map(|sig| {
+                let mut prefix = b"{\"signal\":".to_vec();
+                push_json_str(&mut prefix, &sig.name);
+                prefix.extend_from_slice(b",\"points\":");
+                prefix
+            })
+            .collect();
+        ScoreJson {
+            signals,
+            detail: String::new(),
+            first: true,
+        }
+    }
+
+    /// Appends one customer, after a comma unless it is the first.
+    pub fn push(
+        &mut self,
+        out: &mut Vec<u8>,
+        customer_id: &str,
+        score: Score,
+        scorer: &Scorer<'_>,
+        results: &[(u32, Measured<'_>)],
+    ) {
+        use churn_core::scoring::score::{ValueRef, push_json_number, push_u64_bytes};
+        if !std::mem::take(&mut self.first) {
+            out.push(b',');
+        }
+        out.extend_from_slice(b"{\"customer_id\":");
+        push_json_str(out, customer_id);
+        out.extend_from_slice(b",\"score\":");
+        push_u64_bytes(out, u64::from(score.score));
+        out.extend_from_slice(b",\"band\":\"");
+        out.extend_from_slice(score.band.as_str().as_bytes());
+        out.extend_from_slice(b"\",\"breakdown\":[");
+        for (i, (points, m)) in results.iter().enumerate() {
+            if i > 0 {
+                out.push(b',');
+            }
+            out.extend_from_slice(&self.signals[i]);
+            push_u64_bytes(out, u64::from(*points));
+            out.extend_from_slice(b",\"value\":");
+            match m.value() {
+                None => out.extend_from_slice(b"null"),
+                Some(ValueRef::Number(n)) => push_json_number(out, n),
+                Some(ValueRef::Text(t)) => push_json_str(out, t),
+            }
+            out.extend_from_slice(b",\"detail\":");
+            m.write_detail(scorer.signal_names(i).1, &mut self.detail);
+            push_json_str(out, &self.detail);
+            out.push(b'}');
+        }
+        out.extend_from_slice(b"]}");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The plain check against the byte-by-byte rule, at every position of every 8-byte word.
+    #[test]
+    fn json_plain_finds_every_byte_that_needs_escaping() {
+        let naive = |s: &str| s.bytes().all(|b| b >= 0x20 && b != b'"' && b != b'\\');
+        let mut cases = vec![
+            String::new(),
+            "plain text".into(),
+            "é ünïcode ✓ text with 0x7f \u{7f}".into(),
+        ];
+        for len in 1..20 {
+            for at in 0..len {
+                for bad in [
+                    '"', '\\', '\n', '\u{0}', '\u{1f}', '\t', ' ', '!', '#', '[', ']', '\u{80}',
+                    'ÿ',
+                ] {
+                    let mut s: String = "abcdefghijklmnopqrstu"[..len].into();
+                    s.replace_range(at..at + 1, &bad.to_string());
+                    cases.push(s);
+                }
+            }
+        }
+        for s in &cases {
+            assert_eq!(json_plain(s), naive(s), "{s:?}");
+            let mut out = Vec::new();
+            push_json_str(&mut out, s);
+            assert_eq!(out, serde_json::to_vec(s).unwrap(), "{s:?}");
         }
     }
 }

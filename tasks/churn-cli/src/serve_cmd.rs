@@ -1,12 +1,13 @@
 //! `churn serve [--port P]`: the outcome handler on 127.0.0.1 (for a Slack app in development and
 //! the email links of local lists), the same code and paths as behind the Lambda Function URL,
-//! over the data folder's `churn.db`.
+//! over the data folder's `churn.db`: Slack interactivity, the Events API (the owner's Home tab,
+//! owners found by the data folder's `rules.txt`) and the email links.
 //!
 //! Settings (environment):
 //! - `SLACK_SIGNING_SECRET` (required) and, during a rotation, `SLACK_SIGNING_SECRET_PREVIOUS`.
-//! - `SLACK_BOT_TOKEN` (optional): without it, Won back and Lost (their forms need `views.open`)
-//!   and `chat.update` are off; Reached out and Undo still update the row through the click's
-//!   `response_url`, which needs no token.
+//! - `SLACK_BOT_TOKEN` (optional): without it, Won back and Lost (their forms need `views.open`),
+//!   `chat.update` and the Home tab (`views.publish`) are off; Reached out and Undo still update
+//!   the row through the click's `response_url`, which needs no token.
 //! - Email links: `CHURN_LINK_SECRET` if set, else the key `churn weekly` keeps in `churn.db` — the
 //!   same key signs and verifies, so links in local emails work here.
 //! - `CHURN_SLACK_API_URL` / `CHURN_SLACK_RESPONSE_URL_PREFIX`: another Slack API base URL and an
@@ -20,13 +21,18 @@ use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
 
+use churn_core::notify::home::OwnerDirectory;
 use churn_core::notify::links::LinkSigner;
 use churn_core::notify::slack::{MAX_BODY_BYTES, SigningSecrets};
+use churn_core::ports::PortError;
+use churn_core::rules::OwnerLine;
+use churn_delivery::SlackNotifier;
 use churn_delivery::{RetryPolicy, SlackWeb};
 use churn_local::config::Settings;
 use churn_local::outcome_store::SqliteOutcomeStore;
 use churn_local::store::SqliteStore;
 use churn_local::weekly::link_secret;
+use churn_outcome::home::Home;
 use churn_outcome::{OutcomeHandler, Request, Response, SLACK_RESPONSE_URL_PREFIX};
 use clap::Args;
 use http_body_util::{BodyExt, Full, Limited};
@@ -72,20 +78,28 @@ pub fn run(args: ServeArgs) -> Result<ExitCode, CliError> {
         Some(api) => Some(api),
         None => {
             eprintln!(
-                "churn serve: no SLACK_BOT_TOKEN: Won back and Lost (their forms need views.open) \
-                 and chat.update are off; Reached out and Undo still update the row through \
-                 Slack's response_url."
+                "churn serve: no SLACK_BOT_TOKEN: Won back and Lost (their forms need views.open), \
+                 chat.update and the Home tab are off; Reached out and Undo still update the row \
+                 through Slack's response_url."
             );
             None
         }
     };
+    let store = SqliteOutcomeStore::new(store);
+    // The Home tab needs views.publish, hence the token; owners come from rules.txt, read on each
+    // use so an edited doc counts at once.
+    let home = api.clone().map(|api| Home {
+        source: store.clone(),
+        owners: RulesFile(args.data.join("rules.txt")),
+        slack: api,
+    });
     let slack = SlackWeb::new(api, Duration::from_secs(2))?;
     let mut prefixes = vec![SLACK_RESPONSE_URL_PREFIX.to_string()];
     prefixes.extend(env("CHURN_SLACK_RESPONSE_URL_PREFIX"));
-    let store = SqliteOutcomeStore::new(store);
     let handler = Arc::new(
         OutcomeHandler::new(store, slack, signing, links, settings.tz.clone())
-            .with_response_url_prefixes(prefixes),
+            .with_response_url_prefixes(prefixes)
+            .with_home(home),
     );
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -94,7 +108,32 @@ pub fn run(args: ServeArgs) -> Result<ExitCode, CliError> {
     Ok(ExitCode::SUCCESS)
 }
 
-type Handler = OutcomeHandler<SqliteOutcomeStore, SlackWeb>;
+type Handler = OutcomeHandler<
+    SqliteOutcomeStore,
+    SlackWeb,
+    Option<Home<SqliteOutcomeStore, RulesFile, SlackNotifier>>,
+>;
+
+/// The data folder's `rules.txt` as the Home tab's owner lines.
+struct RulesFile(PathBuf);
+
+impl OwnerDirectory for RulesFile {
+    async fn owner_lines(&self) -> Result<Vec<OwnerLine>, PortError> {
+        let path = self.0.clone();
+        let text = tokio::task::spawn_blocking(move || std::fs::read_to_string(path))
+            .await
+            .map_err(|e| PortError::new(format!("reading rules.txt failed: {e}"), true))?
+            .map_err(|e| PortError::new(format!("rules.txt cannot be read: {e}"), false))?;
+        churn_core::rules::parse_rules(&text)
+            .map(|r| r.owners)
+            .map_err(|errors| {
+                PortError::new(
+                    format!("rules.txt has {} error(s); run churn check", errors.len()),
+                    false,
+                )
+            })
+    }
+}
 
 /// Connections open at once; past it (or when the process runs out of file descriptors) the
 /// connection idle the longest is closed to make room.
@@ -146,7 +185,7 @@ async fn serve(handler: Arc<Handler>, port: u16) -> std::io::Result<()> {
     let listener = socket.listen(1024)?;
     let addr = listener.local_addr()?;
     println!(
-        "churn serve: listening on http://{addr} (Slack interactivity: /slack/interactions, email links: /o/<token>)"
+        "churn serve: listening on http://{addr} (Slack interactivity: /slack/interactions, Slack events: /slack/events, email links: /o/<token>)"
     );
     std::io::stdout().flush()?;
     let idle: IdleConns = Arc::default();

@@ -359,6 +359,31 @@ impl SlackNotifier {
         self.call(METHOD, Payload::Json(bytes)).await.map(|_| ())
     }
 
+    /// `views.publish`: replaces `user_id`'s Home tab with `view` (`{"type": "home", …}`). Needs
+    /// the app's Home tab on (`not_enabled` otherwise).
+    pub async fn views_publish(&self, user_id: &str, view: &Value) -> Result<(), SlackError> {
+        const METHOD: &str = "views.publish";
+        let body = serde_json::json!({"user_id": user_id.trim(), "view": view});
+        let bytes = serde_json::to_vec(&body).map_err(|e| SlackError::BadResponse {
+            method: METHOD,
+            detail: format!("cannot serialise the body: {e}"),
+        })?;
+        self.call(METHOD, Payload::Json(bytes)).await.map(|_| ())
+    }
+
+    /// `users.info`: the member's profile email (`None` when the profile shows none: the token
+    /// lacks `users:read.email`, or the member is a bot). `UserNotFound` for an unknown member.
+    pub async fn user_email(&self, user_id: &str) -> Result<Option<String>, SlackError> {
+        const METHOD: &str = "users.info";
+        let v = self
+            .call(METHOD, Payload::Form(&[("user", user_id.trim())]))
+            .await?;
+        Ok(v.pointer("/user/profile/email")
+            .and_then(Value::as_str)
+            .map(|e| e.trim().to_lowercase())
+            .filter(|e| !e.is_empty()))
+    }
+
     /// `conversations.history` with these arguments: its `messages`, newest first.
     async fn history(&self, args: &[(&str, &str)]) -> Result<Vec<Value>, SlackError> {
         const METHOD: &str = "conversations.history";
@@ -726,9 +751,103 @@ impl churn_core::ports::ListSlack for SlackNotifier {
     }
 }
 
+/// `SlackNotifier` as the outcome handler's Home tab port.
+impl churn_core::notify::home::HomeSlack for SlackNotifier {
+    async fn user_email(
+        &self,
+        user_id: &str,
+    ) -> Result<Option<String>, churn_core::ports::PortError> {
+        match SlackNotifier::user_email(self, user_id).await {
+            Ok(e) => Ok(e),
+            Err(SlackError::UserNotFound { .. }) => Ok(None),
+            Err(e) => Err(churn_core::ports::PortError::new(
+                e.to_string(),
+                e.is_retryable(),
+            )),
+        }
+    }
+
+    async fn user_by_email(
+        &self,
+        email: &str,
+    ) -> Result<Option<String>, churn_core::ports::PortError> {
+        match self.lookup_user_by_email(email).await {
+            Ok(id) => Ok(Some(id)),
+            Err(SlackError::UserNotFound { .. }) => Ok(None),
+            Err(e) => Err(churn_core::ports::PortError::new(
+                e.to_string(),
+                e.is_retryable(),
+            )),
+        }
+    }
+
+    async fn publish_home(
+        &self,
+        user_id: &str,
+        view: &Value,
+    ) -> Result<(), churn_core::ports::PortError> {
+        self.views_publish(user_id, view)
+            .await
+            .map_err(|e| churn_core::ports::PortError::new(e.to_string(), e.is_retryable()))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn home_tab_calls_against_the_slack_like_server() {
+        use churn_core::notify::home::HomeSlack;
+        use churn_test_support::slack_server::SlackServer;
+        let slack = SlackServer::start("xoxb-home").await;
+        slack.add_user("alex@shop.example", "U1");
+        let n = SlackNotifier::with_options(
+            SlackToken::new("xoxb-home"),
+            &slack.base_url,
+            RetryPolicy::interactive(),
+        )
+        .unwrap();
+        assert_eq!(
+            HomeSlack::user_email(&n, "U1").await.unwrap().as_deref(),
+            Some("alex@shop.example")
+        );
+        assert_eq!(HomeSlack::user_email(&n, "U404").await.unwrap(), None);
+        assert_eq!(
+            n.user_by_email("alex@shop.example")
+                .await
+                .unwrap()
+                .as_deref(),
+            Some("U1")
+        );
+        assert_eq!(n.user_by_email("nobody@shop.example").await.unwrap(), None);
+        let view = churn_core::notify::home::not_owner_view();
+        n.publish_home("U1", &view).await.unwrap();
+        assert_eq!(slack.home("U1"), Some(view));
+        // A view Slack refuses (a modal's input block on a Home) is final, not retried.
+        let bad = serde_json::json!({"type": "home", "blocks": [{"type": "input"}]});
+        let e = n.views_publish("U1", &bad).await.unwrap_err();
+        assert_eq!(e.code(), Some("invalid_arguments"));
+        assert!(
+            !HomeSlack::publish_home(&n, "U1", &bad)
+                .await
+                .unwrap_err()
+                .retryable
+        );
+        // Rate limited (no retry in the interactive policy): retryable.
+        slack.script("views.publish", [slack_server_fault()]);
+        let e = n
+            .publish_home("U1", &churn_core::notify::home::not_owner_view())
+            .await;
+        assert!(e.unwrap_err().retryable);
+        assert_eq!(slack.received_for("views.publish").len(), 4);
+    }
+
+    fn slack_server_fault() -> churn_test_support::slack_server::Fault {
+        churn_test_support::slack_server::Fault::TooMany {
+            retry_after: Some(30),
+        }
+    }
 
     #[test]
     fn token_debug_is_redacted() {

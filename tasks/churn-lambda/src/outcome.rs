@@ -1,20 +1,27 @@
 //! The outcome handler behind a Lambda Function URL (auth NONE): the Function URL event becomes a
 //! [`churn_outcome::Request`], the shared handler answers it over `DynamoDbStateStore` and Slack.
+//! With a bot token it also publishes owners' Home tabs (`/slack/events`), owners found by the
+//! owner lines of `rules.txt` in the rules bucket (read at most once a minute per container).
 //! The Slack bot token, the signing secrets (current and previous) and the email-link key are
 //! read from Secrets Manager once per container, on the first request (init makes no network
 //! call).
 
-use std::time::Duration;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
 
 use churn_aws::{
-    AwsClients, DynamoDbOutcomeStore, DynamoDbSendLedger, DynamoDbStateStore, SecretsError,
-    SecretsManagerSecrets, TableNames,
+    AwsClients, DynamoDbOutcomeStore, DynamoDbSendLedger, DynamoDbStateStore, S3ObjectStore,
+    SecretsError, SecretsManagerSecrets, TableNames,
 };
+use churn_core::notify::home::OwnerDirectory;
 use churn_core::notify::links::LinkSigner;
 use churn_core::notify::secret::secret_text;
 use churn_core::notify::slack::SigningSecrets;
+use churn_core::ports::PortError;
+use churn_core::rules::OwnerLine;
 use churn_delivery::{RetryPolicy, SlackNotifier, SlackToken, SlackWeb};
 use churn_outcome::event::{request_from_function_url, response_to_function_url};
+use churn_outcome::home::Home;
 use churn_outcome::{OutcomeHandler, SLACK_RESPONSE_URL_PREFIX};
 use serde_json::Value;
 use tokio::sync::OnceCell;
@@ -40,6 +47,9 @@ pub struct OutcomeEnv {
     pub slack_api_url: String,
     /// `SLACK_RESPONSE_URL_PREFIX`: an extra allowed response_url prefix (tests only).
     pub extra_response_url_prefix: Option<String>,
+    /// `RULES_BUCKET`: where `rules.txt` (the owner lines of the Home tab) is; without it there
+    /// is no Home tab.
+    pub rules_bucket: Option<String>,
 }
 
 fn env_or(name: &str, default: &str) -> String {
@@ -71,12 +81,62 @@ impl OutcomeEnv {
             extra_response_url_prefix: std::env::var("SLACK_RESPONSE_URL_PREFIX")
                 .ok()
                 .filter(|v| !v.trim().is_empty()),
+            rules_bucket: std::env::var("RULES_BUCKET")
+                .ok()
+                .filter(|v| !v.trim().is_empty()),
         })
     }
 }
 
 /// The handler this function runs.
-pub type Handler = OutcomeHandler<DynamoDbOutcomeStore, SlackWeb>;
+pub type Handler = OutcomeHandler<
+    DynamoDbOutcomeStore,
+    SlackWeb,
+    Option<Home<DynamoDbOutcomeStore, RulesObject, SlackNotifier>>,
+>;
+
+/// How long a container keeps the owner lines it read.
+const OWNER_LINES_TTL: Duration = Duration::from_secs(60);
+
+/// `rules.txt` in the rules bucket as the Home tab's owner lines, kept a minute.
+pub struct RulesObject {
+    objects: S3ObjectStore,
+    bucket: String,
+    cached: Mutex<Option<(Instant, Vec<OwnerLine>)>>,
+}
+
+impl RulesObject {
+    pub fn new(clients: &AwsClients, bucket: &str) -> RulesObject {
+        RulesObject {
+            objects: S3ObjectStore::new(clients),
+            bucket: bucket.to_string(),
+            cached: Mutex::new(None),
+        }
+    }
+}
+
+impl OwnerDirectory for RulesObject {
+    async fn owner_lines(&self) -> Result<Vec<OwnerLine>, PortError> {
+        if let Some((at, lines)) = &*self.cached.lock().unwrap_or_else(|p| p.into_inner())
+            && at.elapsed() < OWNER_LINES_TTL
+        {
+            return Ok(lines.clone());
+        }
+        let text = self
+            .objects
+            .get_text(&self.bucket, "rules.txt")
+            .await
+            .map_err(|e| PortError::new(e.to_string(), e.is_retryable()))?;
+        let lines = churn_core::rules::parse_rules(&text.text)
+            .map(|r| r.owners)
+            .map_err(|errors| {
+                PortError::new(format!("rules.txt has {} error(s)", errors.len()), false)
+            })?;
+        *self.cached.lock().unwrap_or_else(|p| p.into_inner()) =
+            Some((Instant::now(), lines.clone()));
+        Ok(lines)
+    }
+}
 
 /// The container's long-lived context.
 pub struct OutcomeApp {
@@ -162,20 +222,31 @@ impl OutcomeApp {
             );
             None
         };
+        let store = DynamoDbOutcomeStore {
+            state: DynamoDbStateStore::new(&self.clients, &self.tables),
+            ledger: DynamoDbSendLedger::new(&self.clients, &self.tables),
+        };
+        // The Home tab needs views.publish (the token) and the owner lines (the rules bucket).
+        let home = match (&api, &self.env.rules_bucket) {
+            (Some(api), Some(bucket)) => Some(Home {
+                source: store.clone(),
+                owners: RulesObject::new(&self.clients, bucket),
+                slack: api.clone(),
+            }),
+            _ => None,
+        };
         let slack = SlackWeb::new(api, Duration::from_secs(2)).map_err(|e| task_error!(e))?;
         let mut prefixes = vec![SLACK_RESPONSE_URL_PREFIX.to_string()];
         prefixes.extend(self.env.extra_response_url_prefix.clone());
         Ok(OutcomeHandler::new(
-            DynamoDbOutcomeStore {
-                state: DynamoDbStateStore::new(&self.clients, &self.tables),
-                ledger: DynamoDbSendLedger::new(&self.clients, &self.tables),
-            },
+            store,
             slack,
             SigningSecrets::new(signing, previous),
             LinkSigner::new(link_key.as_bytes()),
             self.env.time_zone.clone(),
         )
-        .with_response_url_prefixes(prefixes))
+        .with_response_url_prefixes(prefixes)
+        .with_home(home))
     }
 
     /// One Function URL event → its response object.

@@ -63,6 +63,9 @@ pub struct ReportOutput {
     pub cause: String,
     pub report_key: String,
     pub owners: Vec<Value>,
+    /// Why the scores could not be written into the customer sheet (the sends stand).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sheet_error: Option<String>,
 }
 
 /// Writes the run report to S3 (`runs/<week>/<run_id>/report.json`: every owner's full report,
@@ -105,9 +108,11 @@ pub async fn report_run(app: &App, input: ReportInput) -> Result<ReportOutput, T
         .map(|o| o["owner"].as_str().unwrap_or("?").to_string())
         .collect();
     let key = format!("runs/{}/{}/report.json", run.week, run.run_id);
+    // After every send: a sheet that cannot be written is reported, never a failed run.
+    let sheet = crate::history::write_sheet(app, run).await;
     let report = serde_json::json!({
         "run": run, "owners": full, "failed_owners": failed_owners,
-        "skipped_paused": input.skipped_paused, "errors": input.errors,
+        "skipped_paused": input.skipped_paused, "errors": input.errors, "sheet": sheet,
     });
     objects
         .put_json(&app.buckets.runs, &key, &report)
@@ -125,6 +130,7 @@ pub async fn report_run(app: &App, input: ReportInput) -> Result<ReportOutput, T
         )
     };
     Ok(ReportOutput {
+        sheet_error: sheet.and_then(|s| s.error),
         failed: !failed_owners.is_empty(),
         failed_owners,
         cause,

@@ -135,6 +135,14 @@ pub async fn handle(app: &App, event: Value) -> Result<ScorerOutput, TaskError> 
         })?;
 
     if !input.dry_run {
+        let kept = crate::history::keep_scores(
+            app,
+            &ctx,
+            churn_core::scoring::history::expires_at(as_of),
+            &sink.0,
+        )
+        .await?;
+        tracing::info!(history_entries = kept, "history written");
         let changes = prior.changed(sink.0);
         let mut clock = AuditClock::default();
         let written = state
@@ -160,14 +168,15 @@ pub async fn handle(app: &App, event: Value) -> Result<ScorerOutput, TaskError> 
         );
     }
 
-    let mut owners: Vec<OwnerItem> =
-        plan_owners(&found.lists, &ledger, &only, &rules, &found.customer_emails)
-            .into_iter()
-            .map(|plan| OwnerItem {
-                plan,
-                shortlist_key: None,
-            })
-            .collect();
+    let mut plans = plan_owners(&found.lists, &ledger, &only, &rules, &found.customer_emails);
+    crate::history::add_trends(app, &ctx, &mut plans).await;
+    let mut owners: Vec<OwnerItem> = plans
+        .into_iter()
+        .map(|plan| OwnerItem {
+            plan,
+            shortlist_key: None,
+        })
+        .collect();
     let size = serde_json::to_vec(&owners)
         .map(|v| v.len())
         .unwrap_or(usize::MAX);

@@ -52,6 +52,13 @@ pub struct SummaryOutput {
     pub recipients: usize,
     pub message_id: Option<String>,
     pub dry_run: bool,
+    /// Listed against held-out customers (docs/SPEC.md §3 `holdout`); absent when nobody was
+    /// ever held out or the order history is not configured (`ORDERS_TABLE`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub uplift: Option<churn_core::reports::uplift::Uplift>,
+    /// The backtest evidence line, when the order history allows one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub evidence: Option<String>,
 }
 
 impl Summarizer {
@@ -131,7 +138,12 @@ pub async fn handle(s: &Summarizer, event: Value) -> Result<SummaryOutput, TaskE
         source = source.label(),
         "summary counted"
     );
-    let email = summary_email(&counts, &paragraph, None);
+    let evidence = crate::evidence::summary_evidence(app, cfg.date_order, &tz).await;
+    let mut email = summary_email(&counts, &paragraph, evidence.as_deref());
+    let uplift = month_uplift(app, &store, &month).await;
+    if let Some(u) = &uplift {
+        churn_core::reports::uplift::add_to_email(&mut email, u);
+    }
     let mut message_id = None;
     if !input.dry_run {
         // Every sender refuses a customer's address (docs/SPEC.md §1): read the list's emails
@@ -152,5 +164,53 @@ pub async fn handle(s: &Summarizer, event: Value) -> Result<SummaryOutput, TaskE
         recipients: cfg.summary_recipients.len(),
         message_id,
         dry_run: input.dry_run,
+        uplift,
+        evidence,
     })
+}
+
+/// The holdout comparison as of the month's last day: decisions and Won back from the whole
+/// audit, orders from `cp-orders`. A failure to read them leaves the line out (logged): the
+/// month's counts still go out.
+async fn month_uplift(
+    app: &App,
+    store: &DynamoDbStateStore,
+    month: &str,
+) -> Option<churn_core::reports::uplift::Uplift> {
+    let orders_table = std::env::var("ORDERS_TABLE")
+        .ok()
+        .filter(|v| !v.is_empty())?;
+    let month_end = format!("{month}-01")
+        .parse::<jiff::civil::Date>()
+        .ok()?
+        .last_of_month();
+    let result = async {
+        let items = store.audit_between("", "~").await?;
+        let ids: std::collections::BTreeSet<&str> = items
+            .iter()
+            .filter(|i| i.action == "surfaced" || i.action == "held_out")
+            .map(|i| i.customer_id.as_str())
+            .collect();
+        let orders = churn_aws::DynamoDbOrderHistory::new(
+            &app.clients.dynamodb,
+            &orders_table,
+            &app.tables.audit,
+        )
+        .load(ids)
+        .await?
+        .into_iter()
+        .map(|(id, list)| (id, list.into_iter().map(|o| o.date).collect()))
+        .collect();
+        Ok::<_, churn_aws::StateError>(churn_core::reports::uplift::summary_uplift(
+            &items, &orders, month_end,
+        ))
+    }
+    .await;
+    match result {
+        Ok(u) => u,
+        Err(e) => {
+            tracing::warn!(error = %e, "the outreach comparison could not be read; left out");
+            None
+        }
+    }
 }

@@ -26,6 +26,16 @@ const SIGNING: &str = "signing-secret-for-tests";
 const LINK_KEY: &str = "link-key-for-tests";
 const OWNER: &str = "dana@example.com";
 const OWNER_ID: &str = "U0OWNER1";
+const RULES: &str = "\
+signal overdue
+  measure: overdue_ratio
+  at least 2.0: 60 points
+band churning: at least 75
+band at-risk: at least 50
+band watch: at least 25
+owner dana@example.com: slack U0OWNER1
+owner lee@example.com: email
+";
 
 struct World {
     app: OutcomeApp,
@@ -54,6 +64,31 @@ async fn world(customers: usize) -> World {
         .expect("create secret");
     let slack = SlackServer::start(TOKEN).await;
     slack.add_user(OWNER, OWNER_ID);
+    // The rules doc's owner lines, for the Home tab.
+    let rules_bucket = support::unique("cp-rules");
+    clients
+        .s3
+        .create_bucket()
+        .bucket(&rules_bucket)
+        .create_bucket_configuration(
+            aws_sdk_s3::types::CreateBucketConfiguration::builder()
+                .location_constraint(aws_sdk_s3::types::BucketLocationConstraint::from(
+                    support::REGION,
+                ))
+                .build(),
+        )
+        .send()
+        .await
+        .expect("create bucket");
+    clients
+        .s3
+        .put_object()
+        .bucket(&rules_bucket)
+        .key("rules.txt")
+        .body(RULES.as_bytes().to_vec().into())
+        .send()
+        .await
+        .expect("put rules.txt");
     let items: Vec<ListItem> = (1..=customers)
         .map(|i| ListItem {
             customer_id: format!("C{i}"),
@@ -71,6 +106,8 @@ async fn world(customers: usize) -> World {
         as_of: "2026-11-23",
         owner: OWNER,
         items: &items,
+        trends: None,
+        gone: 0,
     };
     let notifier = SlackNotifier::with_options(
         SlackToken::new(TOKEN),
@@ -94,6 +131,7 @@ async fn world(customers: usize) -> World {
         time_zone: jiff::tz::TimeZone::UTC,
         slack_api_url: slack.base_url.clone(),
         extra_response_url_prefix: Some(slack.hooks_url.clone()),
+        rules_bucket: Some(rules_bucket),
     };
     World {
         app: OutcomeApp::new(clients.clone(), tables.clone(), env),
@@ -619,4 +657,227 @@ async fn a_blank_signing_secret_or_link_key_is_refused_and_a_pasted_newline_is_n
         );
         assert_eq!(w.item_counts().await, (0, 0));
     }
+}
+
+/// A signed Function URL event for an Events API JSON body.
+fn events_event(body: &str, headers: &[(&str, String)]) -> Value {
+    let headers: serde_json::Map<String, Value> = headers
+        .iter()
+        .map(|(k, v)| (k.to_string(), Value::String(v.clone())))
+        .collect();
+    json!({
+        "version": "2.0", "rawPath": "/slack/events", "rawQueryString": "",
+        "headers": headers,
+        "requestContext": {"http": {"method": "POST", "path": "/slack/events"}},
+        "body": body, "isBase64Encoded": false
+    })
+}
+
+fn event_headers(body: &str, secret: &str, ts: i64) -> Vec<(&'static str, String)> {
+    vec![
+        ("content-type", "application/json".into()),
+        ("x-slack-request-timestamp", ts.to_string()),
+        (
+            "x-slack-signature",
+            sign(secret.as_bytes(), ts, body.as_bytes()),
+        ),
+    ]
+}
+
+/// The buttons (action_id, value) of the rows in these blocks.
+fn buttons(blocks: &Value) -> Vec<(String, String)> {
+    blocks
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|b| b["type"] == "actions")
+        .flat_map(|b| b["elements"].as_array().unwrap().clone())
+        .map(|e| {
+            (
+                e["action_id"].as_str().unwrap().to_string(),
+                e["value"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn the_home_tab_over_the_lambda_end_to_end() {
+    use churn_aws::DynamoDbSendLedger;
+    use churn_core::run::ledger::{ClaimRequest, SentList, Via};
+    use slack_server::{app_home_opened, event_callback};
+    let w = world(1).await;
+    w.slack.add_user("stranger@example.com", "U0STRANGER");
+    // This week's list for Dana, sent and in cp-runs as the Monday run leaves it.
+    let week = churn_core::run::week::iso_week(
+        jiff::Timestamp::now()
+            .to_zoned_datetime(jiff::tz::TimeZone::UTC)
+            .date(),
+    );
+    let items: Vec<ListItem> = ["Harbor <Bakery>", "Maple Cafe", "Copper Deli"]
+        .iter()
+        .enumerate()
+        .map(|(i, name)| ListItem {
+            customer_id: format!("H{}", i + 1),
+            name: name.to_string(),
+            band: Band::Churning,
+            score: 80 - i as u32,
+            reason: "Next order is late.".into(),
+            breakdown: vec![],
+            lifetime_value: None,
+            rules_version: "r1".into(),
+        })
+        .collect();
+    let ledger = DynamoDbSendLedger::new(&w.clients, &w.tables);
+    let now_ms = now() * 1000;
+    ledger
+        .claim(&ClaimRequest {
+            week: &week,
+            owner: OWNER,
+            run_id: "run-1",
+            now_ms,
+            lease_until_ms: now_ms + 60_000,
+        })
+        .await
+        .unwrap();
+    let sent = SentList {
+        via: Via::Slack,
+        list: &items,
+        rules_version: "r1",
+        held_out: &[],
+    };
+    assert!(
+        ledger
+            .mark_sent(&week, OWNER, "run-1", &sent, "2026-12-07T01:00:00Z")
+            .await
+            .unwrap()
+    );
+    let list = slack_messages(
+        &OwnerList {
+            week: &week,
+            as_of: "",
+            owner: OWNER,
+            items: &items,
+            trends: None,
+            gone: 0,
+        },
+        OWNER_ID,
+    )
+    .remove(0);
+
+    // url_verification, through the Function URL.
+    let challenge =
+        json!({"token": "t", "challenge": "lambda-challenge-1", "type": "url_verification"})
+            .to_string();
+    let r = w
+        .send(events_event(
+            &challenge,
+            &event_headers(&challenge, SIGNING, now()),
+        ))
+        .await;
+    assert_eq!(
+        (r["statusCode"].clone(), r["body"].clone()),
+        (json!(200), json!("lambda-challenge-1"))
+    );
+
+    // Forged, stale, unsigned: 401, nothing published.
+    let opened = event_callback("EvL0001", app_home_opened(OWNER_ID)).to_string();
+    for headers in [
+        event_headers(&opened, "wrong", now()),
+        event_headers(&opened, SIGNING, now() - 400),
+        vec![("content-type", "application/json".to_string())],
+    ] {
+        let r = w.send(events_event(&opened, &headers)).await;
+        assert_eq!(r["statusCode"], 401);
+    }
+    // An event type the handler does not act on: 200 without action.
+    let other = event_callback(
+        "EvL0002",
+        json!({"type": "reaction_added", "user": OWNER_ID}),
+    )
+    .to_string();
+    let r = w
+        .send(events_event(&other, &event_headers(&other, SIGNING, now())))
+        .await;
+    assert_eq!(r["statusCode"], 200);
+    assert!(w.slack.homes().is_empty());
+
+    // Dana opens the Home, base64 as Function URLs may deliver it; Slack's retry changes nothing.
+    let mut e = events_event(&opened, &event_headers(&opened, SIGNING, now()));
+    e["body"] = json!(base64::engine::general_purpose::STANDARD.encode(opened.as_bytes()));
+    e["isBase64Encoded"] = json!(true);
+    let started = std::time::Instant::now();
+    assert_eq!(w.send(e.clone()).await["statusCode"], 200);
+    // Slack retries an event not answered within 3 seconds: the Home is read and published well
+    // inside that (here: the secrets, rules.txt, cp-runs and cp-audit reads, views.publish).
+    let took = started.elapsed();
+    eprintln!("app_home_opened answered in {} ms", took.as_millis());
+    assert!(took < Duration::from_secs(3), "{took:?}");
+    // The same request replayed verbatim, and Slack's retry: answered, nothing published again.
+    assert_eq!(w.send(e).await["statusCode"], 200);
+    let mut retry = event_headers(&opened, SIGNING, now());
+    retry.push(("x-slack-retry-num", "1".into()));
+    retry.push(("x-slack-retry-reason", "http_timeout".into()));
+    assert_eq!(
+        w.send(events_event(&opened, &retry)).await["statusCode"],
+        200
+    );
+    let homes = w.slack.homes();
+    assert_eq!(
+        homes.len(),
+        1,
+        "published to {:?}",
+        homes.iter().map(|h| &h.0).collect::<Vec<_>>()
+    );
+    let home = homes[0].1.clone();
+    assert!(
+        home.to_string().contains("3 of 3 names still open"),
+        "{home}"
+    );
+    assert_eq!(buttons(&home["blocks"]), buttons(&list["blocks"]));
+
+    // Won back from the Home: the form opens, its submission records, the Home is republished.
+    let (_, value) = buttons(&home["blocks"])
+        .into_iter()
+        .find(|(a, v)| a == "won_back" && v.contains("\"H2\""))
+        .unwrap();
+    let click = form(&json!({
+        "type": "block_actions", "user": {"id": OWNER_ID, "username": "dana"},
+        "trigger_id": w.slack.issue_trigger(Duration::ZERO),
+        "container": {"type": "view", "view_id": "VH00001"},
+        "view": {"id": "VH00001", "type": "home", "blocks": home["blocks"]},
+        "actions": [{"action_id": "won_back", "value": value, "type": "button"}]
+    }));
+    assert_eq!(
+        w.send(slack_event(&click, SIGNING, now())).await["statusCode"],
+        200
+    );
+    let r = w
+        .submit(json!({"value": {"value": {"type": "plain_text_input", "value": "2500"}}}))
+        .await;
+    assert_eq!(r["statusCode"], 200, "{r}");
+    assert_eq!(w.audit("H2").await.len(), 1);
+    assert_eq!(w.slack.homes().len(), 2, "republished after the outcome");
+    let text = w.slack.home(OWNER_ID).unwrap().to_string();
+    assert!(text.contains("2 of 3 names still open"), "{text}");
+    assert!(text.contains("Value won back: *2,500*"), "{text}");
+    assert!(
+        text.contains("Maple Cafe — Won back (value 2,500)"),
+        "{text}"
+    );
+
+    // A member who is no owner: told so, nothing of Dana's.
+    let stranger = event_callback("EvL0003", app_home_opened("U0STRANGER")).to_string();
+    let r = w
+        .send(events_event(
+            &stranger,
+            &event_headers(&stranger, SIGNING, now()),
+        ))
+        .await;
+    assert_eq!(r["statusCode"], 200);
+    let seen = w.slack.home("U0STRANGER").unwrap().to_string();
+    assert!(
+        seen.contains("not an owner") && !seen.contains("Harbor"),
+        "{seen}"
+    );
 }

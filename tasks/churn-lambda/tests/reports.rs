@@ -255,6 +255,39 @@ async fn invoke(
     (out.status.success(), v)
 }
 
+/// A `cp-orders` table (customer id + order id), as the template makes it.
+async fn orders_table(e: &Env) -> String {
+    use aws_sdk_dynamodb::types::{
+        AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType,
+    };
+    let name = unique("cp-orders");
+    let mut create = e
+        .clients
+        .dynamodb
+        .create_table()
+        .table_name(&name)
+        .billing_mode(BillingMode::PayPerRequest);
+    for (attr, kind) in [("customer_id", KeyType::Hash), ("order_id", KeyType::Range)] {
+        create = create
+            .attribute_definitions(
+                AttributeDefinition::builder()
+                    .attribute_name(attr)
+                    .attribute_type(ScalarAttributeType::S)
+                    .build()
+                    .unwrap(),
+            )
+            .key_schema(
+                KeySchemaElement::builder()
+                    .attribute_name(attr)
+                    .key_type(kind)
+                    .build()
+                    .unwrap(),
+            );
+    }
+    create.send().await.unwrap();
+    name
+}
+
 fn digest_bin() -> &'static str {
     env!("CARGO_BIN_EXE_churn-digest")
 }
@@ -467,4 +500,218 @@ async fn summary_refuses_a_customer_recipient_and_bad_months() {
     let (ok, out) = invoke(summary_bin(), &e, json!({"month": "October"}), template()).await;
     assert!(!ok);
     assert_eq!(out["errorType"], "churn.BadInput");
+}
+
+/// docs/SPEC.md §3, §9: once anyone was held out, the summary compares listed and held-out
+/// customers' come-back (orders from `cp-orders`), in its output and its email.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn summary_compares_listed_and_held_out_customers_when_there_is_a_holdout() {
+    use churn_core::ingest::order_import::{HistOrder, HistoryDiff};
+    use churn_core::model::ListItem;
+    use churn_core::run::holdout::HeldOut;
+    let e = env("boss@shop.example").await;
+    let orders = orders_table(&e).await;
+    let store = DynamoDbStateStore::new(&e.clients, &e.tables);
+    let as_of = date(2026, 11, 23);
+    let listed: Vec<ListItem> = (0..60)
+        .map(|i| ListItem {
+            customer_id: format!("S{i:02}"),
+            name: format!("Listed {i}"),
+            band: Band::Churning,
+            score: 80,
+            reason: "late".into(),
+            breakdown: Vec::new(),
+            lifetime_value: None,
+            rules_version: "rv1".into(),
+        })
+        .collect();
+    let held: Vec<HeldOut> = (0..60)
+        .map(|i| HeldOut {
+            customer_id: format!("H{i:02}"),
+            band: Band::Churning,
+            score: 80,
+        })
+        .collect();
+    let mut clock = churn_aws::AuditClock::default();
+    store
+        .record_surfaced(
+            "2026-W48",
+            "alex@shop.example",
+            "slack",
+            as_of,
+            &listed,
+            "churn",
+            &mut clock,
+        )
+        .await
+        .unwrap();
+    store
+        .record_held_out("2026-W48", as_of, "rv1", &held, "churn", &mut clock)
+        .await
+        .unwrap();
+    // 36 of 60 listed come back, 12 of 60 held out; one more orders only after the horizon.
+    let order = |d| HistoryDiff {
+        put: vec![HistOrder {
+            order_id: "O1".into(),
+            date: d,
+            amount: Some(50.0),
+        }],
+        delete: Vec::new(),
+    };
+    let mut history = std::collections::BTreeMap::new();
+    for i in 0..36 {
+        history.insert(format!("S{i:02}"), order(date(2026, 12, 1)));
+    }
+    for i in 0..12 {
+        history.insert(format!("H{i:02}"), order(date(2026, 12, 1)));
+    }
+    history.insert("H59".into(), order(date(2027, 3, 1)));
+    churn_aws::DynamoDbOrderHistory::new(&e.clients.dynamodb, &orders, &e.tables.audit)
+        .apply(&history)
+        .await
+        .unwrap();
+
+    let template = vec![
+        ("NARRATIVE", "template".to_string()),
+        ("ORDERS_TABLE", orders.clone()),
+    ];
+    let (ok, out) = invoke(summary_bin(), &e, json!({"month": "2027-03"}), template).await;
+    assert!(ok, "{out}");
+    let u = &out["uplift"];
+    assert_eq!(u["surfaced"]["customers"], 60, "{out}");
+    assert_eq!(u["surfaced"]["came_back"], 36);
+    assert_eq!(u["held_out"]["came_back"], 12);
+    assert_eq!(u["verdict"], "helps");
+    let line = u["summary"].as_str().unwrap();
+    assert!(line.contains("+40 points"), "{line}");
+    let mail = sent_from(&e.sender).await;
+    assert_eq!(mail.len(), 1);
+    assert!(
+        mail[0]["body"]
+            .as_str()
+            .unwrap()
+            .contains("Outreach effect: the lists help")
+    );
+    // Without the order history configured the line is left out, not guessed.
+    let (ok, out) = invoke(
+        summary_bin(),
+        &e,
+        json!({"month": "2027-03", "dry_run": true}),
+        vec![("NARRATIVE", "template".to_string())],
+    )
+    .await;
+    assert!(ok, "{out}");
+    assert!(out.get("uplift").is_none(), "{out}");
+}
+
+/// Issue 13: the monthly summary's evidence line on AWS is the laptop's, computed from the order
+/// history kept in `cp-orders`, the rules in force and the list mirror.
+#[tokio::test]
+async fn summary_carries_the_backtest_evidence_from_the_kept_orders() {
+    use churn_core::ingest::order_import::{HistOrder, HistoryDiff};
+    use churn_core::ingest::orders::{CustomerKey, Order};
+    let e = env("boss@shop.example").await;
+    let orders_table = orders_table(&e).await;
+    // 40 customers: D00–D19 order every week of 2026, D20–D39 stop at the end of March.
+    let mut list = String::from("customer_id,name,owner,email\n");
+    let mut history = std::collections::BTreeMap::new();
+    let mut orders = Vec::new();
+    for c in 0..40 {
+        let id = format!("D{c:02}");
+        list.push_str(&format!(
+            "{id},Shop {c},alex@shop.example,{id}@cust.example\n"
+        ));
+        let weeks = if c < 20 { 48 } else { 12 };
+        let put: Vec<HistOrder> = (0..weeks)
+            .map(|k| HistOrder {
+                order_id: format!("O{k}"),
+                date: date(2026, 1, 5) + jiff::Span::new().days(7 * k + (c % 5)),
+                amount: Some(20.0),
+            })
+            .collect();
+        for o in &put {
+            orders.push(Order {
+                order_id: None,
+                customer_key: CustomerKey::Id(id.clone()),
+                date: o.date,
+                amount: o.amount,
+            });
+        }
+        history.insert(
+            id,
+            HistoryDiff {
+                put,
+                delete: Vec::new(),
+            },
+        );
+    }
+    churn_aws::DynamoDbOrderHistory::new(&e.clients.dynamodb, &orders_table, &e.tables.audit)
+        .apply(&history)
+        .await
+        .unwrap();
+    let rules_text = "signal silent\n  measure: days_since_last_order\n  at least 14: 60 points\n\
+                      band churning: at least 75\nband at-risk: at least 50\nband watch: at least 25\n";
+    let rules_bucket = unique("cp-rules");
+    e.clients
+        .s3
+        .create_bucket()
+        .bucket(&rules_bucket)
+        .create_bucket_configuration(
+            CreateBucketConfiguration::builder()
+                .location_constraint(BucketLocationConstraint::from(REGION))
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+    for (bucket, key, body) in [
+        (&rules_bucket, "rules.txt", rules_text.to_string()),
+        (&e.list_bucket, "customers.csv", list.clone()),
+    ] {
+        e.clients
+            .s3
+            .put_object()
+            .bucket(bucket)
+            .key(key)
+            .body(body.into_bytes().into())
+            .send()
+            .await
+            .unwrap();
+    }
+    let extra = vec![
+        ("NARRATIVE", "template".to_string()),
+        ("ORDERS_TABLE", orders_table.clone()),
+        ("RULES_BUCKET", rules_bucket.clone()),
+    ];
+    let (ok, out) = invoke(
+        summary_bin(),
+        &e,
+        json!({"month": "2026-11", "dry_run": true}),
+        extra,
+    )
+    .await;
+    assert!(ok, "{out}");
+    let line = out["evidence"].as_str().expect("an evidence line");
+    assert!(line.starts_with("Evidence: over the 13 Mondays"), "{line}");
+    // The laptop's line on the same orders, rules and list.
+    let rules = churn_core::rules::parse_rules(rules_text).unwrap();
+    let (customers, _) = churn_core::reports::backtest::read_list(
+        list.as_bytes(),
+        churn_core::list::customers::ReadOptions::default(),
+        &rules,
+    )
+    .unwrap();
+    let laptop =
+        churn_core::reports::summary::quarter_evidence(&orders, Some(&customers), &rules).unwrap();
+    assert_eq!(line, laptop);
+    // No order table configured: no line, and the summary still goes.
+    let (ok, out) = invoke(
+        summary_bin(),
+        &e,
+        json!({"month": "2026-11", "dry_run": true}),
+        vec![("NARRATIVE", "template".to_string())],
+    )
+    .await;
+    assert!(ok, "{out}");
+    assert!(out.get("evidence").is_none(), "{out}");
 }

@@ -177,6 +177,102 @@ pub fn write_demo_orders(
     })
 }
 
+/// What `write_uplift_orders` planted.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct PlantedUplift {
+    /// The order file written.
+    pub file: String,
+    /// Customers listed (first decision), and how many were planted to come back.
+    pub surfaced: usize,
+    pub surfaced_back: usize,
+    /// Customers held out (first decision), and how many were planted to come back.
+    pub held_out: usize,
+    pub held_out_back: usize,
+    /// The come-back chance planted for held-out customers; listed ones get `base + effect`.
+    pub base: f64,
+    pub effect: f64,
+    pub horizon_days: u32,
+}
+
+/// Why planting failed.
+#[derive(Debug, thiserror::Error)]
+pub enum PlantError {
+    #[error("--uplift {0} with base {1}: both chances must lie within 0 to 1")]
+    Chance(f64, f64),
+    #[error(transparent)]
+    Store(#[from] crate::store::StoreError),
+    #[error("writing the order file: {0}")]
+    Io(#[from] io::Error),
+}
+
+/// `churn demo-data --orders --uplift EFFECT --data DIR --out FILE`: a follow-up order file with
+/// a planted outreach effect, for `churn uplift` to find. Reads who was listed or held out from
+/// the audit of the data folder `data` (each customer's first decision, as `churn uplift` counts
+/// them); a listed customer comes back within the horizon with chance `base + effect`, a
+/// held-out one with chance `base` — one order on a day drawn within the horizon; the others
+/// order again only after it (so the horizon, not the file, decides). Seeded: the same audit and
+/// seed give the same file. Writes `customer_id,order_date,amount` in the plain format.
+pub fn write_uplift_orders(
+    data: &Path,
+    out: &Path,
+    effect: f64,
+    base: f64,
+    seed: u64,
+) -> Result<PlantedUplift, PlantError> {
+    use churn_core::reports::uplift::{Group, first_decisions, read_audit};
+    let horizon = churn_core::reports::uplift::DEFAULT_HORIZON_DAYS;
+    let chance = base + effect;
+    if !(0.0..=1.0).contains(&base) || !(0.0..=1.0).contains(&chance) {
+        return Err(PlantError::Chance(effect, base));
+    }
+    let store = crate::store::SqliteStore::open_read_only(data)?;
+    let items = store.audit_between("", "~")?;
+    let (decisions, _) = read_audit(&items);
+    let first = first_decisions(&decisions, None, None);
+    let mut rng = Rng(seed ^ 0x0F_F5E7);
+    let mut out_csv = String::from("customer_id,order_date,amount\n");
+    let mut p = PlantedUplift {
+        file: out.display().to_string(),
+        surfaced: 0,
+        surfaced_back: 0,
+        held_out: 0,
+        held_out_back: 0,
+        base,
+        effect,
+        horizon_days: horizon,
+    };
+    // BTreeMap order: by customer id, so the draws do not depend on the audit's order.
+    for (id, d) in first {
+        let back_chance = match d.group {
+            Group::Surfaced => chance,
+            Group::HeldOut => base,
+        };
+        let back = rng.unit() < back_chance;
+        let day = if back {
+            rng.range(1.0, f64::from(horizon) + 1.0) as i64
+        } else {
+            i64::from(horizon) + 1 + rng.below(60) as i64
+        };
+        let amount = (rng.range(20.0, 400.0) * 100.0).round() / 100.0;
+        let _ = writeln!(out_csv, "{id},{},{amount:.2}", add_days(d.as_of, day));
+        match d.group {
+            Group::Surfaced => {
+                p.surfaced += 1;
+                p.surfaced_back += usize::from(back);
+            }
+            Group::HeldOut => {
+                p.held_out += 1;
+                p.held_out_back += usize::from(back);
+            }
+        }
+    }
+    if let Some(dir) = out.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir)?;
+    }
+    write_atomic(out, out_csv.as_bytes())?;
+    Ok(p)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -239,35 +335,44 @@ mod tests {
             m += 1;
         }
         assert_eq!(day(rep.from), m);
-        let (mut churned, mut flagged, mut flagged_churned, mut weeks) = (0u64, 0u64, 0u64, 0);
+        // Judged: an order within the 90 days before the Monday; churned: judged and no order
+        // in the 90 days after. Recency's AUC from every judged week's silence.
+        let (mut churned, mut judged, mut weeks) = (0u64, 0u64, 0);
+        let mut silences: Vec<(i64, bool)> = Vec::new();
         while m + 90 <= last {
             weeks += 1;
             for v in days.values() {
                 let Some(&last_order) = v.iter().filter(|&&d| d <= m).max() else {
                     continue;
                 };
+                if m - last_order >= 90 {
+                    continue;
+                }
                 let is_churned = !v.iter().any(|&d| d > m && d <= m + 90);
-                // The baseline rule is monotone within a silence: flagged now ⇔ flagged since.
-                let is_flagged = m - last_order >= 90;
+                judged += 1;
                 churned += u64::from(is_churned);
-                flagged += u64::from(is_flagged);
-                flagged_churned += u64::from(is_flagged && is_churned);
+                silences.push((m - last_order, is_churned));
             }
             m += 7;
         }
         assert_eq!(rep.weeks, weeks);
         assert!((25..=27).contains(&weeks), "{weeks}");
-        assert_eq!(rep.churned_weeks, churned);
+        assert_eq!((rep.customer_weeks, rep.churned_weeks), (judged, churned));
+        // AUC by pairs: each churned week against each that stayed, ties half.
+        let (mut wins, mut pairs) = (0f64, 0f64);
+        let stayed: Vec<i64> = silences.iter().filter(|s| !s.1).map(|s| s.0).collect();
+        let mut sorted = stayed.clone();
+        sorted.sort();
+        for &(s, c) in &silences {
+            if c {
+                let below = sorted.partition_point(|&x| x < s) as f64;
+                let ties = (sorted.partition_point(|&x| x <= s) as f64) - below;
+                wins += below + 0.5 * ties;
+                pairs += sorted.len() as f64;
+            }
+        }
         let pct = |x: f64| format!("{:.1}", x * 100.0);
-        let caught = flagged_churned; // every baseline flag in a churned week is caught
-        assert_eq!(
-            pct(rep.baseline.catch_rate.unwrap()),
-            pct(caught as f64 / churned as f64)
-        );
-        assert_eq!(
-            pct(rep.baseline.precision.unwrap()),
-            pct(flagged_churned as f64 / flagged as f64)
-        );
+        assert_eq!(pct(rep.auc.baseline.unwrap()), pct(wins / pairs));
         // The rules, uncapped, recomputed independently: the demo rules' points by hand from the
         // orders (pace = median gap between order days in the 365 days up to the last order)
         // and the list's static columns (mood, plan).
@@ -320,7 +425,7 @@ mod tests {
             };
             p + if paused { 20 } else { 0 }
         };
-        let (mut r_flagged, mut r_flagged_churned, mut r_caught) = (0u64, 0u64, 0u64);
+        let (mut r_flagged, mut r_flagged_churned, mut r_caught, mut r_gone) = (0, 0, 0, 0u64);
         // Per customer: the last order day seen, and whether they were flagged since it.
         let mut since: BTreeMap<&str, (i64, bool)> = BTreeMap::new();
         let mut m = day(rep.from);
@@ -331,6 +436,10 @@ mod tests {
                 };
                 let (mood, paused) = statics.get(id.as_str()).copied().unwrap_or((None, false));
                 let flagged = points(v, m, mood, paused) >= 50;
+                if m - last_order >= 90 {
+                    r_gone += u64::from(flagged);
+                    continue;
+                }
                 let entry = since.entry(id.as_str()).or_insert((last_order, false));
                 if entry.0 != last_order {
                     *entry = (last_order, false);
@@ -344,7 +453,7 @@ mod tests {
             m += 7;
         }
         let u = &rep.uncapped.overall;
-        assert_eq!(u.flagged, r_flagged);
+        assert_eq!((u.flagged, u.already_gone), (r_flagged, r_gone));
         assert_eq!(
             pct(u.catch_rate.unwrap()),
             pct(r_caught as f64 / churned as f64)
@@ -355,6 +464,12 @@ mod tests {
         );
         assert!(u.flagged > 0 && u.catch_rate.unwrap() > 0.0);
         assert!(rep.sent.overall.max_flags_per_owner_week <= 10);
+        // Recency names as many as the rules sent, among the judged: never a gone customer.
+        assert_eq!(rep.baseline.already_gone, 0);
+        assert_eq!(
+            rep.baseline.flagged + rep.baseline.already_gone,
+            rep.sent.overall.flagged + rep.sent.overall.already_gone
+        );
     }
 
     #[test]

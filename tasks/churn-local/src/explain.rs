@@ -7,6 +7,7 @@ use churn_core::model::BreakdownEntry;
 use churn_core::outcome::state::Status;
 use churn_core::ports::Reasoner;
 use churn_core::run::week::{iso_week, resolve_as_of};
+use churn_core::scoring::history::{HistoryEntry, SinceListed, since_listed, sparkline};
 use churn_core::scoring::score::{Prior, Scorer};
 use serde::Serialize;
 
@@ -33,6 +34,41 @@ pub struct Explanation {
     pub last_contact: Option<String>,
     pub won_back_date: Option<String>,
     pub rules_version: String,
+    /// One entry per weekly run that scored the customer, oldest first (docs/SPEC.md §10).
+    pub history: Vec<HistoryEntry>,
+    /// The change since the customer was last listed, when that week has a history entry.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub since_listed: Option<SinceListed>,
+}
+
+impl Explanation {
+    /// `History: ▃▅▆ (2026-W46 → 2026-W48) · now 73, up 25 since last listed (2026-W45)`, or
+    /// `None` before the first weekly run.
+    pub fn history_line(&self) -> Option<String> {
+        let (first, last) = (self.history.first()?, self.history.last()?);
+        let span = if first.week == last.week {
+            first.week.clone()
+        } else {
+            format!("{} → {}", first.week, last.week)
+        };
+        let mut line = format!("History: {} ({span})", sparkline(&self.history));
+        match &self.since_listed {
+            Some(s) => {
+                let moved = match s.delta {
+                    0 => "unchanged".to_string(),
+                    d if d > 0 => format!("up {d}"),
+                    d => format!("down {}", d.unsigned_abs()),
+                };
+                line.push_str(&format!(
+                    " · now {}, {moved} since last listed ({}, score {})",
+                    self.score, s.week, s.score
+                ));
+            }
+            None if self.surfaced_date.is_none() => line.push_str(" · never listed"),
+            None => {}
+        }
+        Some(line)
+    }
 }
 
 /// Explains one customer, or `Ok(None)` when the id is not in the list (or its row is bad).
@@ -71,6 +107,7 @@ pub fn explain(
         let breakdown = scorer.breakdown(&buf);
         let reason = reasoner.reason(&breakdown);
         let d = |d: Option<jiff::civil::Date>| d.map(|d| d.to_string());
+        let history = store.history(customer_id)?;
         return Ok(Some(Explanation {
             customer_id: customer_id.to_string(),
             name: row.name.to_string(),
@@ -92,6 +129,8 @@ pub fn explain(
             last_contact: d(state.last_contact),
             won_back_date: d(state.won_back_date),
             rules_version: rules.version.clone(),
+            since_listed: since_listed(&history, state.surfaced_date, score.score),
+            history,
         }));
     }
     Ok(None)

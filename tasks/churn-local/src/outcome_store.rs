@@ -5,8 +5,11 @@
 
 use std::sync::{Arc, Mutex};
 
+use churn_core::model::ListItem;
+use churn_core::notify::home::HomeSource;
 use churn_core::outcome::state::{AuditItem, Change, CustomerState};
 use churn_core::ports::{Applied, OutcomeStore, PortError};
+use churn_core::run::ledger::LedgerStatus;
 
 use crate::store::{AuditClock, SqliteStore};
 
@@ -76,6 +79,47 @@ impl OutcomeStore for SqliteOutcomeStore {
                 .into_values()
                 .flat_map(|e| e.list.into_iter().map(|i| i.customer_id))
                 .collect())
+        })
+        .await
+    }
+}
+
+/// The Home tab's data: the send ledger's sent lists and the audit (docs/SPEC.md §7).
+impl HomeSource for SqliteOutcomeStore {
+    async fn owner_lists(
+        &self,
+        owner: &str,
+        weeks: &[String],
+    ) -> Result<Vec<(String, Vec<ListItem>)>, PortError> {
+        let (owner, weeks) = (owner.to_lowercase(), weeks.to_vec());
+        self.with(move |s, _| {
+            let mut out = Vec::new();
+            for week in weeks {
+                let mut entries = s.ledger(&week).map_err(|e| e.to_string())?;
+                if let Some(e) = entries.remove(&owner)
+                    && e.status != LedgerStatus::Sending
+                {
+                    out.push((week, e.list));
+                }
+            }
+            Ok(out)
+        })
+        .await
+    }
+
+    async fn audit_since(
+        &self,
+        customer_ids: &[String],
+        from_ts: &str,
+    ) -> Result<Vec<AuditItem>, PortError> {
+        let (ids, from) = (customer_ids.to_vec(), from_ts.to_string());
+        self.with(move |s, _| {
+            let mut out = Vec::new();
+            for id in ids {
+                let items = s.audit_for(&id).map_err(|e| e.to_string())?;
+                out.extend(items.into_iter().filter(|i| i.ts >= from));
+            }
+            Ok(out)
         })
         .await
     }

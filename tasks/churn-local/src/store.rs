@@ -7,7 +7,10 @@ use std::path::Path;
 use churn_core::ingest::order_import::{CustomerChange, HistOrder, HistoryDiff};
 use churn_core::model::{Band, ListItem};
 use churn_core::outcome::state::{AuditItem, Change, CustomerState, Status, surfaced};
+use churn_core::run::holdout::{self, HeldOut};
 use churn_core::run::{Claim, ClaimRequest, LedgerStatus, SentList, Via};
+use churn_core::scoring::history::HistoryEntry;
+use churn_core::scoring::score_cells::CustomerScore;
 use jiff::civil::Date;
 use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
 use rustc_hash::FxHashMap;
@@ -62,6 +65,7 @@ CREATE TABLE IF NOT EXISTS send_ledger (
     sent_at       TEXT NOT NULL,
     recorded_at   TEXT,
     run_id        TEXT,
+    held_out      TEXT NOT NULL DEFAULT '[]',
     PRIMARY KEY (week, owner)
 ) WITHOUT ROWID;
 
@@ -76,6 +80,7 @@ CREATE TABLE IF NOT EXISTS send_claims (
     via           TEXT NOT NULL,
     list          TEXT NOT NULL,
     rules_version TEXT NOT NULL,
+    held_out      TEXT NOT NULL DEFAULT '[]',
     PRIMARY KEY (week, owner)
 ) WITHOUT ROWID;
 
@@ -85,6 +90,17 @@ CREATE TABLE IF NOT EXISTS order_history (
     order_date  TEXT NOT NULL,
     amount      REAL,
     PRIMARY KEY (customer_id, order_id)
+) WITHOUT ROWID;
+
+-- Score history (docs/SPEC.md §10): each weekly run's score per customer; a rerun of the week
+-- replaces its entry. Entries older than two years are pruned by the run.
+CREATE TABLE IF NOT EXISTS score_history (
+    customer_id   TEXT NOT NULL,
+    week          TEXT NOT NULL,
+    score         INTEGER NOT NULL,
+    band          TEXT NOT NULL,
+    rules_version TEXT NOT NULL,
+    PRIMARY KEY (customer_id, week)
 ) WITHOUT ROWID;
 
 CREATE TABLE IF NOT EXISTS meta (
@@ -243,9 +259,10 @@ impl SqliteStore {
     /// claims (`sending`) of owners not yet sent.
     pub fn ledger(&self, week: &str) -> Result<FxHashMap<String, LedgerEntry>, StoreError> {
         let mut out = FxHashMap::default();
-        let mut stmt = self.conn.prepare(
-            "SELECT owner, run_id, lease_until, via, list, rules_version FROM send_claims WHERE week = ?1",
-        )?;
+        let mut stmt = self.conn.prepare(&format!(
+            "SELECT owner, run_id, lease_until, via, list, rules_version, {} FROM send_claims WHERE week = ?1",
+            held_out_column(&self.conn, "send_claims")?
+        ))?;
         let mut rows = stmt.query([week])?;
         while let Some(r) = rows.next()? {
             let entry = LedgerEntry {
@@ -257,12 +274,14 @@ impl SqliteStore {
                 via: read_via(&r.get::<_, String>(3)?)?,
                 list: read_list(&r.get::<_, String>(4)?)?,
                 rules_version: r.get(5)?,
+                held_out: read_held_out(&r.get::<_, String>(6)?)?,
             };
             out.insert(entry.owner.clone(), entry);
         }
-        let mut stmt = self.conn.prepare(
-            "SELECT owner, status, via, list, rules_version, COALESCE(run_id, '') FROM send_ledger WHERE week = ?1",
-        )?;
+        let mut stmt = self.conn.prepare(&format!(
+            "SELECT owner, status, via, list, rules_version, COALESCE(run_id, ''), {} FROM send_ledger WHERE week = ?1",
+            held_out_column(&self.conn, "send_ledger")?
+        ))?;
         let mut rows = stmt.query([week])?;
         while let Some(r) = rows.next()? {
             let status: String = r.get(1)?;
@@ -276,6 +295,7 @@ impl SqliteStore {
                 via: read_via(&r.get::<_, String>(2)?)?,
                 list: read_list(&r.get::<_, String>(3)?)?,
                 rules_version: r.get(4)?,
+                held_out: read_held_out(&r.get::<_, String>(6)?)?,
             };
             out.insert(entry.owner.clone(), entry);
         }
@@ -326,8 +346,9 @@ impl SqliteStore {
     ) -> Result<bool, StoreError> {
         let list =
             serde_json::to_string(sent.list).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        let held_out = held_out_json(sent.held_out)?;
         let n = self.conn.execute(
-            "UPDATE send_claims SET via = ?4, list = ?5, rules_version = ?6
+            "UPDATE send_claims SET via = ?4, list = ?5, rules_version = ?6, held_out = ?7
              WHERE week = ?1 AND owner = ?2 AND run_id = ?3",
             params![
                 week,
@@ -335,7 +356,8 @@ impl SqliteStore {
                 run_id,
                 sent.via.as_str(),
                 list,
-                sent.rules_version
+                sent.rules_version,
+                held_out
             ],
         )?;
         Ok(n == 1)
@@ -364,9 +386,18 @@ impl SqliteStore {
             return Ok(false);
         }
         tx.execute(
-            "INSERT INTO send_ledger (week, owner, status, via, list, rules_version, sent_at, run_id)
-             VALUES (?1, ?2, 'sent', ?3, ?4, ?5, ?6, ?7)",
-            params![week, owner, sent.via.as_str(), list, sent.rules_version, now, run_id],
+            "INSERT INTO send_ledger (week, owner, status, via, list, rules_version, sent_at, run_id, held_out)
+             VALUES (?1, ?2, 'sent', ?3, ?4, ?5, ?6, ?7, ?8)",
+            params![
+                week,
+                owner,
+                sent.via.as_str(),
+                list,
+                sent.rules_version,
+                now,
+                run_id,
+                held_out_json(sent.held_out)?
+            ],
         )?;
         tx.commit()?;
         Ok(true)
@@ -405,14 +436,14 @@ impl SqliteStore {
         let tx = self
             .conn
             .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
-        let row: Option<(String, String, String)> = tx
+        let row: Option<(String, String, String, String, String)> = tx
             .query_row(
-                "SELECT status, list, via FROM send_ledger WHERE week = ?1 AND owner = ?2",
+                "SELECT status, list, via, held_out, rules_version FROM send_ledger WHERE week = ?1 AND owner = ?2",
                 params![week, owner],
-                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)),
             )
             .optional()?;
-        let Some((status, list, via)) = row else {
+        let Some((status, list, via, held_out, rules_version)) = row else {
             return Ok(0);
         };
         if status == "recorded" {
@@ -424,6 +455,21 @@ impl SqliteStore {
             let before = get_state(&tx, &item.customer_id)?;
             let change = surfaced(&before, item, owner, as_of, week, &via);
             write_change(&tx, &change, by_user, &clock.tick())?;
+        }
+        // Held out (docs/SPEC.md §3): audited, state untouched (not contacted, no pause).
+        for h in read_held_out(&held_out)? {
+            let notes = holdout::audit_notes(&h, week, as_of, &rules_version);
+            let empty = Map::new();
+            insert_audit(
+                &tx,
+                &h.customer_id,
+                &clock.tick(),
+                holdout::HELD_OUT_ACTION,
+                by_user,
+                &empty,
+                &empty,
+                &notes,
+            )?;
         }
         tx.execute(
             "UPDATE send_ledger SET status = 'recorded', recorded_at = ?3 WHERE week = ?1 AND owner = ?2",
@@ -533,6 +579,70 @@ impl SqliteStore {
         Ok(out)
     }
 
+    /// A customer's score history, oldest first (empty for a database from before history).
+    pub fn history(&self, customer_id: &str) -> Result<Vec<HistoryEntry>, StoreError> {
+        Ok(self
+            .histories(&[customer_id], "")?
+            .remove(customer_id)
+            .unwrap_or_default())
+    }
+
+    /// Several customers' history entries of `since_week` and later, oldest first, by id.
+    pub fn histories(
+        &self,
+        customer_ids: &[&str],
+        since_week: &str,
+    ) -> Result<FxHashMap<String, Vec<HistoryEntry>>, StoreError> {
+        let mut out: FxHashMap<String, Vec<HistoryEntry>> = FxHashMap::default();
+        let exists = self
+            .conn
+            .prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'score_history'")?
+            .exists([])?;
+        if !exists {
+            return Ok(out);
+        }
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT week, score, band, rules_version FROM score_history
+             WHERE customer_id = ?1 AND week >= ?2 ORDER BY week",
+        )?;
+        for id in customer_ids {
+            let mut rows = stmt.query(params![id, since_week])?;
+            while let Some(r) = rows.next()? {
+                let band: String = r.get(2)?;
+                out.entry(id.to_string()).or_default().push(HistoryEntry {
+                    week: r.get(0)?,
+                    score: r.get::<_, i64>(1)? as u32,
+                    band: Band::parse(&band)
+                        .ok_or_else(|| StoreError::Corrupt(format!("history band {band}")))?,
+                    rules_version: r.get(3)?,
+                });
+            }
+        }
+        Ok(out)
+    }
+
+    /// Every customer's stored score and band (the latest run's), by id.
+    pub fn scores(&self) -> Result<FxHashMap<String, CustomerScore>, StoreError> {
+        let mut stmt = self.conn.prepare(
+            "SELECT customer_id, score, band FROM customer_state WHERE score IS NOT NULL AND band IS NOT NULL",
+        )?;
+        let mut out = FxHashMap::default();
+        let mut rows = stmt.query([])?;
+        while let Some(r) = rows.next()? {
+            let band: String = r.get(2)?;
+            if let Some(band) = Band::parse(&band) {
+                out.insert(
+                    r.get(0)?,
+                    CustomerScore {
+                        score: r.get::<_, i64>(1)? as u32,
+                        band,
+                    },
+                );
+            }
+        }
+        Ok(out)
+    }
+
     /// Starts writing an import's history changes and audit items; nothing is kept unless it is
     /// committed (the caller writes the list in between, so a failed list write keeps nothing).
     pub fn begin_order_import(&mut self) -> Result<OrderImportWrite<'_>, StoreError> {
@@ -604,12 +714,29 @@ impl OrderImportWrite<'_> {
 pub struct ScoreRefresh<'c> {
     tx: rusqlite::Transaction<'c>,
     changed: u64,
+    /// (week, rules version) when every score also goes into the week's history entry.
+    history: Option<(String, String)>,
 }
 
 impl<'c> ScoreRefresh<'c> {
     pub fn begin(store: &'c mut SqliteStore) -> Result<ScoreRefresh<'c>, StoreError> {
         let tx = store.conn.transaction()?;
-        Ok(ScoreRefresh { tx, changed: 0 })
+        Ok(ScoreRefresh {
+            tx,
+            changed: 0,
+            history: None,
+        })
+    }
+
+    /// Also keeps every score as the customer's history entry of `week` (replacing one a rerun
+    /// of the week wrote), and prunes entries older than two years.
+    pub fn with_history(mut self, week: &str, rules_version: &str) -> Result<Self, StoreError> {
+        if let Some(oldest) = churn_core::scoring::history::oldest_kept_week(week) {
+            self.tx
+                .execute("DELETE FROM score_history WHERE week < ?1", [oldest])?;
+        }
+        self.history = Some((week.to_string(), rules_version.to_string()));
+        Ok(self)
     }
 
     pub fn put(
@@ -625,6 +752,14 @@ impl<'c> ScoreRefresh<'c> {
              WHERE score IS NOT excluded.score OR band IS NOT excluded.band OR owner IS NOT excluded.owner",
         )?;
         self.changed += stmt.execute(params![customer_id, score, band.as_str(), owner])? as u64;
+        if let Some((week, version)) = &self.history {
+            let mut h = self.tx.prepare_cached(
+                "INSERT INTO score_history (customer_id, week, score, band, rules_version) VALUES (?1, ?2, ?3, ?4, ?5)
+                 ON CONFLICT (customer_id, week) DO UPDATE SET score = excluded.score, band = excluded.band,
+                     rules_version = excluded.rules_version",
+            )?;
+            h.execute(params![customer_id, week, score, band.as_str(), version])?;
+        }
         Ok(())
     }
 
@@ -807,20 +942,37 @@ fn read_list(s: &str) -> Result<Vec<ListItem>, StoreError> {
     serde_json::from_str(s).map_err(|e| StoreError::Corrupt(format!("send ledger list: {e}")))
 }
 
+fn read_held_out(s: &str) -> Result<Vec<HeldOut>, StoreError> {
+    serde_json::from_str(s).map_err(|e| StoreError::Corrupt(format!("send ledger held_out: {e}")))
+}
+
+/// `held_out`, or an empty list for a database from before the holdout opened read-only (which
+/// cannot be migrated).
+fn held_out_column(conn: &Connection, table: &str) -> Result<&'static str, StoreError> {
+    let has = conn
+        .prepare_cached("SELECT 1 FROM pragma_table_info(?1) WHERE name = 'held_out'")?
+        .exists([table])?;
+    Ok(if has { "held_out" } else { "'[]'" })
+}
+
+fn held_out_json(h: &[HeldOut]) -> Result<String, StoreError> {
+    serde_json::to_string(h).map_err(|e| StoreError::Corrupt(e.to_string()))
+}
+
 /// The `sent` or `recorded` entry of (week, owner), if any.
 fn ledger_row(
     conn: &Connection,
     week: &str,
     owner: &str,
 ) -> Result<Option<LedgerEntry>, StoreError> {
-    let row: Option<(String, String, String, String, String)> = conn
+    let row: Option<(String, String, String, String, String, String)> = conn
         .query_row(
-            "SELECT status, via, list, rules_version, COALESCE(run_id, '') FROM send_ledger WHERE week = ?1 AND owner = ?2",
+            &format!("SELECT status, via, list, rules_version, COALESCE(run_id, ''), {} FROM send_ledger WHERE week = ?1 AND owner = ?2", held_out_column(conn, "send_ledger")?),
             params![week, owner],
-            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)),
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?)),
         )
         .optional()?;
-    row.map(|(status, via, list, rules_version, run_id)| {
+    row.map(|(status, via, list, rules_version, run_id, held_out)| {
         Ok(LedgerEntry {
             week: week.to_string(),
             owner: owner.to_string(),
@@ -830,6 +982,7 @@ fn ledger_row(
             via: read_via(&via)?,
             list: read_list(&list)?,
             rules_version,
+            held_out: read_held_out(&held_out)?,
             lease_until_ms: None,
         })
     })
@@ -842,14 +995,14 @@ fn claim_row(
     week: &str,
     owner: &str,
 ) -> Result<Option<LedgerEntry>, StoreError> {
-    let row: Option<(String, i64, String, String, String)> = conn
+    let row: Option<(String, i64, String, String, String, String)> = conn
         .query_row(
-            "SELECT run_id, lease_until, via, list, rules_version FROM send_claims WHERE week = ?1 AND owner = ?2",
+            &format!("SELECT run_id, lease_until, via, list, rules_version, {} FROM send_claims WHERE week = ?1 AND owner = ?2", held_out_column(conn, "send_claims")?),
             params![week, owner],
-            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)),
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?)),
         )
         .optional()?;
-    row.map(|(run_id, lease, via, list, rules_version)| {
+    row.map(|(run_id, lease, via, list, rules_version, held_out)| {
         Ok(LedgerEntry {
             week: week.to_string(),
             owner: owner.to_string(),
@@ -858,6 +1011,7 @@ fn claim_row(
             via: read_via(&via)?,
             list: read_list(&list)?,
             rules_version,
+            held_out: read_held_out(&held_out)?,
             lease_until_ms: Some(lease),
         })
     })
@@ -874,6 +1028,23 @@ fn migrate(conn: &Connection) -> Result<(), StoreError> {
             // Another process opening the same folder added it first.
             Err(rusqlite::Error::SqliteFailure(_, Some(m))) if m.contains("duplicate column") => {}
             other => other?,
+        }
+    }
+    // The holdout's column (docs/SPEC.md §3) in both ledger tables.
+    for table in ["send_ledger", "send_claims"] {
+        let has: bool = conn
+            .prepare(&format!(
+                "SELECT 1 FROM pragma_table_info('{table}') WHERE name = 'held_out'"
+            ))?
+            .exists([])?;
+        if !has {
+            match conn.execute_batch(&format!(
+                "ALTER TABLE {table} ADD COLUMN held_out TEXT NOT NULL DEFAULT '[]'"
+            )) {
+                Err(rusqlite::Error::SqliteFailure(_, Some(m)))
+                    if m.contains("duplicate column") => {}
+                other => other?,
+            }
         }
     }
     Ok(())
@@ -942,6 +1113,110 @@ mod tests {
         let store = SqliteStore::open_read_only(dir.path()).unwrap();
         assert!(store.load_prior().unwrap().is_empty());
         assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
+    }
+
+    #[test]
+    fn a_ledger_from_before_the_holdout_reads_and_is_migrated() {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let conn = Connection::open(dir.path().join(DB_FILE)).unwrap();
+            conn.execute_batch(
+                "CREATE TABLE send_ledger (week TEXT NOT NULL, owner TEXT NOT NULL, status TEXT NOT NULL,
+                     via TEXT NOT NULL, list TEXT NOT NULL, rules_version TEXT NOT NULL,
+                     sent_at TEXT NOT NULL, recorded_at TEXT, run_id TEXT, PRIMARY KEY (week, owner));
+                 CREATE TABLE send_claims (week TEXT NOT NULL, owner TEXT NOT NULL, run_id TEXT NOT NULL,
+                     lease_until INTEGER NOT NULL, via TEXT NOT NULL, list TEXT NOT NULL,
+                     rules_version TEXT NOT NULL, PRIMARY KEY (week, owner));
+                 INSERT INTO send_ledger VALUES ('2026-W48', 'a@x.example', 'sent', 'email', '[]', 'v', 't', NULL, 'r');",
+            )
+            .unwrap();
+        }
+        // A dry run cannot migrate: the old ledger still reads, with nobody held out.
+        let ro = SqliteStore::open_read_only(dir.path()).unwrap();
+        let e = ro.ledger("2026-W48").unwrap();
+        assert!(e["a@x.example"].held_out.is_empty());
+        drop(ro);
+        // A real open adds the column; recording the old entry works.
+        let mut store = SqliteStore::open(dir.path()).unwrap();
+        let mut clock = AuditClock::default();
+        let n = store
+            .record(
+                "2026-W48",
+                "a@x.example",
+                date(2026, 11, 23),
+                "t",
+                &mut clock,
+            )
+            .unwrap();
+        assert_eq!(n, 0);
+        assert_eq!(
+            store.ledger("2026-W48").unwrap()["a@x.example"].status,
+            LedgerStatus::Recorded
+        );
+    }
+
+    #[test]
+    fn record_audits_the_held_out_without_touching_their_state() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut store = SqliteStore::open(dir.path()).unwrap();
+        let held = vec![HeldOut {
+            customer_id: "H1".into(),
+            band: Band::AtRisk,
+            score: 60,
+        }];
+        let r = ClaimRequest {
+            week: "2026-W48",
+            owner: "a@x.example",
+            run_id: "r1",
+            now_ms: 0,
+            lease_until_ms: 1,
+        };
+        assert!(matches!(store.claim(&r).unwrap(), Claim::Claimed { .. }));
+        let sent = SentList {
+            via: Via::Email,
+            list: &[],
+            rules_version: "v1",
+            held_out: &held,
+        };
+        assert!(
+            store
+                .prepare("2026-W48", "a@x.example", "r1", &sent)
+                .unwrap()
+        );
+        assert_eq!(
+            store.ledger("2026-W48").unwrap()["a@x.example"].held_out,
+            held
+        );
+        assert!(
+            store
+                .mark_sent("2026-W48", "a@x.example", "r1", &sent, "t")
+                .unwrap()
+        );
+        let mut clock = AuditClock::default();
+        store
+            .record(
+                "2026-W48",
+                "a@x.example",
+                date(2026, 11, 23),
+                "churn",
+                &mut clock,
+            )
+            .unwrap();
+        store
+            .record(
+                "2026-W48",
+                "a@x.example",
+                date(2026, 11, 23),
+                "churn",
+                &mut clock,
+            )
+            .unwrap();
+        let audit = store.audit_for("H1").unwrap();
+        assert_eq!(audit.len(), 1, "recorded once");
+        assert_eq!(audit[0].action, "held_out");
+        assert_eq!(audit[0].notes["as_of"], "2026-11-23");
+        assert_eq!(audit[0].notes["rules_version"], "v1");
+        assert_eq!(store.get_state("H1").unwrap(), CustomerState::new("H1"));
     }
 
     #[test]

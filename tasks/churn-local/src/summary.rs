@@ -6,9 +6,9 @@ use std::io::BufReader;
 use std::path::Path;
 
 use churn_core::ingest::orders::read_orders;
-use churn_core::reports::backtest::{BacktestOptions, build_input, read_list, run};
+use churn_core::reports::backtest::read_list;
 use churn_core::reports::summary::{
-    MonthCounts, ParagraphSource, choose_paragraph, count_month, evidence_line, summary_email,
+    MonthCounts, ParagraphSource, choose_paragraph, count_month, summary_email,
 };
 use jiff::civil::Date;
 use serde::Serialize;
@@ -27,6 +27,10 @@ pub struct MonthlySummary {
     pub paragraph_source: ParagraphSource,
     /// One line from the last quarter's backtest, when `orders.csv` is in the folder.
     pub evidence: Option<String>,
+    /// Does outreach work? Listed against held-out customers (docs/SPEC.md §3 `holdout`), for
+    /// every run whose horizon ended by the month's end; absent when nobody was ever held out.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub uplift: Option<churn_core::reports::uplift::Uplift>,
     pub recipients: Vec<String>,
     /// The email written to the outbox (`outbox/summary/<month>.txt`, with `<month>.html`).
     pub file: Option<String>,
@@ -74,11 +78,13 @@ pub fn monthly_summary(
     // The same composition as the summary Lambda, without the model.
     let (paragraph, paragraph_source) = choose_paragraph(&counts, None);
     let evidence = quarter_evidence(dir, &settings)?;
+    let uplift = month_uplift(&store, &month)?;
     let mut summary = MonthlySummary {
         counts,
         paragraph,
         paragraph_source,
         evidence,
+        uplift,
         recipients: settings.raw.summary_recipients.clone(),
         file: None,
     };
@@ -88,11 +94,14 @@ pub fn monthly_summary(
             .join("outbox")
             .join("summary")
             .join(format!("{month}.txt"));
-        let email = summary_email(
+        let mut email = summary_email(
             &summary.counts,
             &summary.paragraph,
             summary.evidence.as_deref(),
         );
+        if let Some(u) = &summary.uplift {
+            churn_core::reports::uplift::add_to_email(&mut email, u);
+        }
         let text = format!(
             "To: {}\nSubject: {}\n\n{}",
             summary.recipients.join(", "),
@@ -104,6 +113,32 @@ pub fn monthly_summary(
         summary.file = Some(path.display().to_string());
     }
     Ok(summary)
+}
+
+/// The holdout comparison as of the month's last day (every audit item, the kept orders).
+fn month_uplift(
+    store: &SqliteStore,
+    month: &str,
+) -> Result<Option<churn_core::reports::uplift::Uplift>, SummaryError> {
+    let Some((_, next)) = month_bounds(month) else {
+        return Ok(None);
+    };
+    let month_end = next.yesterday().unwrap_or(next);
+    let items = store.audit_between("", "~").map_err(WeeklyError::from)?;
+    let ids: std::collections::BTreeSet<&str> = items
+        .iter()
+        .filter(|i| i.action == "surfaced" || i.action == "held_out")
+        .map(|i| i.customer_id.as_str())
+        .collect();
+    let orders = store
+        .order_history(ids)
+        .map_err(WeeklyError::from)?
+        .into_iter()
+        .map(|(id, list)| (id, list.into_iter().map(|o| o.date).collect()))
+        .collect();
+    Ok(churn_core::reports::uplift::summary_uplift(
+        &items, &orders, month_end,
+    ))
 }
 
 /// Every sender refuses a customer's address (docs/SPEC.md §1), compared as canonical
@@ -147,17 +182,9 @@ fn quarter_evidence(dir: &Path, settings: &Settings) -> Result<Option<String>, S
         .ok()
         .and_then(|f| read_list(BufReader::new(f), opts.clone(), &rules).ok())
         .map(|(list, _)| list);
-    let input = build_input(&orders.orders, list.as_deref(), &rules);
-    let Ok(all) = run(&input, &rules, &BacktestOptions::default()) else {
-        return Ok(None);
-    };
-    let from = all.to.checked_sub(jiff::Span::new().weeks(12)).ok();
-    let quarter = BacktestOptions {
-        from,
-        to: Some(all.to),
-        ..BacktestOptions::default()
-    };
-    Ok(run(&input, &rules, &quarter)
-        .ok()
-        .map(|r| evidence_line(&r)))
+    Ok(churn_core::reports::summary::quarter_evidence(
+        &orders.orders,
+        list.as_deref(),
+        &rules,
+    ))
 }

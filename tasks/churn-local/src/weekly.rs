@@ -67,6 +67,8 @@ pub struct WeeklyReport {
     pub scores_changed: u64,
     pub reactivated: Vec<String>,
     pub outbox: String,
+    /// The scores written into `customers.csv` (docs/SPEC.md §10).
+    pub list_scores: crate::list_scores::ListScores,
 }
 
 /// Why the run stopped. Nothing was written or sent.
@@ -213,7 +215,8 @@ pub fn run_weekly_posting<N: ListSlack>(
             return Err(e);
         }
     };
-    let plans = plan_owners(&scan.lists, &ledger, &only, &rules, &scan.customer_emails);
+    let mut plans = plan_owners(&scan.lists, &ledger, &only, &rules, &scan.customer_emails);
+    add_trends(&store, &mut plans, &ctx)?;
 
     let link_secret = if opts.dry_run {
         Vec::new()
@@ -256,6 +259,21 @@ pub fn run_weekly_posting<N: ListSlack>(
     for r in &mut reports {
         r.files = files.remove(&r.owner).unwrap_or_default();
     }
+    // The lists are out: a list that cannot take the scores is reported, never fails the run.
+    let list_scores = if opts.dry_run {
+        crate::list_scores::ListScores::default()
+    } else {
+        let store = run_store.store.lock().unwrap_or_else(|p| p.into_inner());
+        crate::list_scores::write_list_scores(&customers_path(dir), &store, &week).unwrap_or_else(
+            |e| {
+                tracing::warn!(error = %e, "the scores could not be written into the list");
+                crate::list_scores::ListScores {
+                    error: Some(e.to_string()),
+                    ..Default::default()
+                }
+            },
+        )
+    };
 
     tracing::info!(
         owners = reports.len(),
@@ -277,7 +295,30 @@ pub fn run_weekly_posting<N: ListSlack>(
         scores_changed: scan.scores_changed,
         reactivated: scan.reactivated,
         outbox: outbox_dir.display().to_string(),
+        list_scores,
     })
+}
+
+/// Each plan's trends (docs/SPEC.md §7) from the history kept in `churn.db`.
+fn add_trends(
+    store: &SqliteStore,
+    plans: &mut [churn_core::run::engine::OwnerPlan],
+    ctx: &RunContext,
+) -> Result<(), WeeklyError> {
+    use churn_core::scoring::history::{TREND_WEEKS, plan_trends, previous_weeks};
+    let Some(since) = previous_weeks(&ctx.week, TREND_WEEKS).pop() else {
+        return Ok(());
+    };
+    for plan in plans {
+        let ids: Vec<&str> = plan
+            .shortlist
+            .iter()
+            .map(|i| i.customer_id.as_str())
+            .collect();
+        let histories = store.histories(&ids, &since)?;
+        plan.trends = plan_trends(&plan.shortlist, &histories, &ctx.week, &ctx.rules_version);
+    }
+    Ok(())
 }
 
 pub use churn_core::run::engine::owner_ref;
@@ -355,8 +396,9 @@ pub fn scan_list(
     let dry_run = ctx.dry_run;
     let path = customers_path(dir);
     let (file, total) = open_list(&path)?;
-    let reader =
-        CustomerReader::new(file, settings.read_options(), &rules.measured_columns())?.threaded();
+    let reader = CustomerReader::new(file, settings.read_options(), &rules.measured_columns())?
+        .size_hint(total)
+        .threaded();
     let opts = ScanOptions {
         rules,
         as_of,
@@ -368,7 +410,7 @@ pub fn scan_list(
     let mut sink = RefreshSink(if dry_run {
         None
     } else {
-        Some(ScoreRefresh::begin(store)?)
+        Some(ScoreRefresh::begin(store)?.with_history(&ctx.week, &ctx.rules_version)?)
     });
     let found = scan(reader, &opts, prior, &mut sink, &mut |done| {
         progress(done, total)

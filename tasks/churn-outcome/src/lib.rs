@@ -1,8 +1,10 @@
 //! The outcome handler (docs/SPEC.md §7): one HTTP surface serving Slack interactivity at
-//! `POST /slack/interactions` and the email links at `GET|POST /o/<token>`, shared by the Lambda
-//! behind a Function URL and `churn serve`. It turns a [`Request`] into a [`Response`] over two
-//! ports: an [`OutcomeStore`] (conditional writes: a click delivered twice changes state once) and
-//! a [`SlackResponder`] (`views.open`, the row update via `response_url` or `chat.update`).
+//! `POST /slack/interactions`, Slack's Events API at `POST /slack/events` (the owner's Home tab) and
+//! the email links at `GET|POST /o/<token>`, shared by the Lambda behind a Function URL and
+//! `churn serve`. It turns a [`Request`] into a [`Response`] over its ports: an [`OutcomeStore`]
+//! (conditional writes: a click delivered twice changes state once), a [`SlackResponder`]
+//! (`views.open`, the row update via `response_url` or `chat.update`) and a [`home::HomeTab`]
+//! (`views.publish` of the owner's Home, after `app_home_opened` and after each outcome).
 //!
 //! Slack requests are verified before anything in them is parsed; a failure is a bare 401 and one
 //! log line with the reason (`event = "slack_signature_refused"`, which the deployment's metric
@@ -10,9 +12,13 @@
 //! lines carry customer ids, actions and results only.
 
 pub mod event;
+pub mod home;
 mod pages;
 
-use std::sync::Arc;
+use std::collections::VecDeque;
+use std::sync::{Arc, Mutex};
+
+use home::{HomeTab, NoHome};
 
 use base64::Engine as _;
 use churn_core::notify::links::{
@@ -33,6 +39,10 @@ use serde_json::{Value, json};
 
 /// The Slack interactivity path.
 pub const SLACK_PATH: &str = "/slack/interactions";
+/// The Slack Events API path (`url_verification`, `app_home_opened`).
+pub const EVENTS_PATH: &str = "/slack/events";
+/// Event ids remembered to answer Slack's retries of an event already handled (per process).
+const SEEN_EVENTS: usize = 1024;
 /// The email links' path prefix (`/o/<token>`).
 pub const LINK_PREFIX: &str = "/o/";
 /// Email-link form posts larger than this are refused (a value, a reason and a 500-char note).
@@ -108,14 +118,17 @@ impl Response {
 pub type Clock = Arc<dyn Fn() -> i64 + Send + Sync>;
 
 /// The handler: its ports and its keys.
-pub struct OutcomeHandler<S, R> {
+pub struct OutcomeHandler<S, R, H = NoHome> {
     store: S,
     slack: R,
+    home: H,
     signing: SigningSecrets,
     links: LinkSigner,
     tz: TimeZone,
     response_url_prefixes: Vec<String>,
     clock: Clock,
+    /// Events API `event_id`s handled (or being handled), newest last.
+    seen_events: Mutex<VecDeque<String>>,
 }
 
 /// How a write went, for the log line.
@@ -129,7 +142,7 @@ fn result_name(r: &Result<Applied, PortError>) -> &'static str {
 
 impl<S: OutcomeStore, R: SlackResponder> OutcomeHandler<S, R> {
     /// A handler over `store` and `slack`, verifying Slack requests with `signing` and email links
-    /// with `links`; "today" is taken in `tz`.
+    /// with `links`; "today" is taken in `tz`. No Home tab until [`OutcomeHandler::with_home`].
     pub fn new(
         store: S,
         slack: R,
@@ -140,11 +153,30 @@ impl<S: OutcomeStore, R: SlackResponder> OutcomeHandler<S, R> {
         OutcomeHandler {
             store,
             slack,
+            home: NoHome,
             signing,
             links,
             tz,
             response_url_prefixes: vec![SLACK_RESPONSE_URL_PREFIX.to_string()],
             clock: Arc::new(|| jiff::Timestamp::now().as_second()),
+            seen_events: Mutex::new(VecDeque::new()),
+        }
+    }
+}
+
+impl<S: OutcomeStore, R: SlackResponder, H: HomeTab> OutcomeHandler<S, R, H> {
+    /// The same handler publishing owners' Home tabs through `home`.
+    pub fn with_home<H2: HomeTab>(self, home: H2) -> OutcomeHandler<S, R, H2> {
+        OutcomeHandler {
+            store: self.store,
+            slack: self.slack,
+            home,
+            signing: self.signing,
+            links: self.links,
+            tz: self.tz,
+            response_url_prefixes: self.response_url_prefixes,
+            clock: self.clock,
+            seen_events: self.seen_events,
         }
     }
 
@@ -186,6 +218,13 @@ impl<S: OutcomeStore, R: SlackResponder> OutcomeHandler<S, R> {
                 method_not_allowed("POST")
             };
         }
+        if req.path == EVENTS_PATH {
+            return if method == "POST" {
+                self.events_request(req).await
+            } else {
+                method_not_allowed("POST")
+            };
+        }
         if let Some(token) = req.path.strip_prefix(LINK_PREFIX) {
             let token = token.to_string();
             return match method.as_str() {
@@ -199,32 +238,38 @@ impl<S: OutcomeStore, R: SlackResponder> OutcomeHandler<S, R> {
 
     // ------------------------------------------------------------------------- Slack
 
-    async fn slack_request(&self, req: Request) -> Response {
+    /// The body of a Slack request once its signature is verified; else the bare 401.
+    fn verified_body(&self, req: Request) -> Result<Vec<u8>, Response> {
         // The cap applies to the raw body first, so a huge base64 body is never decoded.
         if req.body.len() > MAX_BODY_BYTES / 3 * 4 + 4 {
-            return refuse("body too large");
+            return Err(refuse("body too large"));
         }
-        let decoded;
-        let body: &[u8] = if req.is_base64 {
-            match base64::engine::general_purpose::STANDARD.decode(&req.body) {
-                Ok(b) => {
-                    decoded = b;
-                    &decoded
-                }
-                Err(_) => return refuse("body is not base64"),
-            }
+        let timestamp = req.header("x-slack-request-timestamp").map(str::to_string);
+        let signature = req.header("x-slack-signature").map(str::to_string);
+        let body = if req.is_base64 {
+            base64::engine::general_purpose::STANDARD
+                .decode(&req.body)
+                .map_err(|_| refuse("body is not base64"))?
         } else {
-            &req.body
+            req.body
         };
-        if let Err(e) = verify_request(
+        verify_request(
             &self.signing,
-            req.header("x-slack-request-timestamp"),
-            req.header("x-slack-signature"),
-            body,
+            timestamp.as_deref(),
+            signature.as_deref(),
+            &body,
             self.now(),
-        ) {
-            return refuse(&e.to_string());
-        }
+        )
+        .map_err(|e| refuse(&e.to_string()))?;
+        Ok(body)
+    }
+
+    async fn slack_request(&self, req: Request) -> Response {
+        let body = match self.verified_body(req) {
+            Ok(b) => b,
+            Err(refused) => return refused,
+        };
+        let body = body.as_slice();
         match parse_interaction(body) {
             Err(e) => {
                 tracing::warn!(event = "slack_payload_refused", error = %e, "unusable Slack payload");
@@ -252,6 +297,141 @@ impl<S: OutcomeStore, R: SlackResponder> OutcomeHandler<S, R> {
                 self.submission(&callback_id, &user_id, metadata, &values)
                     .await
             }
+        }
+    }
+
+    /// An Events API request (docs/SPEC.md §7): verified like an interaction, then
+    /// `url_verification` is answered with its challenge and `app_home_opened` (Home tab)
+    /// publishes the member's Home. Anything else is answered 200 and ignored. A retry
+    /// (`X-Slack-Retry-Num`) of an event this process already handled changes nothing; one it
+    /// has not seen (the first delivery failed, or went to another container) is handled, and
+    /// publishing the same Home again is harmless.
+    async fn events_request(&self, req: Request) -> Response {
+        let retry = req.header("x-slack-retry-num").map(str::to_string);
+        let body = match self.verified_body(req) {
+            Ok(b) => b,
+            Err(refused) => return refused,
+        };
+        let Ok(envelope) = serde_json::from_slice::<Value>(&body) else {
+            tracing::warn!(
+                event = "slack_payload_refused",
+                "Events API body is not JSON"
+            );
+            return Response::text(400, "Unusable payload.");
+        };
+        match envelope["type"].as_str() {
+            Some("url_verification") => match envelope["challenge"].as_str() {
+                Some(c) if !c.is_empty() && c.len() <= 512 => Response::text(200, c),
+                _ => Response::text(400, "No challenge."),
+            },
+            Some("event_callback") => {
+                let event = &envelope["event"];
+                let kind = event["type"].as_str().unwrap_or_default();
+                let user = event["user"].as_str().unwrap_or_default();
+                if kind != "app_home_opened" || event["tab"].as_str() != Some("home") {
+                    tracing::info!(
+                        event = "slack_event_ignored",
+                        kind,
+                        "an event the handler does not act on"
+                    );
+                    return Response::empty(200);
+                }
+                if user.is_empty() {
+                    return Response::text(400, "The event names no user.");
+                }
+                let event_id = envelope["event_id"].as_str().unwrap_or_default();
+                if !self.first_delivery(event_id) {
+                    tracing::info!(
+                        event = "slack_event_repeat",
+                        retry = retry.as_deref().unwrap_or(""),
+                        "an event already handled; nothing done"
+                    );
+                    return Response::empty(200);
+                }
+                if !self.home.enabled() {
+                    tracing::info!(
+                        event = "slack_event_ignored",
+                        kind,
+                        "no Home tab here (no bot token)"
+                    );
+                    return Response::empty(200);
+                }
+                match self
+                    .home
+                    .publish_for_user(user, true, self.now(), &self.tz)
+                    .await
+                {
+                    Ok(_) => Response::empty(200),
+                    Err(e) => {
+                        tracing::warn!(event = "home_publish_failed", retryable = e.retryable, error = %e, "Home tab not published");
+                        // Forget it, so Slack's retry (sent for a 5xx) publishes.
+                        self.forget_event(event_id);
+                        if e.retryable {
+                            Response::empty(503)
+                        } else {
+                            Response::empty(200)
+                        }
+                    }
+                }
+            }
+            other => {
+                tracing::info!(
+                    event = "slack_event_ignored",
+                    kind = other.unwrap_or(""),
+                    "an Events API type the handler does not act on"
+                );
+                Response::empty(200)
+            }
+        }
+    }
+
+    /// Remembers `event_id`; `false` when it was already there. Events without an id are always
+    /// handled.
+    fn first_delivery(&self, event_id: &str) -> bool {
+        if event_id.is_empty() {
+            return true;
+        }
+        let mut seen = self.seen_events.lock().unwrap_or_else(|p| p.into_inner());
+        if seen.iter().any(|e| e == event_id) {
+            return false;
+        }
+        if seen.len() >= SEEN_EVENTS {
+            seen.pop_front();
+        }
+        seen.push_back(event_id.to_string());
+        true
+    }
+
+    fn forget_event(&self, event_id: &str) {
+        let mut seen = self.seen_events.lock().unwrap_or_else(|p| p.into_inner());
+        seen.retain(|e| e != event_id);
+    }
+
+    /// After an outcome from Slack: the clicker's Home again, if they are an owner. Best effort.
+    async fn refresh_home_of_user(&self, user_id: &str) {
+        if !self.home.enabled() {
+            return;
+        }
+        if let Err(e) = self
+            .home
+            .publish_for_user(user_id, false, self.now(), &self.tz)
+            .await
+        {
+            tracing::warn!(event = "home_publish_failed", retryable = e.retryable, error = %e, "Home tab not refreshed; the outcome stands");
+        }
+    }
+
+    /// After an outcome from an email link: the owner's Home, when they are on Slack.
+    async fn refresh_home_of_owner(&self, owner: &str) {
+        if !self.home.enabled() {
+            return;
+        }
+        if let Err(e) = self
+            .home
+            .publish_for_owner(owner, self.now(), &self.tz)
+            .await
+        {
+            tracing::warn!(event = "home_publish_failed", retryable = e.retryable, error = %e, "Home tab not refreshed; the outcome stands");
         }
     }
 
@@ -315,6 +495,7 @@ impl<S: OutcomeStore, R: SlackResponder> OutcomeHandler<S, R> {
                 let line = done_line(action_id, user_id, &today.to_string());
                 self.after_write(
                     &result,
+                    user_id,
                     &origin,
                     response_url,
                     blocks,
@@ -387,6 +568,7 @@ impl<S: OutcomeStore, R: SlackResponder> OutcomeHandler<S, R> {
                         let line = done_line("undo", user_id, &today.to_string());
                         self.after_write(
                             &r,
+                            user_id,
                             &origin,
                             response_url,
                             blocks,
@@ -482,6 +664,7 @@ impl<S: OutcomeStore, R: SlackResponder> OutcomeHandler<S, R> {
                         self.post_response(response_url, &body).await;
                     }
                 }
+                self.refresh_home_of_user(user_id).await;
                 Response::empty(200)
             }
             Ok(Applied::AlreadyRecorded) => {
@@ -509,6 +692,7 @@ impl<S: OutcomeStore, R: SlackResponder> OutcomeHandler<S, R> {
     async fn after_write(
         &self,
         result: &Result<Applied, PortError>,
+        user_id: &str,
         origin: &Origin,
         response_url: Option<&str>,
         blocks: &[Value],
@@ -525,6 +709,7 @@ impl<S: OutcomeStore, R: SlackResponder> OutcomeHandler<S, R> {
                     }
                     None => self.ephemeral(response_url, line).await,
                 }
+                self.refresh_home_of_user(user_id).await;
             }
             Ok(Applied::AlreadyRecorded) => {
                 self.ephemeral(response_url, "Already recorded; nothing changed.")
@@ -693,6 +878,9 @@ impl<S: OutcomeStore, R: SlackResponder> OutcomeHandler<S, R> {
             return match result {
                 Ok(r) => {
                     log_write(&claims.customer_id, "undo", &r);
+                    if matches!(r, Ok(Applied::Recorded { .. })) {
+                        self.refresh_home_of_owner(&claims.owner).await;
+                    }
                     pages::result(&claims, &r, None)
                 }
                 Err(message) => {
@@ -757,6 +945,9 @@ impl<S: OutcomeStore, R: SlackResponder> OutcomeHandler<S, R> {
             )),
             _ => None,
         };
+        if undo_token.is_some() {
+            self.refresh_home_of_owner(&claims.owner).await;
+        }
         pages::result(&claims, &result, undo_token.as_deref())
     }
 }

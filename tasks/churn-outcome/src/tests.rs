@@ -653,3 +653,5 @@ async fn a_button_with_only_a_hashed_id_says_so_and_records_nothing() {
             .contains("too long for a Slack button")
     );
 }
+
+mod home;

@@ -1,8 +1,10 @@
 //! Behaves like Slack's Web API (`https://slack.com/api/{method}`): `users.lookupByEmail`,
 //! `conversations.open`, `chat.postMessage` (with optional message `metadata`),
 //! `conversations.history` (newest first; `limit`, `oldest`, `latest`, `inclusive`; each
-//! message's `metadata` only with `include_all_metadata=true`), `chat.update` and `views.open`,
-//! with the documented request and response shapes, bearer-token auth (`not_authed` /
+//! message's `metadata` only with `include_all_metadata=true`), `chat.update`, `views.open`,
+//! `views.publish` (Home tabs: `type: home`, at most 100 blocks each checked like a message's,
+//! unique block ids, 250 KB; an unknown `user_id` is `user_not_found`) and `users.info` (the
+//! profile email), with the documented request and response shapes, bearer-token auth (`not_authed` /
 //! `invalid_auth` with HTTP 200, as Slack answers), Block Kit bodies checked with
 //! `validate_message`, modals checked against Slack's view rules, `trigger_id`s that expire after
 //! 3 seconds and work once, interaction `response_url`s (5 uses, tied to a message), everything
@@ -64,6 +66,8 @@ struct State {
     hooks: HashMap<String, (String, String, u32)>,
     /// Bodies posted to response_urls, in order, with the hook id.
     responses: Vec<(String, Value)>,
+    /// Home tabs published, in order: (user id, view).
+    homes: Vec<(String, Value)>,
     next_id: u64,
 }
 
@@ -137,6 +141,21 @@ impl SlackServer {
     pub fn responses(&self) -> Vec<Value> {
         let st = self.state.lock().unwrap();
         st.responses.iter().map(|(_, v)| v.clone()).collect()
+    }
+
+    /// The Home tab views published, in order, with the member each went to.
+    pub fn homes(&self) -> Vec<(String, Value)> {
+        self.state.lock().unwrap().homes.clone()
+    }
+
+    /// The Home tab `user_id` sees now (the last one published to them).
+    pub fn home(&self, user_id: &str) -> Option<Value> {
+        let st = self.state.lock().unwrap();
+        st.homes
+            .iter()
+            .rev()
+            .find(|(u, _)| u == user_id)
+            .map(|(_, v)| v.clone())
     }
 
     pub fn add_user(&self, email: &str, id: &str) {
@@ -437,6 +456,53 @@ fn handle(state: &Mutex<State>, expected_auth: &str, req: Req) -> Resp {
             existing["blocks"] = body["blocks"].clone();
             ok(json!({"ok": true, "channel": key.0, "ts": key.1, "text": body["text"]}))
         }
+        "users.info" => {
+            let Some(user) = fields.get("user").filter(|u| !u.is_empty()) else {
+                return err("user_not_found");
+            };
+            match st.users.iter().find(|(_, id)| *id == user) {
+                Some((email, id)) => ok(json!({
+                    "ok": true,
+                    "user": {
+                        "id": id, "team_id": "T0001", "name": "member", "deleted": false,
+                        "is_bot": false, "profile": {"email": email, "real_name": "Member"}
+                    }
+                })),
+                None => err("user_not_found"),
+            }
+        }
+        "views.publish" => {
+            let Some(body) = json_body.filter(|_| req.method == Method::POST) else {
+                return err("invalid_arguments");
+            };
+            let user = body["user_id"].as_str().unwrap_or_default().to_string();
+            if user.is_empty() {
+                return err("invalid_arguments");
+            }
+            let view = match &body["view"] {
+                Value::String(s) => serde_json::from_str(s).unwrap_or(Value::Null),
+                v => v.clone(),
+            };
+            if serde_json::to_vec(&view).map_or(0, |v| v.len()) > 250 * 1024 {
+                return err("view_too_large");
+            }
+            if let Err(problem) = validate_home_view(&view) {
+                return json_resp(
+                    200,
+                    &json!({"ok": false, "error": "invalid_arguments",
+                            "response_metadata": {"messages": [format!("[ERROR] {problem}")]}}),
+                    &[],
+                );
+            }
+            if !st.users.values().any(|u| *u == user) {
+                return err("user_not_found");
+            }
+            st.homes.push((user.clone(), view.clone()));
+            let mut out = view;
+            out["id"] = json!(format!("VH{:05}", st.homes.len()));
+            out["hash"] = json!(format!("{}.{}", 1_700_000_000 + st.homes.len(), 1));
+            ok(json!({"ok": true, "view": out}))
+        }
         "views.open" => {
             let Some(body) = json_body.filter(|_| req.method == Method::POST) else {
                 return err("invalid_arguments");
@@ -587,6 +653,78 @@ pub fn validate_view(view: &Value) -> Result<(), String> {
         }
     }
     Ok(())
+}
+
+/// Slack's rules for a Home tab view: `type: home`, 1 to 100 blocks, unique block ids, each
+/// block as a message's blocks are checked (`validate_message`, 50 at a time), `private_metadata`
+/// at most 3,000 characters.
+pub fn validate_home_view(view: &Value) -> Result<(), String> {
+    if view["type"] != "home" {
+        return Err("view.type must be home".into());
+    }
+    let blocks = view["blocks"].as_array().ok_or("blocks is missing")?;
+    if blocks.is_empty() || blocks.len() > 100 {
+        return Err("a view needs 1 to 100 blocks".into());
+    }
+    if view["private_metadata"]
+        .as_str()
+        .map_or(0, |m| m.chars().count())
+        > 3000
+    {
+        return Err("private_metadata must be at most 3000 characters".into());
+    }
+    let mut ids = HashSet::new();
+    for (i, b) in blocks.iter().enumerate() {
+        if let Some(id) = b["block_id"].as_str()
+            && !ids.insert(id.to_string())
+        {
+            return Err(format!("block {i}: repeated block_id"));
+        }
+        if matches!(b["type"].as_str(), Some("input")) {
+            return Err(format!("block {i}: input blocks need a modal"));
+        }
+    }
+    for chunk in blocks.chunks(50) {
+        validate_message(&json!({"channel": "home", "text": "home", "blocks": chunk}))?;
+    }
+    Ok(())
+}
+
+/// Signs an Events API (or interactivity) request body as Slack does: the headers to send.
+pub fn signed_headers(secret: &str, timestamp: i64, body: &str) -> Vec<(String, String)> {
+    vec![
+        ("content-type".into(), "application/json".into()),
+        ("x-slack-request-timestamp".into(), timestamp.to_string()),
+        (
+            "x-slack-signature".into(),
+            churn_core::notify::slack::sign(secret.as_bytes(), timestamp, body.as_bytes()),
+        ),
+    ]
+}
+
+/// An Events API `event_callback` envelope around `event`, as Slack posts it.
+pub fn event_callback(event_id: &str, event: Value) -> Value {
+    json!({
+        "token": "verification-token-unused",
+        "team_id": "T0001",
+        "api_app_id": "A0001",
+        "event": event,
+        "type": "event_callback",
+        "event_id": event_id,
+        "event_time": 1_700_000_000,
+        "authorizations": [{"team_id": "T0001", "user_id": "U0BOT", "is_bot": true}],
+    })
+}
+
+/// The `app_home_opened` event of `user_id` opening the app's Home tab.
+pub fn app_home_opened(user_id: &str) -> Value {
+    json!({
+        "type": "app_home_opened",
+        "user": user_id,
+        "channel": format!("D{}", user_id.trim_start_matches('U')),
+        "tab": "home",
+        "event_ts": "1700000000.000100",
+    })
 }
 
 /// An interaction response_url: JSON only, 5 uses, `replace_original` replaces the message the

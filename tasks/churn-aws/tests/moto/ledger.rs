@@ -38,6 +38,7 @@ async fn ledger_claims_then_sent_once_then_recorded_only_from_sent() {
         via,
         list: &list,
         rules_version: "rv1",
+        held_out: &[],
     };
 
     assert!(ledger.get(week).await.unwrap().is_empty());

@@ -432,3 +432,58 @@ async fn record_surfaced_is_idempotent_and_audit_is_readable_by_time() {
     assert_eq!(all.len(), 5);
     assert!(all.windows(2).all(|w| w[0].ts <= w[1].ts));
 }
+
+#[tokio::test]
+async fn record_held_out_audits_once_and_leaves_the_contact_fields_alone() {
+    let (clients, tables, store) = setup().await;
+    let as_of = date(2026, 11, 23);
+    let held = vec![churn_core::run::holdout::HeldOut {
+        customer_id: "H1".into(),
+        band: Band::Churning,
+        score: 81,
+    }];
+    let mut clock = AuditClock::default();
+    let n = store
+        .record_held_out("2026-W48", as_of, "rv1", &held, "churn", &mut clock)
+        .await
+        .unwrap();
+    assert_eq!(n, 1);
+    let again = store
+        .record_held_out("2026-W48", as_of, "rv1", &held, "churn", &mut clock)
+        .await
+        .unwrap();
+    assert_eq!(again, 0, "a repeated Record writes nothing twice");
+    let st = store.get_state("H1").await.unwrap();
+    assert_eq!(
+        (st.surfaced_date, st.last_contact, st.won_back_date),
+        (None, None, None),
+        "a held-out customer is not contacted"
+    );
+    assert_eq!(
+        raw(&clients, &tables.state, "H1", "held_out_week")
+            .await
+            .as_deref(),
+        Some("2026-W48")
+    );
+    let audit = store.audit_for("H1").await.unwrap();
+    assert_eq!(audit.len(), 1);
+    assert_eq!(audit[0].action, "held_out");
+    assert!(audit[0].before.is_empty() && audit[0].after.is_empty());
+    assert_eq!(audit[0].notes["week"], "2026-W48");
+    assert_eq!(audit[0].notes["as_of"], "2026-11-23");
+    assert_eq!(audit[0].notes["band"], "churning");
+    assert_eq!(audit[0].notes["score"], 81);
+    // Another week is a new decision.
+    let n = store
+        .record_held_out(
+            "2026-W49",
+            date(2026, 11, 30),
+            "rv1",
+            &held,
+            "churn",
+            &mut clock,
+        )
+        .await
+        .unwrap();
+    assert_eq!(n, 1);
+}

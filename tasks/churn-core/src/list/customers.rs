@@ -102,6 +102,8 @@ pub struct CustomerRow<'a> {
     pub support_mood: Option<f64>,
     pub lifetime_value: Option<f64>,
     record: &'a ByteRecord,
+    /// The record as text, when it is valid UTF-8.
+    text: Option<&'a str>,
     lossy: &'a [String],
     measures: &'a [MVal],
 }
@@ -114,7 +116,7 @@ impl<'a> CustomerRow<'a> {
         match self.measures.get(i) {
             None | Some(MVal::Missing) => CellValue::Missing,
             Some(&MVal::Number(v)) => CellValue::Number(v),
-            Some(&MVal::Text(t)) => match resolve(self.record, self.lossy, t) {
+            Some(&MVal::Text(t)) => match resolve(self.record, self.text, self.lossy, t) {
                 "" => CellValue::Missing,
                 s => CellValue::Text(s),
             },
@@ -149,10 +151,18 @@ enum MVal {
     Text(Txt),
 }
 
-fn resolve<'a>(record: &'a ByteRecord, lossy: &'a [String], t: Txt) -> &'a str {
+fn resolve<'a>(
+    record: &'a ByteRecord,
+    text: Option<&'a str>,
+    lossy: &'a [String],
+    t: Txt,
+) -> &'a str {
     match t {
         Txt::Empty => "",
-        Txt::Field(col) => trimmed_str(cell(record, col)).unwrap_or(""),
+        Txt::Field(col) => match text.zip(record.range(col)) {
+            Some((all, r)) => all.get(r).map_or("", trim_text),
+            None => trimmed_str(cell(record, col)).unwrap_or(""),
+        },
         Txt::Lossy(k) => lossy.get(k).map_or("", String::as_str),
     }
 }
@@ -200,17 +210,46 @@ fn str_cell<'r>(
     }
 }
 
-/// A text cell of the current row: in the record, or decoded lossily into a reader buffer.
-#[derive(Clone, Copy)]
-enum Text<'r> {
-    Str(&'r str),
+/// A text cell of a checked row: blank, trimmed UTF-8 at these bytes of the record, or decoded
+/// lossily into a `lossy` buffer. Positions rather than borrows, so the check can run on the
+/// front's thread.
+#[derive(Clone, Copy, Debug)]
+enum TextAt {
+    Empty,
+    Span(usize, usize),
     Lossy(usize),
 }
 
-fn text_of<'a>(t: Text<'a>, lossy: &'a [String]) -> &'a str {
+impl TextAt {
+    /// Where `s`, a slice of `record` (or empty), is.
+    fn of(s: &str, record: &ByteRecord) -> TextAt {
+        if s.is_empty() {
+            return TextAt::Empty;
+        }
+        let start = s.as_ptr() as usize - record.as_slice().as_ptr() as usize;
+        TextAt::Span(start, start + s.len())
+    }
+}
+
+/// `utf8`: the whole record as text when it is valid UTF-8 (one check for all its cells).
+fn text_of<'a>(
+    t: TextAt,
+    record: &'a ByteRecord,
+    utf8: Option<&'a str>,
+    lossy: &'a [String],
+) -> &'a str {
     match t {
-        Text::Str(s) => s,
-        Text::Lossy(k) => lossy.get(k).map_or("", String::as_str),
+        TextAt::Empty => "",
+        // Checked to be UTF-8 when the row was checked.
+        TextAt::Span(a, b) => match utf8 {
+            Some(all) => all.get(a..b),
+            None => record
+                .as_slice()
+                .get(a..b)
+                .and_then(|s| std::str::from_utf8(s).ok()),
+        }
+        .unwrap_or(""),
+        TextAt::Lossy(k) => lossy.get(k).map_or("", String::as_str),
     }
 }
 
@@ -218,21 +257,23 @@ fn text_of<'a>(t: Text<'a>, lossy: &'a [String]) -> &'a str {
 /// `lossy[slot]` (why: a list saved in a legacy encoding should still be scored, with `�` in
 /// names, rather than stop the run).
 #[inline]
-fn text_cell<'r>(
-    record: &'r ByteRecord,
-    utf8: Option<&'r str>,
+fn text_cell(
+    record: &ByteRecord,
+    utf8: Option<&str>,
     col: Option<usize>,
     lossy: &mut [String],
     slot: usize,
-) -> Text<'r> {
-    let Some(col) = col else { return Text::Str("") };
+) -> TextAt {
+    let Some(col) = col else {
+        return TextAt::Empty;
+    };
     match str_cell(record, utf8, col) {
-        Ok(s) => Text::Str(s),
+        Ok(s) => TextAt::of(s, record),
         Err(_) => {
             let buf = &mut lossy[slot];
             buf.clear();
             buf.push_str(String::from_utf8_lossy(cell(record, col)).trim());
-            Text::Lossy(slot)
+            TextAt::Lossy(slot)
         }
     }
 }
@@ -366,14 +407,30 @@ const LOSSY_EMAIL: usize = 2;
 const LOSSY_MEASURES: usize = 3;
 
 /// Ids seen so far, with the line each was first on. Ids of up to 15 bytes (nearly all) are
-/// kept inline in a 16-byte key, so a million rows cost no allocation per row and ~50 MB.
+/// kept inline in a 16-byte key, so a million rows cost no allocation per row.
+///
+/// Lists exported from a CRM are usually sorted by id: while ids keep rising they are appended
+/// to `rising` (in order, so a look-up is a binary search), and only the others go into the hash
+/// tables, whose every insert is a cache miss at a million rows.
 #[derive(Default)]
 struct SeenIds {
+    /// Keys in increasing order, and the line of each.
+    rising: Vec<[u8; 16]>,
+    rising_lines: Vec<u32>,
     short: FxHashMap<[u8; 16], u32>,
     long: FxHashMap<Box<[u8]>, u32>,
+    /// Rows expected, to size `short` once when the first id out of order arrives.
+    expected: usize,
 }
 
 impl SeenIds {
+    /// Expects about `rows` ids (growing step by step rehashes every id again).
+    fn reserve(&mut self, rows: usize) {
+        self.expected = rows;
+        self.rising.reserve(rows);
+        self.rising_lines.reserve(rows);
+    }
+
     /// Records `id` first seen on `line`; `Err(first line)` when it was seen before.
     fn insert(&mut self, id: &[u8], line: u64) -> Result<(), u64> {
         // Lines past u32::MAX would need a file of over 4 GB; they saturate.
@@ -382,6 +439,19 @@ impl SeenIds {
             let mut key = [0u8; 16];
             key[..id.len()].copy_from_slice(id);
             key[15] = id.len() as u8; // tells `C1` from `C1\0`
+            // Every key in `short` is below the last rising one, so a key above it is new.
+            if self.rising.last().is_none_or(|last| key > *last) {
+                self.rising.push(key);
+                self.rising_lines.push(line32);
+                return Ok(());
+            }
+            if let Ok(i) = self.rising.binary_search(&key) {
+                return Err(u64::from(self.rising_lines[i]));
+            }
+            if self.short.is_empty() {
+                self.short
+                    .reserve(self.expected.saturating_sub(self.rising.len()));
+            }
             match self.short.entry(key) {
                 std::collections::hash_map::Entry::Occupied(e) => Err(u64::from(*e.get())),
                 std::collections::hash_map::Entry::Vacant(v) => {
@@ -411,55 +481,57 @@ impl SeenIds {
 /// unclosed quote makes its row bad, with a reason saying so.
 pub struct CustomerReader<R: Read> {
     source: Source<R>,
-    record: ByteRecord,
-    opts: ReadOptions,
+    /// The current record and its checked cells.
+    cur: Slot,
     headers: Vec<String>,
     cols: Columns,
-    measured: Vec<MeasureSlot>,
-    mvals: Vec<MVal>,
-    lossy: Vec<String>,
     summary: ReadSummary,
     io_error: Option<String>,
     done: bool,
 }
 
-/// The front of the reader: csv parsing, line numbers, blank rows, and the checks that need the
-/// whole file's history (repeated ids). It runs inline or on its own thread.
+/// The front of the reader: csv parsing, line numbers and blank rows. It runs inline or on its
+/// own thread.
 struct Front<R: Read> {
     rdr: csv::Reader<LineTap<R>>,
     lines: LineCounter,
+    /// Checks the rows here, or `None` when a thread of its own does (`threaded`).
+    checker: Option<Checker>,
+}
+
+/// Checks every non-blank row in order: the checks that need the whole file's history
+/// (repeated ids), then every cell (dates, numbers, measured columns, text encoding).
+struct Checker {
     seen: SeenIds,
     /// Non-empty header names, for the broken-quote check.
     width: usize,
-    id_col: usize,
     id_header: String,
+    /// The list's size in bytes, when known, to size the id table from the first row.
+    size_hint: Option<u64>,
+    headers: Vec<String>,
+    cols: Columns,
+    opts: ReadOptions,
+    measured: Vec<MeasureSlot>,
 }
 
-/// What the front found in one record.
-enum Step {
-    /// A non-blank record at this line; `Err` holds the reason it is bad.
-    Row(u64, Result<(), String>),
-    Blank,
-    End,
-    Failed(String),
-}
-
-impl<R: Read> Front<R> {
-    fn step(&mut self, record: &mut ByteRecord) -> Step {
-        match self.rdr.read_byte_record(record) {
-            Ok(true) => {}
-            Ok(false) => return Step::End,
-            Err(e) => return Step::Failed(e.to_string()),
-        }
-        let start = record_start(record, self.rdr.get_ref());
-        let line = self.lines.start_line(&mut self.rdr.get_mut().breaks, start);
-        if is_blank(record) {
-            return Step::Blank;
-        }
-        Step::Row(line, self.pre_check(record, line))
+impl Checker {
+    /// Turns a pending row into a checked one: its cells, or why it is bad.
+    fn check(&mut self, slot: &mut Slot, step: Step) -> Step {
+        let Step::Pending(line) = step else {
+            return step;
+        };
+        let checked = self
+            .pre_check(&slot.rec, line)
+            .and_then(|()| check_row(slot, self.cols, &self.headers, &self.opts, &self.measured));
+        Step::Row(line, checked)
     }
 
     fn pre_check(&mut self, rec: &ByteRecord, line: u64) -> Result<(), String> {
+        if let Some(total) = self.size_hint.take() {
+            let row_bytes = (rec.as_slice().len() + rec.len()).max(32) as u64;
+            // At most 16M ids up front; a larger list grows the table as it goes.
+            self.seen.reserve((total / row_bytes).min(1 << 24) as usize);
+        }
         if looks_like_broken_quote(rec, self.width) {
             return Err(
                 "a quoted cell that starts on this line is never closed, so the lines after \
@@ -467,7 +539,7 @@ impl<R: Read> Front<R> {
                     .into(),
             );
         }
-        let raw_id = cell(rec, self.id_col);
+        let raw_id = cell(rec, self.cols.id);
         let Ok(customer_id) = trimmed_str(raw_id) else {
             return Err(format!(
                 "{}: the customer id {} is not readable text (save the list as \"CSV UTF-8\")",
@@ -490,9 +562,62 @@ impl<R: Read> Front<R> {
     }
 }
 
+/// A record and the buffers its check fills (measured cells, text that is not UTF-8), handed
+/// between the front and the reader whole.
+struct Slot {
+    rec: ByteRecord,
+    /// The record as text when it is valid UTF-8, copied by the check so the reader slices it
+    /// without validating again.
+    text: String,
+    mvals: Vec<MVal>,
+    lossy: Vec<String>,
+}
+
+impl Slot {
+    fn new(measured: usize) -> Slot {
+        Slot {
+            rec: ByteRecord::new(),
+            text: String::new(),
+            mvals: vec![MVal::Missing; measured],
+            lossy: vec![String::new(); LOSSY_MEASURES + measured],
+        }
+    }
+}
+
+/// What the front found in one record.
+enum Step {
+    /// A non-blank record at this line: its cells, or the reason it is bad.
+    Row(u64, Result<FieldsAt, String>),
+    /// A non-blank record at this line, not yet checked.
+    Pending(u64),
+    Blank,
+    End,
+    Failed(String),
+}
+
+impl<R: Read> Front<R> {
+    fn step(&mut self, slot: &mut Slot) -> Step {
+        let record = &mut slot.rec;
+        match self.rdr.read_byte_record(record) {
+            Ok(true) => {}
+            Ok(false) => return Step::End,
+            Err(e) => return Step::Failed(e.to_string()),
+        }
+        let start = record_start(record, self.rdr.get_ref());
+        let line = self.lines.start_line(&mut self.rdr.get_mut().breaks, start);
+        if is_blank(record) {
+            return Step::Blank;
+        }
+        match &mut self.checker {
+            Some(c) => c.check(slot, Step::Pending(line)),
+            None => Step::Pending(line),
+        }
+    }
+}
+
 /// Records handed from the front's thread to the reader, in batches to keep the channel cheap.
 struct Batch {
-    items: Vec<(ByteRecord, Step)>,
+    items: Vec<(Slot, Step)>,
     bytes: u64,
 }
 
@@ -503,9 +628,9 @@ enum Source<R: Read> {
     Threaded {
         rx: std::sync::mpsc::Receiver<Batch>,
         /// Emptied batches go back for reuse of their record buffers.
-        back: std::sync::mpsc::SyncSender<Vec<(ByteRecord, Step)>>,
-        batch: std::vec::IntoIter<(ByteRecord, Step)>,
-        spent: Vec<(ByteRecord, Step)>,
+        back: std::sync::mpsc::SyncSender<Vec<(Slot, Step)>>,
+        batch: std::vec::IntoIter<(Slot, Step)>,
+        spent: Vec<(Slot, Step)>,
         bytes: u64,
     },
 }
@@ -604,22 +729,26 @@ impl<R: Read> CustomerReader<R> {
             })
             .collect::<Result<Vec<_>, _>>()?;
         let width = normalized.iter().filter(|h| !h.is_empty()).count();
+        let mut cur = Slot::new(measured.len());
+        cur.rec = record;
         let front = Front {
             rdr,
             lines,
-            seen: SeenIds::default(),
-            width,
-            id_col: cols.id,
-            id_header: headers[cols.id].clone(),
+            checker: Some(Checker {
+                seen: SeenIds::default(),
+                width,
+                id_header: headers[cols.id].clone(),
+                size_hint: None,
+                headers: headers.clone(),
+                cols,
+                opts,
+                measured,
+            }),
         };
         Ok(CustomerReader {
             source: Source::Inline(Box::new(front)),
-            record,
-            opts,
+            cur,
             cols,
-            mvals: vec![MVal::Missing; measured.len()],
-            lossy: vec![String::new(); LOSSY_MEASURES + measured.len()],
-            measured,
             headers,
             summary: ReadSummary::default(),
             io_error: None,
@@ -627,8 +756,21 @@ impl<R: Read> CustomerReader<R> {
         })
     }
 
-    /// Moves csv parsing, line counting and the repeated-id check to a second thread, so a large
-    /// list is read on two cores. Rows, reasons and line numbers are exactly as without it.
+    /// Tells the reader the list's size in bytes (the file's length), so the table of ids seen is
+    /// sized once for the whole list instead of growing and rehashing as it fills. Call before
+    /// `threaded`.
+    pub fn size_hint(mut self, bytes: u64) -> Self {
+        if let Source::Inline(front) = &mut self.source
+            && let Some(c) = &mut front.checker
+        {
+            c.size_hint = Some(bytes);
+        }
+        self
+    }
+
+    /// Moves csv parsing and line counting to a thread, and the rows' checks (repeated ids, every
+    /// cell) to another, so a large list is read on two cores while the caller scores on them
+    /// too. Rows, reasons and line numbers are exactly as without it.
     pub fn threaded(self) -> Self
     where
         R: Send + 'static,
@@ -636,18 +778,40 @@ impl<R: Read> CustomerReader<R> {
         let Source::Inline(mut front) = self.source else {
             return self;
         };
-        let (tx, rx) = std::sync::mpsc::sync_channel::<Batch>(8);
-        let (back, recycled) = std::sync::mpsc::sync_channel::<Vec<(ByteRecord, Step)>>(16);
+        let Some(mut checker) = front.checker.take() else {
+            return CustomerReader {
+                source: Source::Inline(front),
+                ..self
+            };
+        };
+        let measured = checker.measured.len();
+        let (tx, to_check) = std::sync::mpsc::sync_channel::<Batch>(8);
+        let (checked, rx) = std::sync::mpsc::sync_channel::<Batch>(8);
+        let (back, recycled) = std::sync::mpsc::sync_channel::<Vec<(Slot, Step)>>(16);
+        // Three stages (csv and ids, cells, the caller) on two cores: whichever is heavier for a
+        // caller (scoring and JSON for `churn score`, less for `churn weekly`) gets more time.
+        std::thread::spawn(move || {
+            for mut b in to_check {
+                for (slot, step) in &mut b.items {
+                    let pending = std::mem::replace(step, Step::End);
+                    *step = checker.check(slot, pending);
+                }
+                // The reader was dropped: stop.
+                if checked.send(b).is_err() {
+                    return;
+                }
+            }
+        });
         std::thread::spawn(move || {
             loop {
                 let mut items = recycled.try_recv().unwrap_or_default();
-                let mut spare: Vec<ByteRecord> = items.drain(..).map(|(r, _)| r).collect();
+                let mut spare: Vec<Slot> = items.drain(..).map(|(r, _)| r).collect();
                 let mut last = false;
                 while items.len() < BATCH {
-                    let mut rec = spare.pop().unwrap_or_default();
-                    let step = front.step(&mut rec);
+                    let mut slot = spare.pop().unwrap_or_else(|| Slot::new(measured));
+                    let step = front.step(&mut slot);
                     last = matches!(step, Step::End | Step::Failed(_));
-                    items.push((rec, step));
+                    items.push((slot, step));
                     if last {
                         break;
                     }
@@ -671,10 +835,10 @@ impl<R: Read> CustomerReader<R> {
         }
     }
 
-    /// The next record from the front, swapped into `self.record`.
+    /// The next record from the front, swapped into `self.cur`.
     fn step(&mut self) -> Step {
         match &mut self.source {
-            Source::Inline(front) => front.step(&mut self.record),
+            Source::Inline(front) => front.step(&mut self.cur),
             Source::Threaded {
                 rx,
                 back,
@@ -682,9 +846,9 @@ impl<R: Read> CustomerReader<R> {
                 spent,
                 bytes,
             } => loop {
-                if let Some((mut rec, step)) = batch.next() {
-                    std::mem::swap(&mut rec, &mut self.record);
-                    spent.push((rec, Step::End));
+                if let Some((mut slot, step)) = batch.next() {
+                    std::mem::swap(&mut slot, &mut self.cur);
+                    spent.push((slot, Step::End));
                     return step;
                 }
                 if !spent.is_empty() {
@@ -712,7 +876,7 @@ impl<R: Read> CustomerReader<R> {
     /// against sending to a customer must still see it). `None` without an `email` column.
     pub fn current_email(&self) -> Option<String> {
         let col = self.cols.email?;
-        let text = String::from_utf8_lossy(cell(&self.record, col));
+        let text = String::from_utf8_lossy(cell(&self.cur.rec, col));
         Some(text.trim().to_string()).filter(|t| !t.is_empty())
     }
 
@@ -726,7 +890,12 @@ impl<R: Read> CustomerReader<R> {
                 return None;
             }
             match self.step() {
-                Step::Row(line, pre) => return Some(self.parse_row(line, pre)),
+                Step::Row(line, checked) => return Some(self.parse_row(line, checked)),
+                // Never handed out: the checker's thread checks every pending row.
+                Step::Pending(line) => {
+                    let reason = "the list reader skipped a row's checks".to_string();
+                    return Some(self.parse_row(line, Err(reason)));
+                }
                 Step::Blank => self.summary.blank += 1,
                 Step::End => {
                     self.done = true;
@@ -773,37 +942,32 @@ impl<R: Read> CustomerReader<R> {
         Ok(s)
     }
 
-    /// Validates the current (non-blank) record and counts it.
-    fn parse_row(&mut self, line: u64, pre: Result<(), String>) -> Result<CustomerRow<'_>, BadRow> {
-        // Split the borrows: the row borrows the record and buffers, the checks update the rest.
-        let CustomerReader {
-            record,
-            opts,
-            headers,
-            cols,
-            measured,
-            mvals,
-            lossy,
-            summary,
-            ..
-        } = self;
-        let rec: &ByteRecord = record;
-        summary.rows += 1;
-        let checked =
-            pre.and_then(|()| check_row(rec, *cols, headers, opts, measured, mvals, lossy));
+    /// Counts the current (non-blank) record, checked by the front, and hands it out.
+    fn parse_row(
+        &mut self,
+        line: u64,
+        checked: Result<FieldsAt, String>,
+    ) -> Result<CustomerRow<'_>, BadRow> {
+        self.summary.rows += 1;
         let f = match checked {
             Ok(f) => f,
             Err(reason) => {
-                summary.bad += 1;
+                self.summary.bad += 1;
                 return Err(BadRow { line, reason });
             }
         };
-        summary.good += 1;
-        let lossy: &[String] = lossy;
-        let text = |t| text_of(t, lossy);
+        self.summary.good += 1;
+        let Slot {
+            rec,
+            text,
+            mvals,
+            lossy,
+        } = &self.cur;
+        let utf8 = f.utf8.then_some(text.as_str());
+        let text = |t| text_of(t, rec, utf8, lossy);
         Ok(CustomerRow {
             line,
-            customer_id: f.customer_id,
+            customer_id: text(f.customer_id),
             name: text(f.name),
             owner: text(f.owner),
             email: text(f.email),
@@ -814,40 +978,51 @@ impl<R: Read> CustomerReader<R> {
             support_mood: f.support_mood,
             lifetime_value: f.lifetime_value,
             record: rec,
+            text: utf8,
             lossy,
             measures: mvals,
         })
     }
 }
 
-/// A checked row's values before its text cells are resolved.
-struct Fields<'r> {
-    customer_id: &'r str,
-    name: Text<'r>,
-    owner: Text<'r>,
-    email: Text<'r>,
+/// A checked row's values, text as positions in its record.
+#[derive(Clone, Copy, Debug)]
+struct FieldsAt {
+    customer_id: TextAt,
+    name: TextAt,
+    owner: TextAt,
+    email: TextAt,
     last_order_date: Option<Date>,
     order_pace_days: Option<f64>,
     first_order_date: Option<Date>,
     order_count: Option<f64>,
     support_mood: Option<f64>,
     lifetime_value: Option<f64>,
+    /// The record is valid UTF-8 (and copied into its slot's `text`).
+    utf8: bool,
 }
 
-/// Checks one record that passed the front's checks; the reason for a bad row. Fills `mvals`
-/// and, for text that is not UTF-8, `lossy`.
-fn check_row<'r>(
-    rec: &'r ByteRecord,
+/// Checks one record that passed the front's checks; the reason for a bad row. Fills the slot's
+/// `text`, `mvals` and, for text that is not UTF-8, `lossy`.
+fn check_row(
+    slot: &mut Slot,
     cols: Columns,
     headers: &[String],
     opts: &ReadOptions,
     measured: &[MeasureSlot],
-    mvals: &mut [MVal],
-    lossy: &mut [String],
-) -> Result<Fields<'r>, String> {
+) -> Result<FieldsAt, String> {
+    let Slot {
+        rec,
+        text,
+        mvals,
+        lossy,
+    } = slot;
+    let rec: &ByteRecord = rec;
     let utf8 = std::str::from_utf8(rec.as_slice()).ok();
+    text.clear();
+    text.push_str(utf8.unwrap_or_default());
     // The front checked the id is readable and new.
-    let customer_id = str_cell(rec, utf8, cols.id).unwrap_or_default();
+    let customer_id = TextAt::of(str_cell(rec, utf8, cols.id).unwrap_or_default(), rec);
     let cx = CellCtx { rec, headers, opts };
     let last_order_date = cx.date(cols.last_order_date)?;
     let first_order_date = cx.date(cols.first_order_date)?;
@@ -861,13 +1036,13 @@ fn check_row<'r>(
                 .map_or(MVal::Missing, MVal::Number)
         } else {
             match text_cell(rec, utf8, Some(m.col), lossy, LOSSY_MEASURES + i) {
-                Text::Str("") => MVal::Text(Txt::Empty),
-                Text::Str(_) => MVal::Text(Txt::Field(m.col)),
-                Text::Lossy(k) => MVal::Text(Txt::Lossy(k)),
+                TextAt::Empty => MVal::Text(Txt::Empty),
+                TextAt::Span(..) => MVal::Text(Txt::Field(m.col)),
+                TextAt::Lossy(k) => MVal::Text(Txt::Lossy(k)),
             }
         };
     }
-    Ok(Fields {
+    Ok(FieldsAt {
         customer_id,
         name: text_cell(rec, utf8, Some(cols.name), lossy, LOSSY_NAME),
         owner: text_cell(rec, utf8, Some(cols.owner), lossy, LOSSY_OWNER),
@@ -878,6 +1053,7 @@ fn check_row<'r>(
         order_count,
         support_mood,
         lifetime_value,
+        utf8: utf8.is_some(),
     })
 }
 
@@ -1586,6 +1762,37 @@ mod tests {
         let mut r = CustomerReader::new(data.as_bytes(), ReadOptions::default(), &[]).unwrap();
         while r.next_row().is_some() {}
         assert_eq!(r.bytes_read(), data.len() as u64);
+    }
+
+    proptest! {
+        /// Against a plain map: every repeat found with its first line, whatever the order
+        /// (a sorted run, then anything), short ids and long ones.
+        #[test]
+        fn seen_ids_find_every_repeat_with_its_first_line(
+            mut ids in proptest::collection::vec(
+                prop_oneof!["C[0-9]{1,3}", "[A-C\u{0}]{0,3}", "[XY]{14,17}"],
+                0..300,
+            ),
+            sorted in 0usize..300,
+            expected in 0usize..400,
+        ) {
+            let sorted = sorted.min(ids.len());
+            ids[..sorted].sort();
+            let mut seen = SeenIds::default();
+            seen.reserve(expected);
+            let mut reference: FxHashMap<String, u64> = FxHashMap::default();
+            for (i, id) in ids.iter().enumerate() {
+                let line = i as u64 + 2;
+                let want = match reference.get(id) {
+                    Some(&first) => Err(first),
+                    None => {
+                        reference.insert(id.clone(), line);
+                        Ok(())
+                    }
+                };
+                prop_assert_eq!(seen.insert(id.as_bytes(), line), want, "{:?} on line {}", id, line);
+            }
+        }
     }
 
     proptest! {

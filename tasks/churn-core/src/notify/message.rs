@@ -8,6 +8,7 @@ use sha2::{Digest, Sha256};
 use crate::model::{BreakdownEntry, Facts, ListItem};
 use crate::notify::links::{LINK_VALID_DAYS, LinkAction, LinkClaims, LinkSigner};
 use crate::notify::reason::escape_slack;
+use crate::scoring::history::Trends;
 
 /// Slack's limit on blocks per message.
 pub const MAX_BLOCKS: usize = 50;
@@ -53,6 +54,20 @@ pub struct OwnerList<'a> {
     /// Owner email (lower-cased).
     pub owner: &'a str,
     pub items: &'a [ListItem],
+    /// How each customer's score moved, by id (a list sent before history has none).
+    pub trends: Option<&'a Trends>,
+    /// Customers left off as gone (the gone rule, docs/SPEC.md §3): said at the end, never named.
+    pub gone: usize,
+}
+
+impl OwnerList<'_> {
+    /// ` (up 25 in 3 weeks)` for a customer with a trend, else empty.
+    fn trend_text(&self, customer_id: &str) -> String {
+        self.trends
+            .and_then(|t| t.get(customer_id))
+            .map(|t| format!(" ({})", t.sentence()))
+            .unwrap_or_default()
+    }
 }
 
 /// One email, ready for SES or the outbox.
@@ -120,7 +135,16 @@ pub fn slack_messages(list: &OwnerList<'_>, channel: &str) -> Vec<Value> {
             })];
             let mut block_ids = HashSet::new();
             for item in *chunk {
-                blocks.extend(customer_blocks(item, list.week, &mut block_ids));
+                let trend = list.trend_text(&item.customer_id);
+                blocks.extend(customer_blocks(item, list.week, &trend, &mut block_ids));
+            }
+            if i + 1 == parts
+                && let Some(note) = gone_note(list.gone)
+            {
+                blocks.push(json!({
+                    "type": "context",
+                    "elements": [plain_text(&note)],
+                }));
             }
             json!({
                 "channel": channel,
@@ -130,6 +154,22 @@ pub fn slack_messages(list: &OwnerList<'_>, channel: &str) -> Vec<Value> {
             })
         })
         .collect()
+}
+
+/// The line saying how many customers were left off as gone (docs/SPEC.md §3), if any.
+pub fn gone_note(gone: usize) -> Option<String> {
+    match gone {
+        0 => None,
+        1 => Some(
+            "1 more customer has been silent so long they count as gone (the rules' `gone after`), so \
+             they are not on this list. Mark them Lost if they are gone for good."
+                .into(),
+        ),
+        n => Some(format!(
+            "{n} more customers have been silent so long they count as gone (the rules' `gone \
+             after`), so they are not on this list. Mark them Lost if they are gone for good."
+        )),
+    }
 }
 
 /// [`email`] with a note at the top of both parts (a Slack fallback, or a takeover's "an earlier
@@ -182,8 +222,13 @@ pub fn list_metadata_part(metadata: &Value, week: &str, owner: &str) -> Option<u
 }
 
 /// The section, context and actions blocks of one customer.
-fn customer_blocks(item: &ListItem, week: &str, block_ids: &mut HashSet<String>) -> [Value; 3] {
-    let head_tail = format!(" — {} · score {}\n", item.band, item.score);
+fn customer_blocks(
+    item: &ListItem,
+    week: &str,
+    trend: &str,
+    block_ids: &mut HashSet<String>,
+) -> [Value; 3] {
+    let head_tail = format!(" — {} · score {}{trend}\n", item.band, item.score);
     let reason = truncate_chars(&one_line(&item.reason), REASON_BUDGET_CHARS);
     // name + head_tail + reason ≤ 3000.
     let name_budget =
@@ -598,8 +643,19 @@ pub fn email(list: &OwnerList<'_>, signer: &LinkSigner, base_url: &str, now: i64
             })
             .collect();
 
+        let trend = list.trend_text(&item.customer_id);
+        let trend_html = list
+            .trends
+            .and_then(|t| t.get(&item.customer_id))
+            .map(|t| {
+                format!(
+                    "<br><span style=\"color:#666;font-size:12px;white-space:nowrap\">{}</span>",
+                    html_escape(&t.sentence())
+                )
+            })
+            .unwrap_or_default();
         text.push_str(&format!(
-            "\n{}. {name} — {} · score {}\n   {reason}\n   Breakdown: {breakdown}\n",
+            "\n{}. {name} — {} · score {}{trend}\n   {reason}\n   Breakdown: {breakdown}\n",
             n + 1,
             item.band,
             item.score
@@ -622,17 +678,22 @@ pub fn email(list: &OwnerList<'_>, signer: &LinkSigner, base_url: &str, now: i64
             "<tr>\
              <td style=\"{TD}\"><strong>{}</strong></td>\
              <td style=\"{TD}\">{}</td>\
-             <td style=\"{TD};text-align:right\">{}</td>\
+             <td style=\"{TD};text-align:right\">{}{}</td>\
              <td style=\"{TD}\">{}<br><span style=\"color:#666;font-size:12px\">{}</span></td>\
              <td style=\"{TD};white-space:nowrap\">{}</td>\
              </tr>\n",
             html_escape(&name),
             html_escape(item.band.as_str()),
             item.score,
+            trend_html,
             html_escape(&reason),
             html_escape(&breakdown),
             anchors.join(" · ")
         ));
+    }
+    let gone = gone_note(list.gone);
+    if let Some(note) = &gone {
+        text.push_str(&format!("\n{note}\n"));
     }
     text.push_str("\n--\n");
     for line in &footer {
@@ -647,8 +708,9 @@ pub fn email(list: &OwnerList<'_>, signer: &LinkSigner, base_url: &str, now: i64
          <table style=\"border-collapse:collapse;width:100%;max-width:900px\">\n\
          <tr><th style=\"{TH}\">Customer</th><th style=\"{TH}\">Band</th>\
          <th style=\"{TH}\">Score</th><th style=\"{TH}\">Why</th><th style=\"{TH}\">Record</th></tr>\n\
-         {rows}</table>\n\
+         {rows}</table>\n{gone}\
          <p style=\"color:#666;font-size:12px\">{f0}<br>{f1}</p>\n</body></html>\n",
+        gone = gone.map_or(String::new(), |n| format!("<p>{}</p>\n", html_escape(&n))),
         title = html_escape(&subject),
         intro = html_escape(&intro),
         f0 = html_escape(&footer[0]),
@@ -752,6 +814,8 @@ mod tests {
             as_of: "2026-11-23",
             owner: "dana@example.com",
             items,
+            trends: None,
+            gone: 0,
         }
     }
 
@@ -863,6 +927,47 @@ mod tests {
             .filter_map(|b| b.get("block_id").and_then(Value::as_str))
             .collect();
         assert_eq!(ids, ["c:C-1", "c:C-1:2", "c:C-1:3"]);
+    }
+
+    #[test]
+    fn the_gone_are_counted_at_the_end_never_named() {
+        // 20 names: two messages; the note closes the last one, within 50 blocks.
+        let items = items(20);
+        let mut l = list(&items);
+        l.gone = 3;
+        let msgs = slack_messages(&l, "D1");
+        assert_eq!(msgs.len(), 2);
+        let last = blocks(&msgs[1]);
+        assert!(last.len() <= 50);
+        let note = last.last().unwrap();
+        assert_eq!(note["type"], "context");
+        assert!(
+            note["elements"][0]["text"]
+                .as_str()
+                .unwrap()
+                .starts_with("3 more customers have been silent"),
+            "{note}"
+        );
+        assert!(
+            !blocks(&msgs[0])
+                .iter()
+                .any(|b| b["type"] == "context" && b.to_string().contains("count as gone"))
+        );
+        let e = email(&l, &signer(), "https://x.example", 0);
+        assert!(e.text.contains("3 more customers have been silent"));
+        assert!(e.html.contains("3 more customers have been silent"));
+        // None gone: no note.
+        let none = slack_messages(&list(&items), "D1");
+        assert!(!none[1].to_string().contains("count as gone"));
+        assert!(
+            !email(&list(&items), &signer(), "https://x.example", 0)
+                .text
+                .contains("count as gone")
+        );
+        assert_eq!(
+            gone_note(1).unwrap()[..32],
+            *"1 more customer has been silent "
+        );
     }
 
     #[test]
@@ -1090,6 +1195,44 @@ mod tests {
 
     fn signer() -> LinkSigner {
         LinkSigner::new(b"email link secret")
+    }
+
+    #[test]
+    fn rows_with_a_trend_say_how_the_score_moved() {
+        use crate::scoring::history::{Trend, Trends};
+        let items = items(2);
+        let trends: Trends = [(
+            items[1].customer_id.clone(),
+            Trend {
+                delta: 25,
+                weeks: 3,
+            },
+        )]
+        .into_iter()
+        .collect();
+        let list = OwnerList {
+            trends: Some(&trends),
+            ..list(&items)
+        };
+        let sections: Vec<String> = blocks(&slack_messages(&list, "D1")[0])
+            .iter()
+            .filter(|b| b["type"] == "section")
+            .map(|b| b["text"]["text"].as_str().unwrap().to_string())
+            .collect();
+        assert!(!sections[0].contains(" in "), "{}", sections[0]);
+        assert!(
+            sections[1].contains(" · score ") && sections[1].contains(" (up 25 in 3 weeks)\n"),
+            "{}",
+            sections[1]
+        );
+        let mail = email(&list, &signer(), "https://o.example", 0);
+        assert!(mail.text.contains(" (up 25 in 3 weeks)\n"), "{}", mail.text);
+        assert_eq!(mail.text.matches(" weeks)").count(), 1);
+        assert!(
+            mail.html.contains(">up 25 in 3 weeks</span>"),
+            "{}",
+            mail.html
+        );
     }
 
     fn tokens_in(text: &str, base: &str) -> Vec<String> {

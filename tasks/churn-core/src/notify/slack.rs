@@ -719,6 +719,8 @@ mod tests {
             as_of: "2026-11-23",
             owner: "a@x.example",
             items: &items,
+            trends: None,
+            gone: 0,
         };
         let message = &crate::notify::message::slack_messages(&list, "D1")[0];
         let blocks: Vec<Value> = message["blocks"].as_array().unwrap().clone();
@@ -789,6 +791,8 @@ mod tests {
             as_of: "2026-11-23",
             owner: "a@x.example",
             items: &items,
+            trends: None,
+            gone: 0,
         };
         let messages = crate::notify::message::slack_messages(&list, "D1");
         assert_eq!(messages.len(), 1);

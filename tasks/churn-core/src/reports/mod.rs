@@ -3,4 +3,6 @@
 pub mod backtest;
 pub mod digest;
 pub mod plot;
+pub mod suggest;
 pub mod summary;
+pub mod uplift;

@@ -357,19 +357,37 @@ pub fn summary_email(c: &MonthCounts, paragraph: &str, evidence: Option<&str>) -
     }
 }
 
+/// The evidence line of a monthly summary, on both paths: the backtest of the last 13 Mondays
+/// whose horizon fits in the order history (docs/SPEC.md §9, §12); `None` when the history is too
+/// short to replay.
+pub fn quarter_evidence(
+    orders: &[crate::ingest::orders::Order],
+    list: Option<&[crate::reports::backtest::ListCustomer]>,
+    rules: &crate::rules::Rules,
+) -> Option<String> {
+    use crate::reports::backtest::{BacktestOptions, build_input, date_of, replay_range, run};
+    let input = build_input(orders, list, rules);
+    let (_, to) = replay_range(&input, &BacktestOptions::default()).ok()?;
+    let quarter = BacktestOptions {
+        from: Some(date_of(to - 12 * 7)),
+        to: Some(date_of(to)),
+        ..BacktestOptions::default()
+    };
+    run(&input, rules, &quarter).ok().map(|r| evidence_line(&r))
+}
+
 /// One line of evidence from a backtest of the last quarter (docs/SPEC.md §12).
 pub fn evidence_line(r: &BacktestReport) -> String {
     let pct = |x: Option<f64>| x.map_or("n/a".to_string(), |v| format!("{:.0}%", v * 100.0));
+    let wk = |x: Option<f64>| x.map_or("n/a".to_string(), |v| format!("{v:.0}"));
     format!(
-        "Evidence: over the {} Mondays from {} to {}, the lists as sent caught {} of the customers who went on to stop ordering (precision {}); the simple \"no order for {} days\" rule caught {} (precision {}).",
+        "Evidence: over the {} Mondays from {} to {}, the names sent were right {} of the time (they went on to stop ordering) with a median of {} weeks of warning; the same number of names picked by the longest silence were right {} of the time.",
         r.weeks,
         r.from,
         r.to,
-        pct(r.sent.overall.catch_rate),
         pct(r.sent.overall.precision),
-        r.baseline_days,
-        pct(r.baseline.catch_rate),
-        pct(r.baseline.precision)
+        wk(r.sent.overall.median_warning_weeks),
+        pct(r.baseline.precision),
     )
 }
 

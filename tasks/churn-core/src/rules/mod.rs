@@ -79,6 +79,11 @@ pub struct Rules {
     pub weekly_cap: usize,
     /// `contact pause`, default 21 days.
     pub contact_pause_days: u32,
+    /// `holdout: P%`, default 0: the share of each week's listed candidates kept off the lists
+    /// (docs/SPEC.md §3; `run::holdout`).
+    pub holdout_percent: u32,
+    /// `gone after`, default 365 days; `None` for `gone after: never` (docs/SPEC.md §3, the gone rule).
+    pub gone_after_days: Option<u32>,
     pub owners: Vec<OwnerLine>,
     /// Content hash of the doc's bytes (`rules_version`).
     pub version: String,
@@ -98,6 +103,9 @@ pub struct RuleError {
 
 pub const DEFAULT_WEEKLY_CAP: usize = 10;
 pub const DEFAULT_CONTACT_PAUSE_DAYS: u32 = 21;
+/// A customer silent this long is gone, not at risk, unless the doc says otherwise (`run::gone`).
+pub const DEFAULT_GONE_AFTER_DAYS: u32 = 365;
+const MAX_GONE_AFTER_DAYS: u64 = 3650;
 
 /// The rules version: the first 12 hex digits of the SHA-256 of the doc's bytes.
 pub fn rules_version(bytes: &[u8]) -> String {
@@ -129,10 +137,10 @@ pub fn parse_rules(text: &str) -> Result<Rules, Vec<RuleError>> {
 
 /// The keywords a line may start with, as listed in error messages.
 const EXPECTED_KEYWORDS: &str = "`signal`, `about:`, `measure:`, `at least`, `at most`, `is`, \
-     `band`, `weekly cap:`, `contact pause:` or `owner`";
+     `band`, `weekly cap:`, `contact pause:`, `gone after:`, `holdout:` or `owner`";
 
 /// Keywords for "did you mean …" hints: (how it is written, how it is shown).
-const KEYWORDS: [(&str, &str); 10] = [
+const KEYWORDS: [(&str, &str); 12] = [
     ("signal", "signal"),
     ("about", "about:"),
     ("measure", "measure:"),
@@ -142,6 +150,8 @@ const KEYWORDS: [(&str, &str); 10] = [
     ("band", "band"),
     ("weekly cap", "weekly cap:"),
     ("contact pause", "contact pause:"),
+    ("gone after", "gone after:"),
+    ("holdout", "holdout:"),
     ("owner", "owner"),
 ];
 
@@ -530,6 +540,8 @@ struct Parser {
     bands: [Option<Seen<u32>>; 3],
     cap: Option<Seen<usize>>,
     pause: Option<Seen<u32>>,
+    gone: Option<Seen<Option<u32>>>,
+    holdout: Option<Seen<u32>>,
     owners: Vec<OwnerLine>,
     /// Every owner line's email and line, for duplicates.
     owner_lines: Vec<(String, usize)>,
@@ -566,6 +578,12 @@ impl Parser {
         } else if let Some(rest) = match_words(t, &["contact", "pause"]) {
             self.close();
             self.pause(n, t, rest);
+        } else if let Some(rest) = match_words(t, &["gone", "after"]) {
+            self.close();
+            self.gone(n, t, rest);
+        } else if let Some(rest) = match_words(t, &["holdout"]) {
+            self.close();
+            self.holdout(n, t, rest);
         } else if let Some(rest) = match_words(t, &["owner"]) {
             self.close();
             self.owner(n, t, rest);
@@ -1074,63 +1092,149 @@ impl Parser {
         });
     }
 
-    fn pause(&mut self, n: usize, t: &str, rest: &str) {
-        let example = "`contact pause: 21 days`";
-        let value = match after_colon(rest) {
-            None => {
-                self.error(
-                    n,
-                    t,
-                    format!("a `:` is missing after `contact pause`: write it like {example}"),
-                );
-                None
-            }
-            Some(s) => {
-                let (number, unit) = match s.rsplit_once(char::is_whitespace) {
-                    Some((number, unit)) => (number, Some(unit.to_ascii_lowercase())),
-                    None => (s, None),
-                };
-                match (parse_whole(number), unit.as_deref()) {
-                    (Ok(v), Some("day" | "days")) if v <= MAX_CONTACT_PAUSE_DAYS => Some(v as u32),
-                    (Ok(_) | Err(WholeError::Negative), Some("day" | "days")) => {
-                        self.error(
-                            n,
-                            t,
-                            format!("the contact pause must be from 0 to 365 days, like {example}"),
-                        );
-                        None
-                    }
-                    (Ok(_), None) => {
-                        self.error(n, t, format!("the word `days` is missing after the number: write it like {example}"));
-                        None
-                    }
-                    (Ok(_), Some(_)) => {
-                        self.error(
-                            n,
-                            t,
-                            format!(
-                                "the contact pause is counted in days: write it like {example}"
-                            ),
-                        );
-                        None
-                    }
-                    (Err(_), _) => {
-                        self.error(
-                            n,
-                            t,
-                            format!("`{s}` is not a number of days: write a whole number from 0 to 365 and `days`, like {example}"),
-                        );
-                        None
-                    }
-                }
-            }
+    /// The number of days of a `KEY: N days` setting within `range`, or `None` after reporting
+    /// what is wrong (`what` names the setting in a sentence).
+    #[allow(clippy::too_many_arguments)]
+    fn days_value(
+        &mut self,
+        n: usize,
+        t: &str,
+        rest: &str,
+        key: &str,
+        what: &str,
+        example: &str,
+        range: std::ops::RangeInclusive<u64>,
+    ) -> Option<u32> {
+        let (lo, hi) = (*range.start(), *range.end());
+        let Some(s) = after_colon(rest) else {
+            self.error(
+                n,
+                t,
+                format!("a `:` is missing after `{key}`: write it like {example}"),
+            );
+            return None;
         };
+        let (number, unit) = match s.rsplit_once(char::is_whitespace) {
+            Some((number, unit)) => (number, Some(unit.to_ascii_lowercase())),
+            None => (s, None),
+        };
+        let message = match (parse_whole(number), unit.as_deref()) {
+            (Ok(v), Some("day" | "days")) if range.contains(&v) => return Some(v as u32),
+            (Ok(_) | Err(WholeError::Negative), Some("day" | "days")) => {
+                format!("{what} must be from {lo} to {hi} days, like {example}")
+            }
+            (Ok(_), None) => {
+                format!("the word `days` is missing after the number: write it like {example}")
+            }
+            (Ok(_), Some(_)) => format!("{what} is counted in days: write it like {example}"),
+            (Err(_), _) => format!(
+                "`{s}` is not a number of days: write a whole number from {lo} to {hi} and `days`, like {example}"
+            ),
+        };
+        self.error(n, t, message);
+        None
+    }
+
+    fn pause(&mut self, n: usize, t: &str, rest: &str) {
+        let value = self.days_value(
+            n,
+            t,
+            rest,
+            "contact pause",
+            "the contact pause",
+            "`contact pause: 21 days`",
+            0..=MAX_CONTACT_PAUSE_DAYS,
+        );
         if let Some(first) = &self.pause {
             let first = first.line;
             self.error(n, t, format!("the contact pause is already set on line {first}: keep one `contact pause` line"));
             return;
         }
         self.pause = Some(Seen {
+            line: n,
+            text: t.to_string(),
+            value,
+        });
+    }
+
+    /// `gone after: N days` or `gone after: never`.
+    fn gone(&mut self, n: usize, t: &str, rest: &str) {
+        let value = match after_colon(rest) {
+            Some(s) if s.eq_ignore_ascii_case("never") => Some(None),
+            _ => self
+                .days_value(
+                    n,
+                    t,
+                    rest,
+                    "gone after",
+                    "`gone after`",
+                    "`gone after: 365 days` (or `gone after: never`)",
+                    1..=MAX_GONE_AFTER_DAYS,
+                )
+                .map(Some),
+        };
+        if let Some(first) = &self.gone {
+            let first = first.line;
+            self.error(
+                n,
+                t,
+                format!("`gone after` is already set on line {first}: keep one `gone after` line"),
+            );
+            return;
+        }
+        self.gone = Some(Seen {
+            line: n,
+            text: t.to_string(),
+            value,
+        });
+    }
+
+    fn holdout(&mut self, n: usize, t: &str, rest: &str) {
+        let example = "`holdout: 10%`";
+        let max = crate::run::holdout::MAX_HOLDOUT_PERCENT;
+        let value = match after_colon(rest) {
+            None => {
+                self.error(
+                    n,
+                    t,
+                    format!("a `:` is missing after `holdout`: write it like {example}"),
+                );
+                None
+            }
+            Some(s) => match s.strip_suffix('%').map(str::trim) {
+                None => {
+                    self.error(
+                        n,
+                        t,
+                        format!("the holdout is a percentage: write it with `%`, like {example}"),
+                    );
+                    None
+                }
+                Some(number) => {
+                    match parse_whole(number) {
+                        Ok(v) if v <= u64::from(max) => Some(v as u32),
+                        Ok(_) | Err(WholeError::Negative) => {
+                            self.error(n, t, format!("the holdout must be from 0% to {max}% (the share of each week's listed customers kept off the lists to measure outreach), like {example}"));
+                            None
+                        }
+                        Err(_) => {
+                            self.error(n, t, format!("`{number}` is not a whole number: write the holdout like {example}"));
+                            None
+                        }
+                    }
+                }
+            },
+        };
+        if let Some(first) = &self.holdout {
+            let first = first.line;
+            self.error(
+                n,
+                t,
+                format!("the holdout is already set on line {first}: keep one `holdout` line"),
+            );
+            return;
+        }
+        self.holdout = Some(Seen {
             line: n,
             text: t.to_string(),
             value,
@@ -1325,12 +1429,19 @@ impl Parser {
             Some(seen) => seen.value.unwrap_or(DEFAULT_CONTACT_PAUSE_DAYS),
             None => DEFAULT_CONTACT_PAUSE_DAYS,
         };
+        let holdout_percent = self.holdout.as_ref().and_then(|h| h.value).unwrap_or(0);
+        let gone_after_days = match &self.gone {
+            Some(seen) => seen.value.unwrap_or(Some(DEFAULT_GONE_AFTER_DAYS)),
+            None => Some(DEFAULT_GONE_AFTER_DAYS),
+        };
         match bands {
             Some(bands) if self.errors.is_empty() => Ok(Rules {
                 signals: self.signals,
                 bands,
                 weekly_cap,
                 contact_pause_days,
+                holdout_percent,
+                gone_after_days,
                 owners: self.owners,
                 version,
             }),
@@ -1345,6 +1456,14 @@ impl Parser {
 
 impl Rules {
     /// The band for a score.
+    /// The highest score the doc can give (each signal's largest points, summed).
+    pub fn max_score(&self) -> u32 {
+        self.signals
+            .iter()
+            .map(|s| s.lines.iter().map(|l| l.points).max().unwrap_or(0))
+            .sum()
+    }
+
     pub fn band_for(&self, score: u32) -> Band {
         if score >= self.bands.churning {
             Band::Churning
@@ -1569,6 +1688,8 @@ owner jo@example.com: email
             },
             weekly_cap: 10,
             contact_pause_days: 21,
+            holdout_percent: 0,
+            gone_after_days: Some(365),
             owners: vec![
                 OwnerLine {
                     email: "alex@example.com".into(),
@@ -2072,6 +2193,34 @@ owner jo@example.com: email
     }
 
     #[test]
+    fn gone_after_line() {
+        let base = signal_doc("at least 1: 5 points");
+        assert_eq!(
+            parse_rules(&base).unwrap().gone_after_days,
+            Some(DEFAULT_GONE_AFTER_DAYS)
+        );
+        let r = parse_rules(&format!("{base}gone after: 90 days\n")).unwrap();
+        assert_eq!(r.gone_after_days, Some(90));
+        let r = parse_rules(&format!("{base}Gone After: Never\n")).unwrap();
+        assert_eq!(r.gone_after_days, None);
+        for (line, phrase) in [
+            ("gone after: 0 days", "from 1 to 3650"),
+            ("gone after: 4000 days", "from 1 to 3650"),
+            ("gone after: 90", "the word `days` is missing"),
+            ("gone after: 2 years", "counted in days"),
+            ("gone after: soon", "not a number of days"),
+            ("gone after 90 days", "`:` is missing"),
+        ] {
+            one_error(&format!("{base}{line}\n"), 7, phrase);
+        }
+        one_error(
+            &format!("{base}gone after: never\ngone after: 9 days\n"),
+            8,
+            "already set on line 7",
+        );
+    }
+
+    #[test]
     fn cap_and_pause_mistakes() {
         let base = signal_doc("at least 1: 5 points");
         for (line, phrase) in [
@@ -2104,6 +2253,37 @@ owner jo@example.com: email
         let rules =
             parse_rules(&format!("{base}contact pause: 0 days\nweekly cap: 50\n")).expect("valid");
         assert_eq!((rules.contact_pause_days, rules.weekly_cap), (0, 50));
+    }
+
+    #[test]
+    fn holdout_line() {
+        let base = signal_doc("at least 1: 5 points");
+        assert_eq!(parse_rules(&base).expect("valid").holdout_percent, 0);
+        for (line, want) in [
+            ("holdout: 10%", 10),
+            ("Holdout: 0 %", 0),
+            ("holdout:50%", 50),
+            ("holdout: 30.0%", 30),
+        ] {
+            let rules = parse_rules(&format!("{base}{line}\n")).expect(line);
+            assert_eq!(rules.holdout_percent, want, "{line}");
+        }
+        for (line, phrase) in [
+            ("holdout: 10", "write it with `%`"),
+            ("holdout: 51%", "from 0% to 50%"),
+            ("holdout: -5%", "from 0% to 50%"),
+            ("holdout: 2.5%", "not a whole number"),
+            ("holdout: lots%", "not a whole number"),
+            ("holdout 10%", "`:` is missing"),
+        ] {
+            one_error(&format!("{base}{line}\n"), 7, phrase);
+        }
+        one_error(
+            &format!("{base}holdout: 5%\nholdout: 6%\n"),
+            8,
+            "already set on line 7",
+        );
+        one_error(&format!("{base}holdot: 5%\n"), 7, "did you mean `holdout:`");
     }
 
     #[test]

@@ -51,6 +51,9 @@ pub struct RunContext {
     pub weekly_cap: usize,
     /// Days after a listing, contact or win-back during which a customer is not listed.
     pub contact_pause_days: u32,
+    /// The rules doc's `holdout` percentage (`run::holdout`); absent means 0.
+    #[serde(default, skip_serializing_if = "is_zero_u32")]
+    pub holdout_percent: u32,
 }
 
 impl RunContext {
@@ -70,6 +73,7 @@ impl RunContext {
             rules_version: rules.version.clone(),
             weekly_cap: rules.weekly_cap,
             contact_pause_days: rules.contact_pause_days,
+            holdout_percent: rules.holdout_percent,
         }
     }
 
@@ -95,9 +99,15 @@ pub struct OwnerPlan {
     pub shortlist: Vec<ListItem>,
     /// Candidates after the pause, before the cap.
     pub candidates: usize,
+    /// At-risk or churning customers left off as gone (`run::gone`).
+    #[serde(default)]
+    pub gone: usize,
     /// The owner's address is also a customer's: nothing may be sent to it.
     #[serde(default)]
     pub refused: bool,
+    /// How each shortlisted customer's score moved (docs/SPEC.md §7), by id; shown on their row.
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub trends: crate::scoring::history::Trends,
 }
 
 /// The owners this run visits: everyone with candidates, plus everyone already in this week's
@@ -130,7 +140,9 @@ pub fn plan_owners(
                 slack_user,
                 shortlist: list.map(|l| l.items.clone()).unwrap_or_default(),
                 candidates: list.map_or(0, |l| l.candidates),
+                gone: list.map_or(0, |l| l.gone),
                 refused: customer_emails.contains(owner),
+                trends: Default::default(),
             }
         })
         .collect()
@@ -149,12 +161,16 @@ pub struct OwnerOutcome {
     pub list: Vec<ListItem>,
     /// Candidates after the pause, before the cap.
     pub candidates: usize,
+    /// At-risk or churning customers left off as gone.
+    pub gone: usize,
     /// What happened on the way ("Slack failed; sent by email", "another run is sending").
     pub note: Option<String>,
     /// The `ts` of each Slack message posted.
     pub posted: Vec<String>,
     /// Record must run for this owner: the ledger holds a `sent` entry.
     pub needs_record: bool,
+    /// Held out of this week's list (`run::holdout`): recorded as `held_out`, never sent.
+    pub held_out: Vec<crate::run::holdout::HeldOut>,
 }
 
 /// An owner's line in the run report (docs/SPEC.md §10's `owners` entries, plus a few additive keys).
@@ -170,6 +186,10 @@ pub struct OwnerReport {
     pub customers: Vec<CustomerOut>,
     /// Candidates this owner had after the pause, before the cap.
     pub candidates: usize,
+    /// At-risk or churning customers left off the list as gone (silent past `gone after`); the
+    /// owner may mark them Lost.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub gone: usize,
     /// Why the owner failed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
@@ -185,6 +205,9 @@ pub struct OwnerReport {
     /// Names recorded by this run.
     #[serde(default)]
     pub recorded: usize,
+    /// How many candidates were held out of the list (`holdout`); never who.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub held_out: usize,
 }
 
 impl OwnerReport {
@@ -196,11 +219,13 @@ impl OwnerReport {
             status: o.status,
             customers: o.list.iter().map(CustomerOut::from).collect(),
             candidates: o.candidates,
+            gone: o.gone,
             error: None,
             note: o.note.clone(),
             files: Vec::new(),
             posted: o.posted.clone(),
             recorded: 0,
+            held_out: o.held_out.len(),
         }
     }
 
@@ -212,11 +237,13 @@ impl OwnerReport {
             status: OwnerStatus::Failed,
             customers: Vec::new(),
             candidates: plan.candidates,
+            gone: plan.gone,
             error: Some(error.message.clone()),
             note: None,
             files: Vec::new(),
             posted: Vec::new(),
             recorded: 0,
+            held_out: 0,
         }
     }
 }
@@ -349,9 +376,11 @@ where
             status: OwnerStatus::AlreadySent,
             list: Vec::new(),
             candidates: plan.candidates,
+            gone: plan.gone,
             note: None,
             posted: Vec::new(),
             needs_record: false,
+            held_out: Vec::new(),
         };
         match (
             OwnerAction::decide(ledger_entry, ctx.resend, ctx.dry_run),
@@ -359,8 +388,14 @@ where
         ) {
             (OwnerAction::AlreadySent, _) => return Ok(out),
             (OwnerAction::RecordFromLedger, Some(e)) => {
-                out.status = OwnerStatus::Sent;
+                // An entry with only held-out customers sent nothing.
+                out.status = if e.list.is_empty() {
+                    OwnerStatus::NothingToSend
+                } else {
+                    OwnerStatus::Sent
+                };
                 out.list = e.list.clone();
+                out.held_out = e.held_out.clone();
                 out.needs_record = true;
                 out.note = Some("sent earlier; recorded now".into());
                 return Ok(out);
@@ -378,7 +413,7 @@ where
                 return Ok(out);
             }
             (OwnerAction::DryRun, _) => {
-                out.list = self.this_weeks_list(ctx, plan).await?;
+                (out.list, out.held_out) = self.this_weeks_list(ctx, plan).await?;
                 out.status = if out.list.is_empty() {
                     OwnerStatus::NothingToSend
                 } else {
@@ -422,6 +457,7 @@ where
         match result {
             Ok(mut o) => {
                 o.candidates = plan.candidates;
+                o.gone = plan.gone;
                 Ok(o)
             }
             Err(e) => {
@@ -451,12 +487,13 @@ where
     }
 
     /// This week's list: the shortlist re-checked against fresh state (an outcome may have
-    /// landed since the scan), capped, with reasons.
+    /// landed since the scan), the holdout taken before the cap (`run::holdout::pick`), capped,
+    /// with reasons; and who was held out.
     async fn this_weeks_list(
         &self,
         ctx: &RunContext,
         plan: &OwnerPlan,
-    ) -> Result<Vec<ListItem>, RunError> {
+    ) -> Result<(Vec<ListItem>, Vec<crate::run::holdout::HeldOut>), RunError> {
         let as_of = ctx.as_of_date()?;
         let ids: Vec<&str> = plan
             .shortlist
@@ -471,34 +508,48 @@ where
                 .await
                 .map_err(|e| RunError::port("reading customer state", e))?
         };
-        let mut list: Vec<ListItem> = plan
-            .shortlist
-            .iter()
-            .filter(|c| {
-                fresh.get(&c.customer_id).is_none_or(|s| {
-                    s.status != Status::Lost && !s.is_paused(as_of, ctx.contact_pause_days)
-                })
+        let eligible = plan.shortlist.iter().filter(|c| {
+            fresh.get(&c.customer_id).is_none_or(|s| {
+                s.status != Status::Lost && !s.is_paused(as_of, ctx.contact_pause_days)
             })
-            .take(ctx.weekly_cap)
-            .cloned()
-            .collect();
+        });
+        let (mut list, held_out) =
+            crate::run::holdout::pick(eligible, ctx.weekly_cap, ctx.holdout_percent, &ctx.week);
         self.reasoner.write_reasons(&mut list).await;
-        Ok(list)
+        Ok((list, held_out))
     }
 
     /// A fresh send under a new claim.
     async fn send_new(&self, ctx: &RunContext, plan: &OwnerPlan) -> Result<OwnerOutcome, RunError> {
-        let list = self.this_weeks_list(ctx, plan).await?;
+        let (list, held_out) = self.this_weeks_list(ctx, plan).await?;
         let mut out = OwnerOutcome {
             owner: plan.owner.clone(),
             via: plan.via,
             status: OwnerStatus::NothingToSend,
             list,
             candidates: plan.candidates,
+            gone: plan.gone,
             note: None,
             posted: Vec::new(),
             needs_record: false,
+            held_out: Vec::new(),
         };
+        out.held_out = held_out;
+        if out.list.is_empty() && !out.held_out.is_empty() && !plan.refused {
+            // Nothing to send, but the held out are recorded like a sent list's names.
+            let sent = SentList {
+                via: plan.via,
+                list: &[],
+                rules_version: &ctx.rules_version,
+                held_out: &out.held_out,
+            };
+            out.needs_record = self
+                .ledger
+                .mark_sent(&ctx.week, &plan.owner, &ctx.run_id, &sent)
+                .await
+                .map_err(|e| RunError::port("noting the held-out customers", e))?;
+            return Ok(out);
+        }
         if out.list.is_empty() {
             self.ledger
                 .release(&ctx.week, &plan.owner, &ctx.run_id)
@@ -514,6 +565,7 @@ where
             via: plan.via,
             list: &out.list,
             rules_version: &ctx.rules_version,
+            held_out: &out.held_out,
         };
         let held = self
             .ledger
@@ -545,9 +597,11 @@ where
             status: OwnerStatus::Sent,
             list: previous.list.clone(),
             candidates: plan.candidates,
+            gone: plan.gone,
             note: None,
             posted: Vec::new(),
             needs_record: false,
+            held_out: previous.held_out.clone(),
         };
         if plan.refused {
             return Err(RunError::refused());
@@ -627,6 +681,7 @@ where
             via: d.via,
             list: &out.list,
             rules_version: &ctx.rules_version,
+            held_out: &out.held_out,
         };
         // The list is out: a failure to note it must not lead to a second send, so the claim
         // (which holds the list) stays for the takeover to find and finish.
@@ -799,6 +854,8 @@ fn owner_list<'a>(ctx: &'a RunContext, plan: &'a OwnerPlan, list: &'a [ListItem]
         as_of: &ctx.as_of,
         owner: &plan.owner,
         items: list,
+        trends: Some(&plan.trends),
+        gone: plan.gone,
     }
 }
 
@@ -845,3 +902,11 @@ pub fn p_alive_model<Rd: std::io::Read>(
 #[cfg(test)]
 #[path = "engine_tests.rs"]
 mod tests;
+
+fn is_zero(n: &usize) -> bool {
+    *n == 0
+}
+
+fn is_zero_u32(n: &u32) -> bool {
+    *n == 0
+}

@@ -52,6 +52,10 @@ impl SendLedger for MemLedger {
                     .map(|p| p.list.clone())
                     .unwrap_or_default(),
                 rules_version: String::new(),
+                held_out: previous
+                    .as_ref()
+                    .map(|p| p.held_out.clone())
+                    .unwrap_or_default(),
                 lease_until_ms: Some(r.lease_until_ms),
             },
         );
@@ -69,6 +73,7 @@ impl SendLedger for MemLedger {
         match m.get_mut(&(week.to_string(), owner.to_string())) {
             Some(e) if e.status == LedgerStatus::Sending && e.run_id == run_id => {
                 e.list = list.list.to_vec();
+                e.held_out = list.held_out.to_vec();
                 e.via = list.via;
                 Ok(true)
             }
@@ -91,6 +96,7 @@ impl SendLedger for MemLedger {
             Some(e) if e.status == LedgerStatus::Sending && e.run_id == run_id => {
                 e.status = LedgerStatus::Sent;
                 e.list = list.list.to_vec();
+                e.held_out = list.held_out.to_vec();
                 e.via = list.via;
                 e.lease_until_ms = None;
                 Ok(true)
@@ -271,6 +277,7 @@ fn ctx(run_id: &str) -> RunContext {
         rules_version: "v1".into(),
         weekly_cap: 3,
         contact_pause_days: 21,
+        holdout_percent: 0,
     }
 }
 
@@ -281,7 +288,9 @@ fn plan(via: Via, n: usize) -> OwnerPlan {
         slack_user: Some("U1".into()),
         shortlist: (1..=n).map(item).collect(),
         candidates: n,
+        gone: 0,
         refused: false,
+        trends: Default::default(),
     }
 }
 
@@ -631,6 +640,7 @@ fn an_owner_named_by_a_display_name_or_multi_address_cell_is_refused() {
                 OwnerShortlist {
                     items: vec![item(1)],
                     candidates: 1,
+                    gone: 0,
                 },
             )
         })
@@ -692,4 +702,85 @@ fn resend_sends_the_recorded_list_unchanged() {
     assert_eq!(o.status, OwnerStatus::Sent);
     assert_eq!(o.list, first.list);
     assert!(!o.needs_record);
+}
+
+#[test]
+fn the_holdout_fills_the_list_and_keeps_the_held_out_out_of_every_message() {
+    let w = World::new();
+    let mut c = ctx("r1");
+    c.holdout_percent = 30;
+    // A week whose draw holds out one of the first names, so the list must reach past the cap.
+    c.week = (1..=52)
+        .map(|w| format!("2026-W{w:02}"))
+        .find(|w| crate::run::holdout::is_held_out("c2", w, 30))
+        .unwrap();
+    let plan = plan(Via::Slack, 20);
+    let held_ids: Vec<String> = plan
+        .shortlist
+        .iter()
+        .map(|i| i.customer_id.clone())
+        .filter(|id| crate::run::holdout::is_held_out(id, &c.week, 30))
+        .collect();
+    // The fixture must hold someone out among the first names, or the test proves nothing.
+    let first_listed_end = plan
+        .shortlist
+        .iter()
+        .filter(|i| !held_ids.contains(&i.customer_id))
+        .nth(2)
+        .map(|i| i.customer_id.clone())
+        .unwrap();
+    let out = block_on(w.engine().hand_off(&c, &plan, None)).unwrap();
+    assert_eq!(out.status, OwnerStatus::Sent);
+    assert_eq!(out.list.len(), 3, "the list is still filled to the cap");
+    assert!(!out.held_out.is_empty(), "{held_ids:?}");
+    assert_eq!(out.list.last().unwrap().customer_id, first_listed_end);
+    for h in &out.held_out {
+        assert!(held_ids.contains(&h.customer_id));
+        assert!(!out.list.iter().any(|i| i.customer_id == h.customer_id));
+    }
+    let posted = serde_json::to_string(&*w.slack.posted.lock().unwrap()).unwrap();
+    for h in &out.held_out {
+        assert!(!posted.contains(&format!("\"{}\"", h.customer_id)));
+        assert!(!posted.contains(&format!("Customer {}", &h.customer_id[1..])));
+    }
+    let report = serde_json::to_value(OwnerReport::from_outcome(&out)).unwrap();
+    assert_eq!(report["held_out"], out.held_out.len());
+    let e = w.ledger.entries.lock().unwrap()[&(c.week.clone(), plan.owner.clone())].clone();
+    assert_eq!(e.held_out, out.held_out);
+    // At 0% the report has no `held_out` key at all.
+    let w0 = World::new();
+    let out0 = block_on(w0.engine().hand_off(&ctx("r1"), &plan, None)).unwrap();
+    assert!(out0.held_out.is_empty());
+    let r0 = serde_json::to_value(OwnerReport::from_outcome(&out0)).unwrap();
+    assert!(r0.get("held_out").is_none());
+    assert_eq!(
+        out0.list.iter().map(|i| &i.customer_id).collect::<Vec<_>>(),
+        ["c1", "c2", "c3"]
+    );
+}
+
+#[test]
+fn an_owner_whose_only_candidates_are_held_out_gets_nothing_but_they_are_recorded() {
+    let w = World::new();
+    let mut c = ctx("r1");
+    c.holdout_percent = 50;
+    let mut plan = plan(Via::Slack, 0);
+    plan.shortlist = (1..200)
+        .map(item)
+        .filter(|i| crate::run::holdout::is_held_out(&i.customer_id, &c.week, 50))
+        .take(2)
+        .collect();
+    assert_eq!(plan.shortlist.len(), 2);
+    let out = block_on(w.engine().hand_off(&c, &plan, None)).unwrap();
+    assert_eq!(out.status, OwnerStatus::NothingToSend);
+    assert!(out.list.is_empty());
+    assert_eq!(out.held_out.len(), 2);
+    assert!(out.needs_record);
+    assert!(w.slack.posted.lock().unwrap().is_empty());
+    assert!(w.mail.0.lock().unwrap().is_empty());
+    // A rerun sends nothing and reports nothing to send.
+    let entry = w.ledger.entries.lock().unwrap()[&(c.week.clone(), plan.owner.clone())].clone();
+    let again = block_on(w.engine().hand_off(&c, &plan, Some(&entry))).unwrap();
+    assert_eq!(again.status, OwnerStatus::NothingToSend);
+    assert!(w.slack.posted.lock().unwrap().is_empty());
 }

@@ -105,6 +105,7 @@ mod tests {
             via: crate::run::ledger::Via::Slack,
             list: Vec::new(),
             rules_version: "v".into(),
+            held_out: Vec::new(),
             lease_until_ms: None,
         }
     }

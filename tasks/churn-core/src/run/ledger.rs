@@ -92,6 +92,9 @@ pub struct LedgerEntry {
     pub list: Vec<ListItem>,
     /// The rules version that produced the list.
     pub rules_version: String,
+    /// Customers held out of the list this week (docs/SPEC.md §3 `holdout`): audited as
+    /// `held_out` by the record step, never sent.
+    pub held_out: Vec<crate::run::holdout::HeldOut>,
     /// While `sending`: when the claim lapses (Unix milliseconds).
     pub lease_until_ms: Option<i64>,
 }
@@ -147,4 +150,6 @@ pub struct SentList<'a> {
     pub list: &'a [ListItem],
     /// The rules version that produced them.
     pub rules_version: &'a str,
+    /// Held out of this list (audited at record, never sent).
+    pub held_out: &'a [crate::run::holdout::HeldOut],
 }

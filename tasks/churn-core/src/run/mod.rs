@@ -5,6 +5,8 @@
 
 pub mod clock;
 pub mod engine;
+pub mod gone;
+pub mod holdout;
 pub mod input;
 pub mod ledger;
 pub mod scan;

@@ -12,6 +12,8 @@ use crate::list::customers::{BadRow, CustomerReader, ListError, ReadSummary};
 use crate::model::{Band, ListItem, looks_like_email, normalize_email};
 use crate::outcome::state::{Change, CustomerState, Status, reactivate};
 use crate::rules::Rules;
+use crate::run::gone::is_gone;
+use crate::run::week::days_between;
 use crate::scoring::rank::{RankKey, Shortlist};
 use crate::scoring::score::{Measured, Prior, Scorer};
 
@@ -83,6 +85,8 @@ pub struct OwnerShortlist {
     pub items: Vec<ListItem>,
     /// Candidates this owner had after the pause (before the cap).
     pub candidates: usize,
+    /// At-risk or churning customers left off as gone (the gone rule, `run::gone`).
+    pub gone: usize,
 }
 
 /// Hashes of the customers' canonical email addresses (docs/SPEC.md §1: display names removed,
@@ -98,14 +102,29 @@ pub struct CustomerEmails {
 impl CustomerEmails {
     /// Calls `f` with the hash of each canonical address in `cell`.
     fn hashes_of(cell: &str, mut f: impl FnMut(u64)) {
-        crate::address::for_each_address(cell, |local, domain| {
+        let mut hash = |local: &str, domain: &str| {
             use std::hash::Hasher;
             let mut h = rustc_hash::FxHasher::default();
             Self::write_folded(&mut h, local);
             h.write_u8(b'@');
             Self::write_folded(&mut h, domain);
             f(h.finish());
-        });
+        };
+        // A bare address (nearly every cell) has nothing to parse: the parts `for_each_address`
+        // would give, without its scan for quotes, brackets, separators and `+tag`s.
+        let bare = cell
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'@' | b'_' | b'-'));
+        if bare {
+            if let Some((local, domain)) = cell.rsplit_once('@') {
+                let domain = domain.trim_end_matches('.');
+                if !local.is_empty() && !domain.is_empty() {
+                    hash(local, domain);
+                }
+            }
+            return;
+        }
+        crate::address::for_each_address(cell, hash);
     }
 
     /// Feeds `s` lower-cased to `h`: on the fly for ASCII, no allocation.
@@ -225,7 +244,10 @@ pub fn scan<R: Read, S: ScoreSink>(
 ) -> Result<Scan, ScanError<S::Error>> {
     let rules = opts.rules;
     let scorer = Scorer::new(rules, opts.as_of).with_p_alive(opts.p_alive);
-    let mut shortlists: FxHashMap<String, (Shortlist<ListItem>, usize)> = FxHashMap::default();
+    // Spares for the holdout, which takes its share before the cap (`run::holdout`).
+    let keep = crate::run::holdout::widen(opts.keep_per_owner, rules.holdout_percent);
+    let mut shortlists: FxHashMap<String, (Shortlist<ListItem>, usize, usize)> =
+        FxHashMap::default();
     let mut errors = Vec::new();
     let mut skipped_paused = 0u64;
     let mut customer_emails = CustomerEmails::default();
@@ -252,14 +274,12 @@ pub fn scan<R: Read, S: ScoreSink>(
         };
         let mut buf = recycle(std::mem::take(&mut spare));
         customer_emails.insert(row.email);
-        let owner = match owner_cache.get(row.owner) {
-            Some(o) => o.clone(),
-            None => {
-                let o = resolve_owner(row.owner, opts.fallback_owner);
-                owner_cache.insert(row.owner.to_string(), o.clone());
-                o
-            }
-        };
+        if !owner_cache.contains_key(row.owner) {
+            let o = resolve_owner(row.owner, opts.fallback_owner);
+            owner_cache.insert(row.owner.to_string(), o);
+        }
+        // Borrowed from the cache: no allocation per row.
+        let owner = owner_cache.get(row.owner).and_then(|o| o.as_deref());
         let state = if prior.is_empty() {
             None
         } else {
@@ -273,7 +293,7 @@ pub fn scan<R: Read, S: ScoreSink>(
             row.customer_id,
             score.score,
             score.band,
-            owner.as_deref().unwrap_or(""),
+            owner.unwrap_or(""),
         )
         .map_err(ScanError::Sink)?;
         let mut lost = state.is_some_and(|s| s.status == Status::Lost);
@@ -299,14 +319,20 @@ pub fn scan<R: Read, S: ScoreSink>(
             spare = recycle(buf);
             continue;
         };
-        if !opts.only.is_empty() && !opts.only.contains(&owner) {
+        if !opts.only.is_empty() && !opts.only.contains(owner) {
             spare = recycle(buf);
             continue;
         }
         // An owner whose candidates are all paused is still reported (`nothing_to_send`).
         let entry = shortlists
-            .entry(owner)
-            .or_insert_with(|| (Shortlist::new(opts.keep_per_owner), 0));
+            .entry(owner.to_string())
+            .or_insert_with(|| (Shortlist::new(keep), 0, 0));
+        let silent = Scorer::reference_date(&row, p).map(|d| days_between(d, opts.as_of));
+        if is_gone(rules.gone_after_days, silent) {
+            entry.2 += 1;
+            spare = recycle(buf);
+            continue;
+        }
         if state.is_some_and(|s| s.is_paused(opts.as_of, rules.contact_pause_days)) {
             skipped_paused += 1;
             spare = recycle(buf);
@@ -345,12 +371,13 @@ pub fn scan<R: Read, S: ScoreSink>(
     };
     let lists = shortlists
         .into_iter()
-        .map(|(owner, (s, candidates))| {
+        .map(|(owner, (s, candidates, gone))| {
             (
                 owner,
                 OwnerShortlist {
                     items: s.into_sorted().into_iter().map(|(_, i)| i).collect(),
                     candidates,
+                    gone,
                 },
             )
         })

@@ -66,24 +66,47 @@ impl<'a> Measured<'a> {
     }
 
     /// Writes the breakdown's `detail`, the facts in words, into `out`.
+    ///
+    /// Pushes text and numbers directly (no `fmt` machinery): this runs for every signal of every
+    /// row of `churn score`. The numbers print exactly as `{:.1}`, `{:.2}` and `Num` would.
     pub fn write_detail(&self, measure_display: &str, out: &mut String) {
         out.clear();
-        let _ = match *self {
-            Measured::NoData => write!(out, "no data"),
-            Measured::Unknown { why } => write!(out, "{why}"),
-            Measured::Overdue { ratio, days, pace } => write!(
-                out,
-                "{:.1}× the usual pace: {} days since the last order, usually every {} days",
-                ratio,
-                days,
-                Num(pace)
-            ),
-            Measured::DaysSince { days } => write!(out, "{days} days since the last order"),
-            Measured::Mood { mood } => write!(out, "{} ({:.2})", mood_label(mood), mood),
-            Measured::PAlive { p } => write!(out, "{:.0}% chance they are still buying", p * 100.0),
-            Measured::Number { value } => write!(out, "{measure_display} {}", Num(value)),
-            Measured::Text { value } => write!(out, "{measure_display} {value}"),
-        };
+        match *self {
+            Measured::NoData => out.push_str("no data"),
+            Measured::Unknown { why } => out.push_str(why),
+            Measured::Overdue { ratio, days, pace } => {
+                push_fixed(out, ratio, 1);
+                out.push_str("× the usual pace: ");
+                push_i64(out, days);
+                out.push_str(" days since the last order, usually every ");
+                push_num(out, pace);
+                out.push_str(" days");
+            }
+            Measured::DaysSince { days } => {
+                push_i64(out, days);
+                out.push_str(" days since the last order");
+            }
+            Measured::Mood { mood } => {
+                out.push_str(mood_label(mood));
+                out.push_str(" (");
+                push_fixed(out, mood, 2);
+                out.push(')');
+            }
+            Measured::PAlive { p } => {
+                push_fixed(out, p * 100.0, 0);
+                out.push_str("% chance they are still buying");
+            }
+            Measured::Number { value } => {
+                out.push_str(measure_display);
+                out.push(' ');
+                push_num(out, value);
+            }
+            Measured::Text { value } => {
+                out.push_str(measure_display);
+                out.push(' ');
+                out.push_str(value);
+            }
+        }
     }
 
     /// Owned structured facts for the reason writer.
@@ -114,12 +137,141 @@ pub struct Num(pub f64);
 
 impl std::fmt::Display for Num {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        if self.0.fract() == 0.0 && self.0.abs() < 1e15 {
-            write!(f, "{}", self.0 as i64)
-        } else {
-            let s = format!("{:.2}", self.0);
-            f.write_str(s.trim_end_matches('0').trim_end_matches('.'))
+        let mut s = String::new();
+        push_num(&mut s, self.0);
+        f.write_str(&s)
+    }
+}
+
+/// Appends `Num(x)`: whole numbers below 10^15 as integers, else `{:.2}` without trailing zeros.
+pub fn push_num(out: &mut String, x: f64) {
+    if x.fract() == 0.0 && x.abs() < 1e15 {
+        push_i64(out, x as i64);
+    } else {
+        let start = out.len();
+        push_fixed(out, x, 2);
+        let kept = out[start..]
+            .trim_end_matches('0')
+            .trim_end_matches('.')
+            .len();
+        out.truncate(start + kept);
+    }
+}
+
+/// Appends `format!("{x:.decimals$}")` (`decimals` ≤ 3) without the `fmt` machinery, which was
+/// a tenth of `churn score`. The same result: the exact binary value, rounded half to even.
+pub fn push_fixed(out: &mut String, x: f64, decimals: u32) {
+    let Some(units) = fixed_units(x, decimals) else {
+        let _ = write!(out, "{x:.*}", decimals as usize);
+        return;
+    };
+    if x.is_sign_negative() {
+        out.push('-');
+    }
+    let scale = 10u64.pow(decimals);
+    push_u64(out, units / scale);
+    if decimals > 0 {
+        out.push('.');
+        let mut digits = [b'0'; 3];
+        let mut rest = units % scale;
+        for d in digits[..decimals as usize].iter_mut().rev() {
+            *d = b'0' + (rest % 10) as u8;
+            rest /= 10;
         }
+        for &d in &digits[..decimals as usize] {
+            out.push(char::from(d));
+        }
+    }
+}
+
+/// `|x| · 10^decimals` rounded half to even, computed exactly on the binary value; `None` for
+/// `|x|` ≥ 2^53 (left to `fmt`), NaN and infinities, or `decimals` > 3.
+fn fixed_units(x: f64, decimals: u32) -> Option<u64> {
+    if decimals > 3 {
+        return None;
+    }
+    let bits = x.to_bits();
+    let biased = ((bits >> 52) & 0x7ff) as i32;
+    let fraction = bits & ((1u64 << 52) - 1);
+    if biased == 0x7ff {
+        return None;
+    }
+    let (mantissa, exp) = if biased == 0 {
+        (fraction, -1074)
+    } else {
+        (fraction | (1 << 52), biased - 1075)
+    };
+    // Below 2^53 · 1000 < 2^63.
+    let scaled = u128::from(mantissa) * u128::from(10u64.pow(decimals));
+    match exp {
+        0 => u64::try_from(scaled).ok(),
+        1.. => None,
+        // Under half a unit: `scaled` < 2^63 ≤ 2^(k-1).
+        ..=-64 => Some(0),
+        _ => {
+            let k = exp.unsigned_abs();
+            let (whole, rest, half) = (scaled >> k, scaled & ((1u128 << k) - 1), 1u128 << (k - 1));
+            let up = rest > half || (rest == half && whole & 1 == 1);
+            u64::try_from(whole + u128::from(up)).ok()
+        }
+    }
+}
+
+/// The decimal digits of `n`, at the end of `buf`.
+fn digits(mut n: u64, buf: &mut [u8; 20]) -> &[u8] {
+    let mut i = buf.len();
+    loop {
+        i -= 1;
+        buf[i] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            return &buf[i..];
+        }
+    }
+}
+
+/// Appends an integer in decimal.
+pub fn push_u64(out: &mut String, n: u64) {
+    let mut buf = [0u8; 20];
+    out.extend(digits(n, &mut buf).iter().map(|&d| char::from(d)));
+}
+
+/// Appends an integer in decimal to bytes.
+pub fn push_u64_bytes(out: &mut Vec<u8>, n: u64) {
+    let mut buf = [0u8; 20];
+    out.extend_from_slice(digits(n, &mut buf));
+}
+
+/// Appends a signed integer in decimal.
+pub fn push_i64(out: &mut String, n: i64) {
+    if n < 0 {
+        out.push('-');
+    }
+    push_u64(out, n.unsigned_abs());
+}
+
+/// Appends `v` as `serde_json` writes an `f64` (the shortest form that reads back, `.0` on whole
+/// numbers, `null` when not finite). Fast path for values with at most two decimals (days,
+/// rounded ratios, moods as typed), where that form is the plain decimal; others go to serde_json.
+pub fn push_json_number(out: &mut Vec<u8>, v: f64) {
+    let hundredths = (v * 100.0).round();
+    // Below 10^12 hundredths, two different two-decimal numbers are many units in the last place
+    // apart, so the decimal that `hundredths / 100` came from is the shortest that reads back.
+    if hundredths.abs() < 1e12 && hundredths / 100.0 == v && !(v == 0.0 && v.is_sign_negative()) {
+        let n = hundredths as i64;
+        if n < 0 {
+            out.push(b'-');
+        }
+        let n = n.unsigned_abs();
+        push_u64_bytes(out, n / 100);
+        let cents = n % 100;
+        out.push(b'.');
+        out.push(b'0' + (cents / 10) as u8);
+        if !cents.is_multiple_of(10) {
+            out.push(b'0' + (cents % 10) as u8);
+        }
+    } else {
+        let _ = serde_json::to_writer(&mut *out, &v);
     }
 }
 
@@ -507,6 +659,74 @@ mod tests {
         })
     }
 
+    /// `Num` as it was written with `fmt`, the reference for `push_num`.
+    fn num_by_fmt(x: f64) -> String {
+        if x.fract() == 0.0 && x.abs() < 1e15 {
+            format!("{}", x as i64)
+        } else {
+            let s = format!("{:.2}", x);
+            s.trim_end_matches('0').trim_end_matches('.').to_string()
+        }
+    }
+
+    /// Floats of every kind: any bit pattern, decimals as typed, ties at .05 and .005, ratios,
+    /// huge and tiny values, both signs.
+    fn arb_float() -> impl Strategy<Value = f64> {
+        let sign = prop_oneof![Just(1.0), Just(-1.0)];
+        let shaped = prop_oneof![
+            any::<f64>(),
+            (-100_000i64..100_000).prop_map(|n| n as f64 / 100.0),
+            (-100_000i64..100_000).prop_map(|n| n as f64 / 1000.0),
+            (-10_000i64..10_000).prop_map(|n| n as f64 / 10.0 + 0.05),
+            (-10_000i64..10_000).prop_map(|n| n as f64 / 100.0 + 0.005),
+            (-100_000i64..100_000).prop_map(|n| n as f64 + 0.5),
+            (0i64..2000, 1i64..400).prop_map(|(d, p)| d as f64 / p as f64),
+            (0u32..1_000_000, 0u32..1000).prop_map(|(a, b)| format!("{a}.{b:03}").parse().unwrap()),
+            (-308i32..308, 1.0f64..10.0).prop_map(|(e, m)| m * 10f64.powi(e)),
+            (1e9f64..1e13),
+            prop_oneof![
+                Just(0.0),
+                Just(f64::NAN),
+                Just(f64::INFINITY),
+                Just(f64::MIN_POSITIVE),
+                Just(5e-324),
+                Just(f64::MAX),
+                Just(9007199254740992.0),
+                Just(9007199254740991.5),
+                Just(4503599627370495.5),
+                Just(1e15),
+                Just(999999999999999.9),
+                Just(0.125),
+                Just(0.375),
+                Just(2.675),
+                Just(1.005),
+            ],
+        ];
+        (shaped, sign).prop_map(|(x, s)| x * s)
+    }
+
+    #[test]
+    fn fast_numbers_match_fmt_and_serde_on_edge_cases() {
+        for x in [
+            0.05, 0.15, 0.25, 0.35, -0.05, -0.04, -0.0, 0.0, 0.125, 2.5, 1e300, -1e-300,
+        ] {
+            for d in 0..=3 {
+                let mut s = String::new();
+                push_fixed(&mut s, x, d);
+                assert_eq!(s, format!("{x:.*}", d as usize), "{x} to {d} decimals");
+            }
+            let mut j = Vec::new();
+            push_json_number(&mut j, x);
+            assert_eq!(j, serde_json::to_vec(&x).unwrap(), "{x}");
+        }
+        let mut s = String::new();
+        push_fixed(&mut s, 0.25, 1);
+        assert_eq!(s, "0.2", "ties go to even");
+        let mut j = Vec::new();
+        push_json_number(&mut j, 71.0);
+        assert_eq!(j, b"71.0");
+    }
+
     proptest! {
         #[test]
         fn score_is_the_sum_of_the_breakdown_within_0_to_100(doc in arb_doc(), csv in arb_rows()) {
@@ -516,6 +736,57 @@ mod tests {
                 prop_assert!(s.score <= 100);
                 prop_assert_eq!(s.band, rules.band_for(s.score));
                 prop_assert!(b.iter().all(|e| e.points == 0 || e.value.is_some()));
+            }
+        }
+
+        #[test]
+        fn fixed_decimals_print_as_fmt_does(x in arb_float()) {
+            for d in 0..=3 {
+                let mut s = String::from("x");
+                push_fixed(&mut s, x, d);
+                prop_assert_eq!(&s[1..], format!("{x:.*}", d as usize), "{:?} to {} decimals", x, d);
+            }
+        }
+
+        #[test]
+        fn num_prints_as_before(x in arb_float()) {
+            let mut s = String::from("x");
+            push_num(&mut s, x);
+            prop_assert_eq!(&s[1..], num_by_fmt(x), "{:?}", x);
+            prop_assert_eq!(Num(x).to_string(), num_by_fmt(x));
+        }
+
+        #[test]
+        fn json_numbers_print_as_serde_does(x in arb_float()) {
+            let mut j = b"x".to_vec();
+            push_json_number(&mut j, x);
+            prop_assert_eq!(&j[1..], &serde_json::to_vec(&x).unwrap()[..], "{:?}", x);
+        }
+
+        #[test]
+        fn integers_print_as_fmt_does(n in any::<i64>(), small in -1000i64..1000) {
+            for n in [n, small, i64::MIN, i64::MAX, 0] {
+                let mut s = String::new();
+                push_i64(&mut s, n);
+                prop_assert_eq!(s, n.to_string());
+            }
+        }
+
+        #[test]
+        fn detail_words_are_as_fmt_wrote_them(x in arb_float(), y in arb_float(), days in -1000i64..100_000) {
+            let cases = [
+                (Measured::Overdue { ratio: x, days, pace: y },
+                 format!("{:.1}× the usual pace: {} days since the last order, usually every {} days", x, days, num_by_fmt(y))),
+                (Measured::Mood { mood: x }, format!("{} ({:.2})", mood_label(x), x)),
+                (Measured::PAlive { p: x }, format!("{:.0}% chance they are still buying", x * 100.0)),
+                (Measured::Number { value: x }, format!("arr {}", num_by_fmt(x))),
+                (Measured::DaysSince { days }, format!("{days} days since the last order")),
+                (Measured::Text { value: "Paused \"x\"" }, "arr Paused \"x\"".to_string()),
+            ];
+            let mut out = String::from("left over");
+            for (m, want) in cases {
+                m.write_detail("arr", &mut out);
+                prop_assert_eq!(&out, &want);
             }
         }
 

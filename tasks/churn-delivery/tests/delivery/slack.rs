@@ -46,6 +46,8 @@ fn messages(n: usize) -> Vec<Value> {
         as_of: "2026-11-23",
         owner: OWNER,
         items: &items,
+        trends: None,
+        gone: 0,
     };
     slack_messages(&list, OWNER_ID)
 }
