@@ -80,5 +80,17 @@ impl AwsClients {
 /// Loads the one `SdkConfig` of a function (region, credentials and retry settings from the
 /// Lambda environment), with the latest behavior version.
 pub async fn load_sdk_config() -> SdkConfig {
-    aws_config::defaults(BehaviorVersion::latest()).load().await
+    sdk_defaults().load().await
+}
+
+/// The SDK's config loader with the latest behavior version and the one HTTPS client every AWS
+/// call is made with: rustls on ring. The SDK crates are built without their default client
+/// (rustls on aws-lc), which would put a second crypto library into every function.
+pub fn sdk_defaults() -> aws_config::ConfigLoader {
+    let https = aws_smithy_http_client::Builder::new()
+        .tls_provider(aws_smithy_http_client::tls::Provider::Rustls(
+            aws_smithy_http_client::tls::rustls_provider::CryptoMode::Ring,
+        ))
+        .build_https();
+    aws_config::defaults(BehaviorVersion::latest()).http_client(https)
 }

@@ -122,7 +122,7 @@ pub fn run(command: AwsCommand) -> Result<ExitCode, CliError> {
 }
 
 async fn run_async(command: AwsCommand) -> Result<ExitCode, CliError> {
-    let config = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
+    let config = churn_aws::load_sdk_config().await;
     let sfn = aws_sdk_sfn::Client::new(&config);
     let path_style = std::env::var("S3_FORCE_PATH_STYLE").is_ok_and(|v| v == "true" || v == "1");
     let s3 = aws_sdk_s3::Client::from_conf(

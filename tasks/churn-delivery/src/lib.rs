@@ -10,6 +10,7 @@
 
 pub mod bedrock;
 pub mod error;
+pub mod http;
 pub mod mood;
 pub mod narrative;
 pub mod respond;

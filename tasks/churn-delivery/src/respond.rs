@@ -30,7 +30,7 @@ impl SlackWeb {
     /// `api` is `None` without a bot token: then only `response_url` posts can be made.
     /// `timeout` bounds each `response_url` post (the handler must answer Slack within 3 s).
     pub fn new(api: Option<SlackNotifier>, timeout: Duration) -> Result<SlackWeb, SlackError> {
-        let http = reqwest::Client::builder()
+        let http = crate::http::client_builder()
             .timeout(timeout)
             .connect_timeout(timeout)
             .build()

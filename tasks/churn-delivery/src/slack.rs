@@ -297,7 +297,7 @@ impl SlackNotifier {
         if !base_url.ends_with('/') {
             base_url.push('/');
         }
-        let http = reqwest::Client::builder()
+        let http = crate::http::client_builder()
             .timeout(retry.request_timeout)
             .connect_timeout(retry.request_timeout.min(Duration::from_secs(5)))
             .build()

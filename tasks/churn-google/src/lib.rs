@@ -132,6 +132,9 @@ pub(crate) fn backoff(attempt: u32, r: &reqwest::Response) -> Duration {
 impl GoogleClient {
     /// A client for the service account `key` on `endpoints`.
     pub fn new(key: ServiceAccountKey, endpoints: Endpoints) -> Result<GoogleClient, GoogleError> {
+        // rustls is built without a default provider (Cargo.toml, `reqwest`): ring is installed
+        // as the process's provider (Err only when one already is).
+        let _ = rustls::crypto::ring::default_provider().install_default();
         let http = reqwest::Client::builder()
             .timeout(Duration::from_secs(20))
             .build()

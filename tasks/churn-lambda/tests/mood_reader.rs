@@ -8,7 +8,7 @@ use churn_test_support::moto as support;
 
 use std::time::Duration;
 
-use aws_config::{BehaviorVersion, Region};
+use aws_config::Region;
 use aws_sdk_dynamodb::config::Credentials;
 use aws_sdk_dynamodb::types::{
     AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType,
@@ -101,7 +101,7 @@ async fn put(clients: &AwsClients, bucket: &str, key: &str, body: &[u8]) {
 
 async fn app(w: &World, mode: MoodMode) -> (MoodServer, MoodApp) {
     let server = MoodServer::start(mode).await;
-    let sdk = aws_config::defaults(BehaviorVersion::latest())
+    let sdk = churn_aws::sdk_defaults()
         .region(Region::new(support::REGION))
         .credentials_provider(Credentials::new(
             "AKIDEXAMPLE",

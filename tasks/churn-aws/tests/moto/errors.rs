@@ -7,7 +7,6 @@ use std::io::{Read, Write};
 use std::net::TcpListener;
 use std::time::Duration;
 
-use aws_config::BehaviorVersion;
 use aws_config::retry::RetryConfig;
 use aws_config::timeout::TimeoutConfig;
 use aws_sdk_dynamodb::config::{Credentials, Region};
@@ -64,7 +63,7 @@ fn response(status: &str, content_type: &str, body: &str) -> String {
 }
 
 async fn clients_at(endpoint: &str) -> AwsClients {
-    let cfg = aws_config::defaults(BehaviorVersion::latest())
+    let cfg = churn_aws::sdk_defaults()
         .region(Region::new(REGION))
         .credentials_provider(Credentials::new("test", "test", None, None, "canned"))
         .endpoint_url(endpoint)

@@ -1,12 +1,12 @@
 //! Lists, breakdowns and the SDK config shared by the tests.
 
-use aws_config::{BehaviorVersion, Region, SdkConfig};
+use aws_config::{Region, SdkConfig};
 use aws_sdk_bedrockruntime::config::Credentials;
 use churn_core::model::{Band, BreakdownEntry, Fact, Facts, ListItem};
 
 /// An `SdkConfig` as the Lambda would share it, pointed at a local fake with test credentials.
 pub async fn sdk_config(endpoint: &str) -> SdkConfig {
-    aws_config::defaults(BehaviorVersion::latest())
+    churn_aws::sdk_defaults()
         .region(Region::new("us-east-1"))
         .credentials_provider(Credentials::new(
             "AKIDEXAMPLE",

@@ -10,7 +10,7 @@ const TOKEN: &str = "xoxb-test-metadata";
 const CHANNEL: &str = "C0METADATA";
 
 fn client() -> reqwest::Client {
-    reqwest::Client::new()
+    churn_delivery::http::client_builder().build().unwrap()
 }
 
 /// `chat.postMessage` with a JSON body, as the notifier sends it.
