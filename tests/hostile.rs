@@ -29,16 +29,7 @@ fn a_genuine_click_is_answered_within_a_second_while_200_idle_connections_are_op
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let addr = line
-        .split("http://")
-        .nth(1)
-        .and_then(|s| s.split_whitespace().next())
-        .unwrap_or_else(|| panic!("no address in {line:?}"))
-        .to_string();
+    let addr = serve_address(&mut child);
 
     let idle: Vec<TcpStream> = (0..200)
         .map(|_| {

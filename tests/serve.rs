@@ -42,16 +42,7 @@ fn start(dir: &std::path::Path, hooks: &str) -> Server {
         .stderr(Stdio::null())
         .spawn()
         .expect("churn serve starts");
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let addr = line
-        .split("http://")
-        .nth(1)
-        .and_then(|s| s.split_whitespace().next())
-        .unwrap_or_else(|| panic!("no address in {line:?}"))
-        .to_string();
+    let addr = serve_address(&mut child);
     Server { child, addr }
 }
 
@@ -570,16 +561,7 @@ fn start_with_token(dir: &std::path::Path, slack: &crate::slack_server::SlackSer
         .stderr(Stdio::null())
         .spawn()
         .expect("churn serve starts");
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let addr = line
-        .split("http://")
-        .nth(1)
-        .and_then(|s| s.split_whitespace().next())
-        .unwrap_or_else(|| panic!("no address in {line:?}"))
-        .to_string();
+    let addr = serve_address(&mut child);
     Server { child, addr }
 }
 

@@ -182,3 +182,17 @@ C4,Sunny Books,alex@shop.example,c4@cust.example,2026-09-20,30,,2000
 C5,Cedar Salon,alex@shop.example,c5@cust.example,2026-11-20,30,0.5,50
 C6,Willow Yoga,sam@shop.example,c6@cust.example,2026-09-15,30,,
 ";
+
+/// The address `churn serve` prints on its first line (`… http://127.0.0.1:PORT …`).
+pub fn serve_address(child: &mut std::process::Child) -> String {
+    use std::io::BufRead;
+    let mut line = String::new();
+    std::io::BufReader::new(child.stdout.take().expect("stdout is piped"))
+        .read_line(&mut line)
+        .unwrap();
+    line.split("http://")
+        .nth(1)
+        .and_then(|s| s.split_whitespace().next())
+        .unwrap_or_else(|| panic!("no address in {line:?}"))
+        .to_string()
+}

@@ -11,21 +11,17 @@
 //!   before), 100 keys per call, unprocessed keys retried.
 
 use std::collections::HashMap;
-use std::time::Duration;
 
 use aws_sdk_dynamodb::types::{KeysAndAttributes, PutRequest, WriteRequest};
 use churn_core::model::Band;
 use churn_core::scoring::history::{HistoryEntry, upsert};
 use rustc_hash::FxHashMap;
-use tokio::task::JoinSet;
 
 use crate::AwsClients;
+use crate::batch::{BATCH_GET_MAX, BATCH_WRITE_MAX, batch_get, batch_write, run_bounded};
 use crate::error::{AwsFailure, ERROR_INTERNAL};
 use crate::items::{Item, get_s, n, s};
 
-const BATCH_WRITE_MAX: usize = 25;
-const BATCH_GET_MAX: usize = 100;
-const MAX_ATTEMPTS: u32 = 8;
 const WRITE_CONCURRENCY: usize = 4;
 
 /// A history problem. Customer ids only: never names or emails.
@@ -119,20 +115,13 @@ impl DynamoDbScoreHistory {
                 })?;
             requests.push(WriteRequest::builder().put_request(put).build());
         }
-        let mut set = JoinSet::new();
-        let mut chunks = requests
+        let batches = requests
             .chunks(BATCH_WRITE_MAX)
-            .map(<[WriteRequest]>::to_vec);
-        loop {
-            while set.len() < WRITE_CONCURRENCY {
-                let Some(chunk) = chunks.next() else { break };
-                set.spawn(batch_write(self.client.clone(), self.table.clone(), chunk));
-            }
-            let Some(done) = set.join_next().await else {
-                break;
-            };
-            done.map_err(|e| HistoryError::Task(e.to_string()))??;
-        }
+            .map(|chunk| batch_write(self.client.clone(), self.table.clone(), chunk.to_vec()));
+        run_bounded(WRITE_CONCURRENCY, batches, |e| {
+            HistoryError::Task(e.to_string())
+        })
+        .await?;
         Ok(unique.len())
     }
 
@@ -158,53 +147,19 @@ impl DynamoDbScoreHistory {
             .collect();
         let mut out: FxHashMap<String, Vec<HistoryEntry>> = FxHashMap::default();
         for chunk in keys.chunks(BATCH_GET_MAX) {
-            let mut pending = KeysAndAttributes::builder()
+            let keys = KeysAndAttributes::builder()
                 .set_keys(Some(chunk.to_vec()))
                 .build()
                 .map_err(|e| HistoryError::Build {
                     op: "DynamoDB.BatchGetItem",
                     detail: e.to_string(),
                 })?;
-            let mut attempt = 0;
-            loop {
-                let result = self
-                    .client
-                    .batch_get_item()
-                    .request_items(&self.table, pending)
-                    .send()
-                    .await
-                    .map_err(|e| AwsFailure::from_sdk("DynamoDB.BatchGetItem", &e))?;
-                for item in result
-                    .responses
-                    .and_then(|mut r| r.remove(&self.table))
-                    .unwrap_or_default()
-                {
-                    let (id, e) = self.entry_of(&item)?;
-                    upsert(out.entry(id).or_default(), e);
-                }
-                match result
-                    .unprocessed_keys
-                    .and_then(|mut u| u.remove(&self.table))
-                    .filter(|k| !k.keys().is_empty())
-                {
-                    None => break,
-                    Some(rest) => {
-                        attempt += 1;
-                        if attempt >= MAX_ATTEMPTS {
-                            return Err(AwsFailure::transient(
-                                "DynamoDB.BatchGetItem",
-                                format!(
-                                    "{} keys still unprocessed after {MAX_ATTEMPTS} attempts",
-                                    rest.keys().len()
-                                ),
-                            )
-                            .into());
-                        }
-                        tokio::time::sleep(backoff(attempt)).await;
-                        pending = rest;
-                    }
-                }
-            }
+            batch_get(&self.client, &self.table, keys, |item| {
+                let (id, e) = self.entry_of(item)?;
+                upsert(out.entry(id).or_default(), e);
+                Ok::<(), HistoryError>(())
+            })
+            .await?;
         }
         Ok(out)
     }
@@ -263,56 +218,4 @@ impl DynamoDbScoreHistory {
             },
         ))
     }
-}
-
-/// One BatchWriteItem chunk, retrying unprocessed items with backoff.
-async fn batch_write(
-    client: aws_sdk_dynamodb::Client,
-    table: String,
-    requests: Vec<WriteRequest>,
-) -> Result<(), HistoryError> {
-    let mut pending = requests;
-    let mut attempt = 0;
-    loop {
-        let out = client
-            .batch_write_item()
-            .request_items(&table, pending)
-            .send()
-            .await
-            .map_err(|e| AwsFailure::from_sdk("DynamoDB.BatchWriteItem", &e))?;
-        match out
-            .unprocessed_items
-            .and_then(|mut u| u.remove(&table))
-            .filter(|rest| !rest.is_empty())
-        {
-            None => return Ok(()),
-            Some(rest) => {
-                attempt += 1;
-                if attempt >= MAX_ATTEMPTS {
-                    return Err(AwsFailure::transient(
-                        "DynamoDB.BatchWriteItem",
-                        format!(
-                            "{} items still unprocessed after {MAX_ATTEMPTS} attempts",
-                            rest.len()
-                        ),
-                    )
-                    .into());
-                }
-                tokio::time::sleep(backoff(attempt)).await;
-                pending = rest;
-            }
-        }
-    }
-}
-
-/// Exponential backoff with a little jitter: ~50 ms, 100 ms, … capped at 2 s.
-fn backoff(attempt: u32) -> Duration {
-    let base = 25u64.saturating_mul(1 << attempt.min(7)).min(2_000);
-    let jitter = u64::from(
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.subsec_nanos())
-            .unwrap_or(0),
-    ) % (base / 2 + 1);
-    Duration::from_millis(base / 2 + jitter)
 }

@@ -24,6 +24,7 @@ pub mod run_store;
 pub mod secrets;
 pub mod state;
 
+mod batch;
 mod items;
 
 pub use clock::AuditClock;

@@ -26,8 +26,6 @@
 //!   on `ts`; add one if the table grows past a few hundred thousand items.
 
 use std::collections::HashMap;
-use std::future::Future;
-use std::time::Duration;
 
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::types::{
@@ -40,17 +38,14 @@ use rustc_hash::FxHashMap;
 use serde_json::{Map, Value};
 use tokio::task::JoinSet;
 
+use crate::batch::{
+    BATCH_GET_MAX, BATCH_WRITE_MAX, MAX_ATTEMPTS, backoff, batch_get, batch_write, run_bounded,
+};
 use crate::error::{AwsFailure, ERROR_INTERNAL};
 use crate::items::{self, Item, get_s, n, s};
 use crate::params::ConfigError;
 use crate::{AuditClock, AwsClients};
 
-/// BatchWriteItem's limit.
-const BATCH_WRITE_MAX: usize = 25;
-/// BatchGetItem's limit.
-const BATCH_GET_MAX: usize = 100;
-/// Attempts for unprocessed items/keys and transaction conflicts before giving up (retryable).
-const MAX_ATTEMPTS: u32 = 8;
 /// Names recorded per TransactWriteItems call (two actions each; DynamoDB allows 100 per call).
 const RECORD_NAMES_PER_TRANSACTION: usize = 50;
 /// Concurrent batch or update requests of one call.
@@ -452,7 +447,7 @@ impl DynamoDbStateStore {
                 requests,
             ));
         }
-        run_bounded(WRITE_CONCURRENCY, batches).await?;
+        run_bounded(WRITE_CONCURRENCY, batches, task_failed).await?;
 
         let updates = changes.updates.iter().map(|w| {
             let request = self
@@ -477,7 +472,7 @@ impl DynamoDbStateStore {
                 Ok(())
             }
         });
-        run_bounded(WRITE_CONCURRENCY * 2, updates).await?;
+        run_bounded(WRITE_CONCURRENCY * 2, updates, task_failed).await?;
         tracing::debug!(
             puts = changes.puts.len(),
             updates = changes.updates.len(),
@@ -519,51 +514,17 @@ impl DynamoDbStateStore {
                 .iter()
                 .map(|id| HashMap::from([("customer_id".to_string(), s(*id))]))
                 .collect();
-            let mut pending = KeysAndAttributes::builder()
+            let keys = KeysAndAttributes::builder()
                 .set_keys(Some(keys))
                 .consistent_read(true)
                 .build()
                 .map_err(build_err("DynamoDB.BatchGetItem"))?;
-            let mut attempt = 0;
-            loop {
-                let result = self
-                    .client
-                    .batch_get_item()
-                    .request_items(&self.state_table, pending)
-                    .send()
-                    .await
-                    .map_err(|e| AwsFailure::from_sdk("DynamoDB.BatchGetItem", &e))?;
-                for item in result
-                    .responses
-                    .and_then(|mut r| r.remove(&self.state_table))
-                    .unwrap_or_default()
-                {
-                    let st = self.state_of(&item)?;
-                    out.insert(st.customer_id.clone(), st);
-                }
-                match result
-                    .unprocessed_keys
-                    .and_then(|mut u| u.remove(&self.state_table))
-                    .filter(|k| !k.keys().is_empty())
-                {
-                    None => break,
-                    Some(rest) => {
-                        attempt += 1;
-                        if attempt >= MAX_ATTEMPTS {
-                            return Err(AwsFailure::transient(
-                                "DynamoDB.BatchGetItem",
-                                format!(
-                                    "{} keys still unprocessed after {MAX_ATTEMPTS} attempts",
-                                    rest.keys().len()
-                                ),
-                            )
-                            .into());
-                        }
-                        tokio::time::sleep(backoff(attempt)).await;
-                        pending = rest;
-                    }
-                }
-            }
+            batch_get(&self.client, &self.state_table, keys, |item| {
+                let st = self.state_of(item)?;
+                out.insert(st.customer_id.clone(), st);
+                Ok::<(), StateError>(())
+            })
+            .await?;
         }
         for id in ids {
             out.entry(id.to_string())
@@ -1014,80 +975,9 @@ impl DynamoDbStateStore {
     }
 }
 
-/// One BatchWriteItem chunk, retrying unprocessed items with backoff.
-async fn batch_write(
-    client: aws_sdk_dynamodb::Client,
-    table: String,
-    requests: Vec<WriteRequest>,
-) -> Result<(), StateError> {
-    let mut pending = requests;
-    let mut attempt = 0;
-    loop {
-        let out = client
-            .batch_write_item()
-            .request_items(&table, pending)
-            .send()
-            .await
-            .map_err(|e| AwsFailure::from_sdk("DynamoDB.BatchWriteItem", &e))?;
-        match out
-            .unprocessed_items
-            .and_then(|mut u| u.remove(&table))
-            .filter(|rest| !rest.is_empty())
-        {
-            None => return Ok(()),
-            Some(rest) => {
-                attempt += 1;
-                if attempt >= MAX_ATTEMPTS {
-                    return Err(AwsFailure::transient(
-                        "DynamoDB.BatchWriteItem",
-                        format!(
-                            "{} items still unprocessed after {MAX_ATTEMPTS} attempts",
-                            rest.len()
-                        ),
-                    )
-                    .into());
-                }
-                tokio::time::sleep(backoff(attempt)).await;
-                pending = rest;
-            }
-        }
-    }
-}
-
-/// Exponential backoff with a little jitter: ~50 ms, 100 ms, … capped at 2 s.
-fn backoff(attempt: u32) -> Duration {
-    let base = 25u64.saturating_mul(1 << attempt.min(7)).min(2_000);
-    let jitter = u64::from(
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.subsec_nanos())
-            .unwrap_or(0),
-    ) % (base / 2 + 1);
-    Duration::from_millis(base / 2 + jitter)
-}
-
-/// Runs the futures with at most `limit` at a time on the runtime; the first error aborts the
-/// rest.
-async fn run_bounded<F>(
-    limit: usize,
-    futures: impl IntoIterator<Item = F>,
-) -> Result<(), StateError>
-where
-    F: Future<Output = Result<(), StateError>> + Send + 'static,
-{
-    let mut set = JoinSet::new();
-    for f in futures {
-        if set.len() >= limit
-            && let Some(done) = set.join_next().await
-        {
-            done.map_err(|e| StateError::Task(e.to_string()))??;
-        }
-        set.spawn(f);
-    }
-    while let Some(done) = set.join_next().await {
-        done.map_err(|e| StateError::Task(e.to_string()))??;
-    }
-    Ok(())
+/// A parallel DynamoDB task that panicked or was cancelled.
+fn task_failed(e: tokio::task::JoinError) -> StateError {
+    StateError::Task(e.to_string())
 }
 
 #[cfg(test)]
@@ -1156,12 +1046,5 @@ mod tests {
         assert_eq!(ids(&c.puts), vec!["C4"]);
         assert_eq!(ids(&c.updates), vec!["C2", "C3"]);
         assert_eq!(std::mem::size_of::<Compact>(), 16);
-    }
-
-    #[test]
-    fn backoff_grows_and_is_capped() {
-        assert!(backoff(1) <= Duration::from_millis(50));
-        assert!(backoff(10) <= Duration::from_millis(2_000));
-        assert!(backoff(10) >= Duration::from_millis(1_000));
     }
 }

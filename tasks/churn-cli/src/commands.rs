@@ -434,6 +434,46 @@ fn demo(out: Option<PathBuf>, json: bool) -> Result<ExitCode, CliError> {
     Ok(code)
 }
 
+/// What `score` and `score --csv` read before the first row: the rules, the list's reader (on
+/// its own threads) and its size, the scoring date and the `p_alive` model.
+pub(crate) struct ScoreInput {
+    pub rules: churn_core::rules::Rules,
+    pub reader: CustomerReader<std::io::BufReader<std::fs::File>>,
+    pub total: u64,
+    pub as_of: jiff::civil::Date,
+    pub p_alive: Option<churn_core::scoring::palive::BgNbdParams>,
+}
+
+impl ScoreInput {
+    pub(crate) fn open(
+        customers: &Path,
+        rules_path: &Path,
+        as_of: Option<String>,
+        data: Option<PathBuf>,
+    ) -> Result<ScoreInput, CliError> {
+        let settings = match &data {
+            Some(d) => Settings::load(d).map_err(CliError::bad_input)?,
+            None => Settings::from_config(Default::default())?,
+        };
+        let (rules, _) = churn_local::weekly::load_rules(rules_path).map_err(weekly_error)?;
+        let as_of = resolve_as_of(as_of.as_deref(), &settings.tz, jiff::Timestamp::now())
+            .map_err(CliError::bad_input)?;
+        let (file, total) = open_list(customers).map_err(weekly_error)?;
+        let reader = CustomerReader::new(file, settings.read_options(), &rules.measured_columns())?
+            .size_hint(total)
+            .threaded();
+        let p_alive = churn_local::weekly::p_alive_model(customers, &settings, &rules, as_of)
+            .map_err(weekly_error)?;
+        Ok(ScoreInput {
+            rules,
+            reader,
+            total,
+            as_of,
+            p_alive,
+        })
+    }
+}
+
 fn score(
     customers: &Path,
     rules_path: &Path,
@@ -441,20 +481,14 @@ fn score(
     data: Option<PathBuf>,
     json: bool,
 ) -> Result<ExitCode, CliError> {
-    let settings = match &data {
-        Some(d) => Settings::load(d).map_err(CliError::bad_input)?,
-        None => Settings::from_config(Default::default())?,
-    };
-    let (rules, _) = churn_local::weekly::load_rules(rules_path).map_err(weekly_error)?;
-    let as_of = resolve_as_of(as_of.as_deref(), &settings.tz, jiff::Timestamp::now())
-        .map_err(CliError::bad_input)?;
-    let (file, total) = open_list(customers).map_err(weekly_error)?;
-    let mut reader = CustomerReader::new(file, settings.read_options(), &rules.measured_columns())?
-        .size_hint(total)
-        .threaded();
-    let params = churn_local::weekly::p_alive_model(customers, &settings, &rules, as_of)
-        .map_err(weekly_error)?;
-    let scorer = Scorer::new(&rules, as_of).with_p_alive(params);
+    let ScoreInput {
+        rules,
+        mut reader,
+        total,
+        as_of,
+        p_alive,
+    } = ScoreInput::open(customers, rules_path, as_of, data)?;
+    let scorer = Scorer::new(&rules, as_of).with_p_alive(p_alive);
     let (bar, mut progress) = progress_bar("scoring");
     let stdout = std::io::stdout();
     let mut out = BufWriter::with_capacity(1 << 16, unbuffered_stdout(&stdout));

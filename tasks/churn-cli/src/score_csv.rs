@@ -8,13 +8,9 @@ use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use churn_core::list::customers::CustomerReader;
-use churn_core::run::week::resolve_as_of;
 use churn_core::scoring::score::Scorer;
-use churn_local::config::Settings;
-use churn_local::weekly::open_list;
 
-use crate::commands::weekly_error;
+use crate::commands::ScoreInput;
 use crate::error::CliError;
 
 /// One CSV cell: quoted when it must be, formula-like text defused.
@@ -38,19 +34,14 @@ pub fn score_csv(
     as_of: Option<String>,
     data: Option<PathBuf>,
 ) -> Result<ExitCode, CliError> {
-    let settings = match &data {
-        Some(d) => Settings::load(d).map_err(CliError::bad_input)?,
-        None => Settings::from_config(Default::default())?,
-    };
-    let (rules, _) = churn_local::weekly::load_rules(rules_path).map_err(weekly_error)?;
-    let as_of = resolve_as_of(as_of.as_deref(), &settings.tz, jiff::Timestamp::now())
-        .map_err(CliError::bad_input)?;
-    let (file, _) = open_list(customers).map_err(weekly_error)?;
-    let mut reader =
-        CustomerReader::new(file, settings.read_options(), &rules.measured_columns())?.threaded();
-    let params = churn_local::weekly::p_alive_model(customers, &settings, &rules, as_of)
-        .map_err(weekly_error)?;
-    let scorer = Scorer::new(&rules, as_of).with_p_alive(params);
+    let ScoreInput {
+        rules,
+        mut reader,
+        as_of,
+        p_alive,
+        ..
+    } = ScoreInput::open(customers, rules_path, as_of, data)?;
+    let scorer = Scorer::new(&rules, as_of).with_p_alive(p_alive);
     let stdout = std::io::stdout();
     let mut out = BufWriter::with_capacity(1 << 16, stdout.lock());
     let io = CliError::output;
