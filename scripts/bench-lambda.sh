@@ -29,6 +29,7 @@ if [ "${NO_ARM64:-}" != 1 ]; then
   echo "== arm64 bootstrap.zip sizes (cargo lambda build --release --arm64)"
   scripts/lambda-build.sh --output-format zip >/dev/null
   for z in "$tdir"/lambda/*/bootstrap.zip; do
-    printf '%-28s %6.2f MB\n' "$(basename "$(dirname "$z")")" "$(awk -v b="$(stat -c %s "$z")" 'BEGIN{print b/1048576}')"
+    awk -v n="$(basename "$(dirname "$z")")" -v b="$(stat -c %s "$z")" \
+      'BEGIN{printf "%-28s %6.2f MB (%.2f MiB)\n", n, b / 1e6, b / 1048576}'
   done
 fi

@@ -36,10 +36,43 @@ def free_port():
         return s.getsockname()[1]
 
 
-def kill_running(binary_name, env_marker):
+def socket_inodes(client_port):
+    """Inodes of the local TCP sockets bound to `client_port` (IPv4 and IPv6)."""
+    inodes = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        try:
+            with open(table) as f:
+                rows = f.read().splitlines()[1:]
+        except OSError:
+            continue
+        for row in rows:
+            cols = row.split()
+            if int(cols[1].rsplit(":", 1)[1], 16) == client_port:
+                inodes.add(cols[9])
+    return inodes
+
+
+def holds_socket(pid, inodes):
+    try:
+        fds = os.listdir(f"/proc/{pid}/fd")
+    except OSError:
+        return False
+    for fd in fds:
+        try:
+            if os.readlink(f"/proc/{pid}/fd/{fd}").removeprefix("socket:[").rstrip("]") in inodes:
+                return True
+        except OSError:
+            continue
+    return False
+
+
+def kill_running(binary_name, env_marker, client_port=None):
     """SIGKILLs every running `<binary_name> --invoke` process (a Lambda that dies mid-task) whose
-    environment holds `env_marker`, so tests running side by side (pytest -n) keep theirs."""
+    environment holds `env_marker`, so tests running side by side (pytest -n) keep theirs. With
+    `client_port`, only the one whose request came from that port: two owners' handoffs run at
+    once, and only the one that posted dies."""
     marker = env_marker.encode()
+    inodes = socket_inodes(client_port) if client_port is not None else None
     for pid in os.listdir("/proc"):
         if not pid.isdigit():
             continue
@@ -54,6 +87,8 @@ def kill_running(binary_name, env_marker):
                     if marker not in f.read().split(b"\0"):
                         continue
             except OSError:
+                continue
+            if inodes is not None and not holds_socket(pid, inodes):
                 continue
             try:
                 os.kill(int(pid), signal.SIGKILL)
@@ -144,7 +179,7 @@ class FakeSlack:
                     self.crash_after_posts = 0
             if crash:
                 # The post landed; the sender dies before it hears back or writes its ledger.
-                kill_running("churn-handoff", f"SLACK_API_URL={self.url}")
+                kill_running("churn-handoff", f"SLACK_API_URL={self.url}", h.client_address[1])
                 return
             return h.reply(200, {"ok": True, "channel": args["channel"], "ts": ts})
         if method == "conversations.history":

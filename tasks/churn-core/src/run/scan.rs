@@ -14,7 +14,7 @@ use crate::outcome::state::{Change, CustomerState, Status, reactivate};
 use crate::rules::Rules;
 use crate::run::gone::is_gone;
 use crate::run::week::days_between;
-use crate::scoring::rank::{RankKey, Shortlist};
+use crate::scoring::rank::{RankKey, RankKeyRef, Shortlist};
 use crate::scoring::score::{Measured, Prior, Scorer};
 
 /// Where every customer's score and band go (only the changed ones need writing).
@@ -91,12 +91,47 @@ pub struct OwnerShortlist {
 
 /// Hashes of the customers' canonical email addresses (docs/SPEC.md §1: display names removed,
 /// every address of a multi-address cell, case folded, `+tag` ignored): no message may go to one
-/// of them. Hashing a cell allocates nothing for ASCII addresses; the few look-ups (one per
-/// owner) sort once.
+/// of them. Hashing a cell allocates nothing for ASCII addresses. The few look-ups (one per
+/// owner) go through a one-bit-per-hash filter built on the first one (a million hashes cost one
+/// pass, not a sort); only a hash whose bit is set is searched for.
 #[derive(Default)]
 pub struct CustomerEmails {
     hashes: Vec<u64>,
-    sorted: std::cell::OnceCell<Vec<u64>>,
+    filter: std::cell::OnceCell<HashFilter>,
+}
+
+/// One bit per hash held (at a position mixed from all of the hash's bits): a clear bit proves
+/// a hash absent.
+struct HashFilter {
+    words: Vec<u64>,
+    /// 64 − log2(bits); bits is a power of two, about 32 per hash, so a look-up of an absent
+    /// hash finds its bit set about once in 32.
+    shift: u32,
+}
+
+impl HashFilter {
+    fn new(hashes: &[u64]) -> HashFilter {
+        let bits = (hashes.len() * 32).next_power_of_two().max(64);
+        let mut filter = HashFilter {
+            words: vec![0u64; bits / 64],
+            shift: 64 - bits.trailing_zeros(),
+        };
+        for &h in hashes {
+            let bit = filter.bit(h);
+            filter.words[bit >> 6] |= 1 << (bit & 63);
+        }
+        filter
+    }
+
+    fn bit(&self, h: u64) -> usize {
+        // Fibonacci hashing: the top bits of the product depend on every bit of `h`.
+        (h.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> self.shift) as usize
+    }
+
+    fn may_hold(&self, h: u64) -> bool {
+        let bit = self.bit(h);
+        self.words[bit >> 6] & (1 << (bit & 63)) != 0
+    }
 }
 
 impl CustomerEmails {
@@ -111,20 +146,23 @@ impl CustomerEmails {
             f(h.finish());
         };
         // A bare address (nearly every cell) has nothing to parse: the parts `for_each_address`
-        // would give, without its scan for quotes, brackets, separators and `+tag`s.
-        let bare = cell
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'@' | b'_' | b'-'));
-        if bare {
-            if let Some((local, domain)) = cell.rsplit_once('@') {
-                let domain = domain.trim_end_matches('.');
-                if !local.is_empty() && !domain.is_empty() {
-                    hash(local, domain);
-                }
+        // would give, without its scan for quotes, brackets, separators and `+tag`s. One pass
+        // tells a bare cell and finds its last `@`.
+        let mut at = None;
+        for (i, b) in cell.bytes().enumerate() {
+            if b == b'@' {
+                at = Some(i);
+            } else if !(b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-')) {
+                crate::address::for_each_address(cell, hash);
+                return;
             }
-            return;
         }
-        crate::address::for_each_address(cell, hash);
+        if let Some(at) = at {
+            let (local, domain) = (&cell[..at], cell[at + 1..].trim_end_matches('.'));
+            if !local.is_empty() && !domain.is_empty() {
+                hash(local, domain);
+            }
+        }
     }
 
     /// Feeds `s` lower-cased to `h`: on the fly for ASCII, no allocation.
@@ -148,7 +186,7 @@ impl CustomerEmails {
 
     /// Adds one `email` cell: each address it holds.
     pub fn insert(&mut self, cell: &str) {
-        debug_assert!(self.sorted.get().is_none(), "insert after a look-up");
+        debug_assert!(self.filter.get().is_none(), "insert after a look-up");
         let hashes = &mut self.hashes;
         Self::hashes_of(cell, |h| hashes.push(h));
     }
@@ -156,14 +194,11 @@ impl CustomerEmails {
     /// Whether any address in `addr` (a recipient, possibly with a display name, or several)
     /// is a customer's, compared as canonical addresses (a hash collision errs on refusing).
     pub fn contains(&self, addr: &str) -> bool {
-        let sorted = self.sorted.get_or_init(|| {
-            let mut v = self.hashes.clone();
-            v.sort_unstable();
-            v.dedup();
-            v
-        });
+        let filter = self.filter.get_or_init(|| HashFilter::new(&self.hashes));
         let mut found = false;
-        Self::hashes_of(addr, |h| found |= sorted.binary_search(&h).is_ok());
+        Self::hashes_of(addr, |h| {
+            found |= filter.may_hold(h) && self.hashes.contains(&h);
+        });
         found
     }
 }
@@ -324,9 +359,12 @@ pub fn scan<R: Read, S: ScoreSink>(
             continue;
         }
         // An owner whose candidates are all paused is still reported (`nothing_to_send`).
-        let entry = shortlists
-            .entry(owner.to_string())
-            .or_insert_with(|| (Shortlist::new(keep), 0, 0));
+        if !shortlists.contains_key(owner) {
+            shortlists.insert(owner.to_string(), (Shortlist::new(keep), 0, 0));
+        }
+        let Some(entry) = shortlists.get_mut(owner) else {
+            unreachable!("inserted above")
+        };
         let silent = Scorer::reference_date(&row, p).map(|d| days_between(d, opts.as_of));
         if is_gone(rules.gone_after_days, silent) {
             entry.2 += 1;
@@ -338,14 +376,21 @@ pub fn scan<R: Read, S: ScoreSink>(
             spare = recycle(buf);
             continue;
         }
-        let key = RankKey {
+        let key = RankKeyRef {
             band: score.band,
             score: score.score,
             lifetime_value: row.lifetime_value,
-            customer_id: row.customer_id.to_string(),
+            customer_id: row.customer_id,
         };
         entry.1 += 1;
-        if entry.0.would_keep(&key) {
+        // The id is copied only for a name that makes the shortlist (a few per owner).
+        if entry.0.would_keep(key) {
+            let key = RankKey {
+                customer_id: row.customer_id.to_string(),
+                band: key.band,
+                score: key.score,
+                lifetime_value: key.lifetime_value,
+            };
             let item = ListItem {
                 customer_id: row.customer_id.to_string(),
                 name: row.name.to_string(),
@@ -424,6 +469,16 @@ mod customer_email_tests {
         for miss in ["jo@other.example", "j@shop.example", "", "garbage", "reyes"] {
             assert!(!e.contains(miss), "{miss}");
         }
+    }
+
+    #[test]
+    fn every_address_of_a_large_list_is_found_and_no_other() {
+        let mut e = CustomerEmails::default();
+        for i in 0..20_000 {
+            e.insert(&format!("Customer{i}@Shop.example"));
+        }
+        assert!((0..20_000).all(|i| e.contains(&format!("customer{i}@shop.example"))));
+        assert!(!(20_000..60_000).any(|i| e.contains(&format!("customer{i}@shop.example"))));
     }
 
     #[test]

@@ -15,9 +15,34 @@ pub struct RankKey {
     pub customer_id: String,
 }
 
+/// A `RankKey` borrowed, to ask `Shortlist::would_keep` before copying the id.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct RankKeyRef<'a> {
+    pub band: Band,
+    pub score: u32,
+    pub lifetime_value: Option<f64>,
+    pub customer_id: &'a str,
+}
+
+impl RankKey {
+    /// The same key, borrowed.
+    pub fn as_ref(&self) -> RankKeyRef<'_> {
+        RankKeyRef {
+            band: self.band,
+            score: self.score,
+            lifetime_value: self.lifetime_value,
+            customer_id: &self.customer_id,
+        }
+    }
+}
+
 /// Best first: `Ordering::Less` means `a` ranks above `b`.
 pub fn compare(a: &RankKey, b: &RankKey) -> Ordering {
-    let churning = |k: &RankKey| k.band == Band::Churning;
+    compare_ref(a.as_ref(), b.as_ref())
+}
+
+fn compare_ref(a: RankKeyRef<'_>, b: RankKeyRef<'_>) -> Ordering {
+    let churning = |k: RankKeyRef<'_>| k.band == Band::Churning;
     churning(b)
         .cmp(&churning(a))
         .then(b.score.cmp(&a.score))
@@ -26,7 +51,7 @@ pub fn compare(a: &RankKey, b: &RankKey) -> Ordering {
                 .unwrap_or(0.0)
                 .total_cmp(&a.lifetime_value.unwrap_or(0.0)),
         )
-        .then_with(|| a.customer_id.cmp(&b.customer_id))
+        .then_with(|| a.customer_id.cmp(b.customer_id))
 }
 
 /// Sorts best first and keeps the top `cap`.
@@ -75,17 +100,17 @@ impl<T> Shortlist<T> {
     }
 
     /// Whether an item with this key would be kept (check before building an expensive item).
-    pub fn would_keep(&self, key: &RankKey) -> bool {
+    pub fn would_keep(&self, key: RankKeyRef<'_>) -> bool {
         self.cap > 0
             && (self.heap.len() < self.cap
                 || self
                     .heap
                     .peek()
-                    .is_some_and(|worst| compare(key, &worst.key) == Ordering::Less))
+                    .is_some_and(|worst| compare_ref(key, worst.key.as_ref()) == Ordering::Less))
     }
 
     pub fn push(&mut self, key: RankKey, item: T) {
-        if !self.would_keep(&key) {
+        if !self.would_keep(key.as_ref()) {
             return;
         }
         self.heap.push(Entry { key, item });
