@@ -643,7 +643,8 @@ impl Record {
 
 /// What the front found in one record.
 enum Step {
-    /// A non-blank record at this line: its cells, or the reason it is bad.
+    /// A non-blank record at this line, checked: good (its cells are in the slot's `fields`), or
+    /// the reason it is bad.
     Row(u64, Result<(), String>),
     /// A non-blank record at this line, not yet checked.
     Pending(u64),
