@@ -66,13 +66,13 @@ def holds_socket(pid, inodes):
     return False
 
 
-def kill_running(binary_name, env_marker, client_port=None):
-    """SIGKILLs every running `<binary_name> --invoke` process (a Lambda that dies mid-task) whose
-    environment holds `env_marker`, so tests running side by side (pytest -n) keep theirs. With
-    `client_port`, only the one whose request came from that port: two owners' handoffs run at
-    once, and only the one that posted dies."""
+def kill_running(binary_name, env_marker, client_port):
+    """SIGKILLs the running `<binary_name> --invoke` process (a Lambda that dies mid-task) whose
+    request came from `client_port` and whose environment holds `env_marker`: two owners'
+    handoffs run at once and only the one that posted dies, and tests running side by side
+    (pytest -n) keep theirs."""
     marker = env_marker.encode()
-    inodes = socket_inodes(client_port) if client_port is not None else None
+    inodes = socket_inodes(client_port)
     for pid in os.listdir("/proc"):
         if not pid.isdigit():
             continue
@@ -88,7 +88,7 @@ def kill_running(binary_name, env_marker, client_port=None):
                         continue
             except OSError:
                 continue
-            if inodes is not None and not holds_socket(pid, inodes):
+            if not holds_socket(pid, inodes):
                 continue
             try:
                 os.kill(int(pid), signal.SIGKILL)

@@ -19,42 +19,11 @@ use rustc_hash::FxHashMap;
 
 use crate::AwsClients;
 use crate::batch::{BATCH_GET_MAX, BATCH_WRITE_MAX, batch_get, batch_write, run_bounded};
-use crate::error::{AwsFailure, ERROR_INTERNAL};
+use crate::error::AwsFailure;
 use crate::items::{Item, get_s, n, s};
+use crate::state::StateError;
 
 const WRITE_CONCURRENCY: usize = 4;
-
-/// A history problem. Customer ids only: never names or emails.
-#[derive(Debug, thiserror::Error)]
-pub enum HistoryError {
-    #[error(transparent)]
-    Aws(#[from] AwsFailure),
-    #[error("{table} holds an unreadable item ({key}): {detail}")]
-    Corrupt {
-        table: String,
-        key: String,
-        detail: String,
-    },
-    #[error("could not build the {op} request: {detail}")]
-    Build { op: &'static str, detail: String },
-    #[error("a parallel DynamoDB task failed: {0}")]
-    Task(String),
-}
-
-impl HistoryError {
-    /// Throttling, 5xx, timeouts, and unprocessed items left after the in-process retries.
-    pub fn is_retryable(&self) -> bool {
-        matches!(self, HistoryError::Aws(f) if f.is_retryable())
-    }
-
-    /// The stable Lambda `errorType`.
-    pub fn error_type(&self) -> &'static str {
-        match self {
-            HistoryError::Aws(f) => f.error_type(),
-            _ => ERROR_INTERNAL,
-        }
-    }
-}
 
 /// One customer's score of the week being written.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -88,7 +57,7 @@ impl DynamoDbScoreHistory {
         rules_version: &str,
         expires_at: i64,
         scores: &[WeekScore],
-    ) -> Result<usize, HistoryError> {
+    ) -> Result<usize, StateError> {
         // BatchWriteItem refuses two puts of one key in a call: the last score of an id wins.
         let mut last: FxHashMap<&str, &WeekScore> = FxHashMap::default();
         for w in scores {
@@ -109,7 +78,7 @@ impl DynamoDbScoreHistory {
             let put = PutRequest::builder()
                 .set_item(Some(item))
                 .build()
-                .map_err(|e| HistoryError::Build {
+                .map_err(|e| StateError::Build {
                     op: "DynamoDB.BatchWriteItem",
                     detail: e.to_string(),
                 })?;
@@ -119,7 +88,7 @@ impl DynamoDbScoreHistory {
             .chunks(BATCH_WRITE_MAX)
             .map(|chunk| batch_write(self.client.clone(), self.table.clone(), chunk.to_vec()));
         run_bounded(WRITE_CONCURRENCY, batches, |e| {
-            HistoryError::Task(e.to_string())
+            StateError::Task(e.to_string())
         })
         .await?;
         Ok(unique.len())
@@ -130,7 +99,7 @@ impl DynamoDbScoreHistory {
         &self,
         customer_ids: &[&str],
         weeks: &[String],
-    ) -> Result<FxHashMap<String, Vec<HistoryEntry>>, HistoryError> {
+    ) -> Result<FxHashMap<String, Vec<HistoryEntry>>, StateError> {
         let mut ids: Vec<&str> = customer_ids.to_vec();
         ids.sort_unstable();
         ids.dedup();
@@ -150,14 +119,14 @@ impl DynamoDbScoreHistory {
             let keys = KeysAndAttributes::builder()
                 .set_keys(Some(chunk.to_vec()))
                 .build()
-                .map_err(|e| HistoryError::Build {
+                .map_err(|e| StateError::Build {
                     op: "DynamoDB.BatchGetItem",
                     detail: e.to_string(),
                 })?;
             batch_get(&self.client, &self.table, keys, |item| {
                 let (id, e) = self.entry_of(item)?;
                 upsert(out.entry(id).or_default(), e);
-                Ok::<(), HistoryError>(())
+                Ok::<(), StateError>(())
             })
             .await?;
         }
@@ -165,7 +134,7 @@ impl DynamoDbScoreHistory {
     }
 
     /// Every entry of one customer, oldest first (a Query on the key).
-    pub async fn of_customer(&self, customer_id: &str) -> Result<Vec<HistoryEntry>, HistoryError> {
+    pub async fn of_customer(&self, customer_id: &str) -> Result<Vec<HistoryEntry>, StateError> {
         let mut out = Vec::new();
         let mut start = None;
         loop {
@@ -191,9 +160,9 @@ impl DynamoDbScoreHistory {
         Ok(out)
     }
 
-    fn entry_of(&self, item: &Item) -> Result<(String, HistoryEntry), HistoryError> {
+    fn entry_of(&self, item: &Item) -> Result<(String, HistoryEntry), StateError> {
         let id = get_s(item, "customer_id").unwrap_or("?").to_string();
-        let corrupt = |detail: &str| HistoryError::Corrupt {
+        let corrupt = |detail: &str| StateError::Corrupt {
             table: self.table.clone(),
             key: id.clone(),
             detail: detail.to_string(),

@@ -29,7 +29,7 @@ mod items;
 
 pub use clock::AuditClock;
 pub use error::{AwsFailure, ERROR_CONFIG, ERROR_INTERNAL, ERROR_REFUSED, ERROR_RETRYABLE};
-pub use history::{DynamoDbScoreHistory, HistoryError, WeekScore};
+pub use history::{DynamoDbScoreHistory, WeekScore};
 pub use ledger::{DynamoDbSendLedger, LedgerError};
 pub use mail::{MailError, SesListMailer, SesMailer};
 pub use objects::{ObjectError, ObjectText, PutResult, S3ObjectStore};

@@ -12,6 +12,7 @@ use churn_core::ingest::order_import::ListTable;
 use churn_core::run::LedgerStatus;
 use churn_core::run::engine::{OwnerPlan, RunContext};
 use churn_core::scoring::history::{TREND_WEEKS, plan_trends, previous_weeks};
+use churn_core::scoring::score_cells::ScoresWritten;
 use churn_core::scoring::score_cells::{CustomerScore, score_cells};
 use churn_google::{Endpoints, GoogleClient, a1};
 use rustc_hash::FxHashMap;
@@ -99,18 +100,6 @@ pub async fn add_trends(app: &App, run: &RunContext, plans: &mut [OwnerPlan]) {
     }
 }
 
-/// What the sheet write did (the run report's `sheet`).
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
-pub struct SheetScores {
-    /// The score columns the sheet has (none: nothing is written).
-    pub columns: Vec<String>,
-    /// Cells written.
-    pub cells: usize,
-    /// Why the scores were not written.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub error: Option<String>,
-}
-
 /// The sheet's settings (`SHEET_ID`, `GOOGLE_SECRET`, `GOOGLE_SHEETS_URL`); `None` without a
 /// sheet.
 pub fn sheet_env() -> Option<(String, String, Endpoints)> {
@@ -129,7 +118,7 @@ pub fn sheet_env() -> Option<(String, String, Endpoints)> {
 }
 
 /// The Report step's sheet write for a real run: never an error, only a report.
-pub async fn write_sheet(app: &App, run: &RunContext) -> Option<SheetScores> {
+pub async fn write_sheet(app: &App, run: &RunContext) -> Option<ScoresWritten> {
     let (sheet, secret, endpoints) = sheet_env()?;
     if run.dry_run {
         return None;
@@ -153,7 +142,7 @@ pub async fn write_sheet(app: &App, run: &RunContext) -> Option<SheetScores> {
     .await;
     Some(result.unwrap_or_else(|e| {
         tracing::error!(event = "sheet_write_failed", error = %e.message, error_type = e.kind, "sheet write failed");
-        SheetScores {
+        ScoresWritten {
             error: Some(e.message),
             ..Default::default()
         }
@@ -181,16 +170,16 @@ pub async fn write_scores(
     sheet_id: &str,
     scores: &FxHashMap<String, CustomerScore>,
     reasons: &FxHashMap<String, String>,
-) -> Result<SheetScores, TaskError> {
+) -> Result<ScoresWritten, TaskError> {
     let rows = google
         .values_get(sheet_id, SHEET_RANGE)
         .await
         .map_err(crate::drive_sync::google_error)?;
     let Some((header_row, table)) = ListTable::from_rows(rows) else {
-        return Ok(SheetScores::default());
+        return Ok(ScoresWritten::default());
     };
     let Some(plan) = score_cells(&table.header, &table.rows, scores, reasons) else {
-        return Ok(SheetScores::default());
+        return Ok(ScoresWritten::default());
     };
     let columns = churn_core::scoring::score_cells::SCORE_COLUMNS
         .iter()
@@ -207,7 +196,7 @@ pub async fn write_scores(
             .map_err(crate::drive_sync::google_error)?;
     }
     tracing::info!(cells = cells.len(), "scores written into the sheet");
-    Ok(SheetScores {
+    Ok(ScoresWritten {
         columns,
         cells: cells.len(),
         error: None,

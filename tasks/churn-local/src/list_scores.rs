@@ -9,24 +9,11 @@ use std::path::Path;
 use churn_core::list::csv_cells::{CellEdit, CsvCells};
 use churn_core::list::values::normalize_header;
 use churn_core::run::LedgerStatus;
-use churn_core::scoring::score_cells::{CustomerScore, SCORE_COLUMNS, score_cells};
+use churn_core::scoring::score_cells::{CustomerScore, SCORE_COLUMNS, ScoresWritten, score_cells};
 use rustc_hash::FxHashMap;
-use serde::Serialize;
 
 use crate::files::write_atomic;
 use crate::store::{SqliteStore, StoreError};
-
-/// What the write did (the weekly report's `list_scores`).
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
-pub struct ListScores {
-    /// The score columns the list has (none: nothing is written).
-    pub columns: Vec<String>,
-    /// Cells changed.
-    pub cells: usize,
-    /// Why nothing was written, when it failed.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub error: Option<String>,
-}
 
 /// Why the list was not written.
 #[derive(Debug, thiserror::Error)]
@@ -67,7 +54,7 @@ pub fn write_list_scores(
     path: &Path,
     store: &SqliteStore,
     week: &str,
-) -> Result<ListScores, ListScoresError> {
+) -> Result<ScoresWritten, ListScoresError> {
     let scores = store.scores()?;
     let reasons = sent_reasons(store, week)?;
     write_scores_into(path, &scores, &reasons, || {})
@@ -80,7 +67,7 @@ pub fn write_scores_into(
     scores: &FxHashMap<String, CustomerScore>,
     reasons: &FxHashMap<String, String>,
     before_write: impl FnOnce(),
-) -> Result<ListScores, ListScoresError> {
+) -> Result<ScoresWritten, ListScoresError> {
     let io = |source| ListScoresError::Io {
         path: path.display().to_string(),
         source,
@@ -88,7 +75,7 @@ pub fn write_scores_into(
     let bytes = std::fs::read(path).map_err(io)?;
     let cells = CsvCells::scan(&bytes);
     let Some(header_rec) = (0..cells.len()).find(|&r| !cells.is_blank(r)) else {
-        return Ok(ListScores::default());
+        return Ok(ScoresWritten::default());
     };
     let header = cells.record(header_rec);
     // Only the id and score columns of each record are read: a big list stays small in memory.
@@ -118,7 +105,7 @@ pub fn write_scores_into(
         })
         .collect();
     let Some(plan) = score_cells(&small_header, &rows, scores, reasons) else {
-        return Ok(ListScores::default());
+        return Ok(ScoresWritten::default());
     };
     let columns = small_header
         .iter()
@@ -128,7 +115,7 @@ pub fn write_scores_into(
         })
         .cloned()
         .collect();
-    let mut out = ListScores {
+    let mut out = ScoresWritten {
         columns,
         cells: plan.len(),
         error: None,
@@ -200,7 +187,7 @@ mod tests {
         let p = dir.path().join("customers.csv");
         std::fs::write(&p, "customer_id,name\nC1,Al\n").unwrap();
         let r = write_scores_into(&p, &scores(), &FxHashMap::default(), || {}).unwrap();
-        assert_eq!(r, ListScores::default());
+        assert_eq!(r, ScoresWritten::default());
         assert_eq!(
             std::fs::read_to_string(&p).unwrap(),
             "customer_id,name\nC1,Al\n"

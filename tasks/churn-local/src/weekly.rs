@@ -68,7 +68,7 @@ pub struct WeeklyReport {
     pub reactivated: Vec<String>,
     pub outbox: String,
     /// The scores written into `customers.csv` (docs/SPEC.md §10).
-    pub list_scores: crate::list_scores::ListScores,
+    pub list_scores: churn_core::scoring::score_cells::ScoresWritten,
 }
 
 /// Why the run stopped. Nothing was written or sent.
@@ -261,13 +261,13 @@ pub fn run_weekly_posting<N: ListSlack>(
     }
     // The lists are out: a list that cannot take the scores is reported, never fails the run.
     let list_scores = if opts.dry_run {
-        crate::list_scores::ListScores::default()
+        churn_core::scoring::score_cells::ScoresWritten::default()
     } else {
         let store = run_store.store.lock().unwrap_or_else(|p| p.into_inner());
         crate::list_scores::write_list_scores(&customers_path(dir), &store, &week).unwrap_or_else(
             |e| {
                 tracing::warn!(error = %e, "the scores could not be written into the list");
-                crate::list_scores::ListScores {
+                churn_core::scoring::score_cells::ScoresWritten {
                     error: Some(e.to_string()),
                     ..Default::default()
                 }

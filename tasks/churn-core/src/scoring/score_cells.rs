@@ -17,6 +17,19 @@ pub const SCORE_COLUMNS: [&str; 3] = ["churn_score", "churn_band", "churn_reason
 
 /// One cell to write: a row index of the table given (0 = the first row after the header) and a
 /// column index.
+/// What writing the scores into the owners' list did (the weekly report's `list_scores` locally,
+/// the run report's `sheet` on AWS).
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+pub struct ScoresWritten {
+    /// The score columns the list has (none: nothing is written).
+    pub columns: Vec<String>,
+    /// Cells written (only those whose value changed).
+    pub cells: usize,
+    /// Why nothing was written, when it failed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ScoreCell {
     pub row: usize,
